@@ -1,0 +1,142 @@
+//! The [`Channel`] trait every adapter implements, and what the bridge hands it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use tokio_util::sync::CancellationToken;
+
+use crate::capabilities::Capabilities;
+use crate::error::ChannelError;
+use crate::event::InboundEvent;
+use crate::ids::ChannelKind;
+use crate::outbound::{OutboundMessage, SendReceipt};
+
+/// One configured account on one provider (a bot, a phone-number id, a mailbox, a site).
+///
+/// Push channels implement [`verify`](Channel::verify) and [`normalize`](Channel::normalize):
+/// the bridge mounts `POST /webhooks/{channel id}`, verifies, normalises, appends the events
+/// durably and only then answers 2xx. Pull channels implement [`listen`](Channel::listen).
+#[async_trait::async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// Lowercase service noun (`whatsapp`); becomes `Envelope::channel`.
+    fn kind(&self) -> ChannelKind;
+
+    /// What this channel renders; the bridge fits outbound messages to it.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Authenticates a webhook before anything parses it (signature or secret token, compared
+    /// in constant time). Channels without webhooks keep the default, which refuses all.
+    fn verify(&self, _req: &WebhookRequest<'_>) -> Result<(), ChannelError> {
+        Err(ChannelError::Unauthorized { reason: "webhooks_not_supported" })
+    }
+
+    /// Answers a subscription handshake (WhatsApp's `hub.challenge`); `None` when the request
+    /// is not one.
+    fn handshake(&self, _req: &WebhookRequest<'_>) -> Option<http::Response<Bytes>> {
+        None
+    }
+
+    /// Turns a verified payload into canonical events. Pure: no I/O, no clock, no panics,
+    /// whatever the bytes.
+    fn normalize(&self, _req: &WebhookRequest<'_>) -> Result<Vec<InboundEvent>, ChannelError> {
+        Ok(Vec::new())
+    }
+
+    /// Pull ingress (polling, IMAP): runs until `stop` is cancelled. Advance the provider's
+    /// cursor only after [`Inbox::deliver`] returns, which is after the durable append.
+    async fn listen(
+        &self,
+        _inbox: Arc<dyn Inbox>,
+        _stop: CancellationToken,
+    ) -> Result<(), ChannelError> {
+        Ok(())
+    }
+
+    /// Delivers one message already fitted to [`capabilities`](Channel::capabilities).
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, ChannelError>;
+
+    /// A cheap proof that credentials and endpoint work.
+    async fn health_check(&self) -> Result<(), ChannelError> {
+        Ok(())
+    }
+}
+
+/// Where pull channels (and push channels with their own connections, like web chat) hand
+/// their events to the bridge.
+#[async_trait::async_trait]
+pub trait Inbox: Send + Sync + 'static {
+    /// Appends the events durably, de-duplicating on (channel, dedup key). Returns once every
+    /// event is on the bus; only then may the caller acknowledge its provider.
+    async fn deliver(&self, events: Vec<InboundEvent>) -> Result<(), InboxError>;
+}
+
+/// Why an [`Inbox`] could not take events; the caller keeps them and retries.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboxError {
+    /// The bus is unreachable or refused the write.
+    #[error("the bus is unavailable: {0}")]
+    Unavailable(String),
+    /// The bridge is shutting down.
+    #[error("the bridge is shutting down")]
+    ShuttingDown,
+}
+
+/// A webhook request as received, before anything parsed it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct WebhookRequest<'a> {
+    /// HTTP method.
+    pub method: &'a Method,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Raw query string, without the `?`.
+    pub query: Option<&'a str>,
+    /// The body exactly as received: verify signatures over these bytes.
+    pub body: &'a Bytes,
+}
+
+impl<'a> WebhookRequest<'a> {
+    /// Wraps a received request.
+    pub fn new(
+        method: &'a Method,
+        headers: &'a HeaderMap,
+        query: Option<&'a str>,
+        body: &'a Bytes,
+    ) -> Self {
+        Self { method, headers, query, body }
+    }
+
+    /// A header's value as text, if present and valid ASCII.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// What the bridge hands a channel when it builds it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ChannelContext {
+    /// The configured id of this channel (`[[channels]] id = "acme-wa"`).
+    pub id: String,
+    /// The bridge's public base URL, for links in messages.
+    pub public_url: String,
+}
+
+impl ChannelContext {
+    /// A context for the channel configured as `id`.
+    pub fn new(id: impl Into<String>, public_url: impl Into<String>) -> Self {
+        Self { id: id.into(), public_url: public_url.into() }
+    }
+}
+
+/// Builds a channel from its `[[channels]]` table in the bridge's config.
+pub trait ChannelFactory: Send + Sync + 'static {
+    /// The `type` value in config that selects this factory.
+    const KIND: &'static str;
+    /// The channel's config table (use `#[serde(deny_unknown_fields)]`).
+    type Config: serde::de::DeserializeOwned + Send;
+    /// Builds the channel.
+    fn build(config: Self::Config, cx: ChannelContext) -> Result<Arc<dyn Channel>, ChannelError>;
+}

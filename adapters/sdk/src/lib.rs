@@ -1,0 +1,43 @@
+//! The omnibridge channel SDK: everything an outside business needs to plug a new messaging
+//! channel into the bridge, and nothing more (no web framework, no HTTP client).
+//!
+//! # Layout
+//! - [`channel`]: the [`Channel`] trait every adapter implements, the [`Inbox`] pull channels
+//!   deliver into, and the [`ChannelFactory`] the bridge builds channels with.
+//! - [`event`]: the canonical, versioned event envelope that crosses the bus.
+//! - [`content`]: message content (text, media, location, contact, reaction, unsupported).
+//! - [`capabilities`]: what a channel can render; the bridge fits outbound messages to it.
+//! - [`outbound`]: a message the bridge asks a channel to deliver, and the receipt.
+//! - [`error`]: [`ChannelError`], typed so the caller knows what to do next.
+//! - [`ids`]: newtype identifiers.
+//! - `testkit` (feature `testkit`): a recording inbox and a conformance check.
+//!
+//! See the crate README for a complete channel in well under 200 lines.
+#![forbid(unsafe_code)]
+
+pub mod capabilities;
+pub mod channel;
+pub mod content;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod outbound;
+pub mod prelude;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use capabilities::{
+    AttachmentLimits, ButtonLimits, Capabilities, Formatting, MediaKind, Receipts,
+};
+pub use channel::{Channel, ChannelContext, ChannelFactory, Inbox, InboxError, WebhookRequest};
+pub use content::{Contact, Content, Formatted, Location, Media};
+pub use error::{BoxError, ChannelError};
+pub use event::{
+    Action, Delivery, DeliveryStatus, Envelope, EventBody, InboundEvent, Message, RawPayload,
+    SCHEMA_VERSION,
+};
+pub use ids::{
+    ChannelKind, ConversationId, ConversationRef, EventId, OutboundId, Participant,
+    ProviderMessageId, Role, Timestamp,
+};
+pub use outbound::{Button, ButtonAction, OutboundMessage, SendReceipt};

@@ -1,0 +1,1 @@
+//! The web-chat channel (placeholder until implemented).

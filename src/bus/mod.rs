@@ -1,0 +1,121 @@
+//! The durable event bus: an append-only log of [`Envelope`]s with strictly increasing
+//! sequence numbers, de-duplication on (channel, dedup key), consumer groups with
+//! at-least-once delivery, and a wake-up for live readers.
+//!
+//! Two backends implement [`EventLog`], chosen by config: [`sqlite::SqliteBus`] (embedded
+//! default, one WAL file, single writer with group commit) and
+//! [`redis_streams::RedisBus`] (Redis Streams, for several bridge instances). The same suite
+//! (`tests/bus_suite.rs`) runs against both.
+
+use std::time::Duration;
+
+use omnibridge_sdk::{ConversationId, Envelope};
+use tokio::sync::watch;
+
+pub mod redis_streams;
+pub mod sqlite;
+
+/// A position on the bus. `0` means "before the first event".
+pub type Seq = u64;
+
+/// One event to append.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The stamped envelope (`seq` is ignored: the bus assigns it).
+    pub envelope: Envelope,
+    /// De-duplication key, scoped to `envelope.channel`; `None` never de-duplicates.
+    pub dedup_key: Option<String>,
+}
+
+/// What happened to one appended event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The event's position (for a duplicate: the position of the original).
+    pub seq: Seq,
+    /// Whether an event with the same (channel, dedup key) was already on the bus; nothing new
+    /// was written.
+    pub duplicate: bool,
+}
+
+/// Errors of the bus.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// The backend could not be reached or refused the operation.
+    #[error("bus backend unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt record at seq {seq}: {reason}")]
+    Corrupt {
+        /// Where.
+        seq: Seq,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The bus is closed (shutting down).
+    #[error("bus is closed")]
+    Closed,
+}
+
+/// A durable, ordered, de-duplicating event log with consumer groups.
+///
+/// Contract (checked by `tests/bus_suite.rs` for every backend):
+/// - `append` returns only after the events are durable; within one call and across calls,
+///   seqs strictly increase in append order, so per-conversation order is append order;
+/// - at most one event per (channel, dedup key) is ever written, also under concurrent appends
+///   from many tasks or processes; a duplicate returns the original's seq;
+/// - `read_after` returns events with `seq > after` in order, each carrying its `seq`;
+/// - a consumer group delivers every event to one of its consumers at least once: events read
+///   but not acked stay pending, and `claim_stale` hands those idle longer than `min_idle` to
+///   another consumer.
+#[async_trait::async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends events durably, in order, de-duplicating. One result per input, same order.
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError>;
+
+    /// Up to `limit` events with `seq > after`, oldest first.
+    async fn read_after(&self, after: Seq, limit: usize) -> Result<Vec<Envelope>, BusError>;
+
+    /// Up to `limit` events of one conversation with `seq > after`, oldest first.
+    async fn read_conversation(
+        &self,
+        conversation: &ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, BusError>;
+
+    /// The seq of the newest event (0 when empty).
+    async fn head(&self) -> Result<Seq, BusError>;
+
+    /// A receiver whose value moves to the newest known seq when events are appended through
+    /// this instance (and, for shared backends, by polling for other instances' appends).
+    fn watch_head(&self) -> watch::Receiver<Seq>;
+
+    /// Reads up to `count` new events for `consumer` in `group` (creating the group at the
+    /// start of the log if needed). They stay pending until acked.
+    async fn group_read(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Envelope>, BusError>;
+
+    /// Acknowledges handled events so they are never delivered again.
+    async fn group_ack(&self, group: &str, seqs: &[Seq]) -> Result<(), BusError>;
+
+    /// Takes over up to `count` events pending longer than `min_idle` in `group`, for
+    /// `consumer`, oldest first (a crashed consumer's leftovers).
+    async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Envelope>, BusError>;
+
+    /// Events pending (read, not acked) in `group`.
+    async fn pending_count(&self, group: &str) -> Result<u64, BusError>;
+
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> Result<(), BusError>;
+}

@@ -1,0 +1,1 @@
+//! Redis Streams event log (placeholder until implemented).

@@ -1,0 +1,1 @@
+//! SQLite event log (placeholder until implemented).

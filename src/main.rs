@@ -1,0 +1,3 @@
+//! The `omnibridge` binary.
+
+fn main() {}

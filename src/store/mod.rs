@@ -1,0 +1,189 @@
+//! Durable state other than the event log: conversations, the outbox, API idempotency
+//! records and dead letters. The embedded backend is [`sqlite::SqliteStore`], sharing the
+//! bus's SQLite file and writer.
+
+use std::time::Duration;
+
+use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub mod sqlite;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or refused the operation.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// An idempotency key was reused with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyConflict,
+}
+
+/// A conversation as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Conversation {
+    /// The bridge's id.
+    #[schema(value_type = String)]
+    pub id: ConversationId,
+    /// The configured channel id it lives on (`[[channels]] id`).
+    pub channel_id: String,
+    /// The kind of channel.
+    #[schema(value_type = String)]
+    pub channel: ChannelKind,
+    /// Account and thread on the channel.
+    #[schema(value_type = Object)]
+    pub conversation: ConversationRef,
+    /// When the bridge first saw it.
+    pub created_at: Timestamp,
+    /// When anything last happened on it.
+    pub last_event_at: Timestamp,
+    /// When the customer last wrote (for reply windows).
+    pub last_inbound_at: Option<Timestamp>,
+}
+
+/// An outbox record: one message the business asked to send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// The outbound id (also the provider idempotency key).
+    pub id: OutboundId,
+    /// Target conversation.
+    pub conversation_id: ConversationId,
+    /// The fitted message as JSON (`omnibridge_sdk::OutboundMessage`).
+    pub message: serde_json::Value,
+    /// Tries so far.
+    pub attempts: u32,
+    /// Current state.
+    pub state: OutboxState,
+    /// Last error, secret-free.
+    pub last_error: Option<String>,
+    /// When it was accepted.
+    pub created_at: Timestamp,
+}
+
+/// Where an outbox record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Waiting for its (next) try.
+    Pending,
+    /// The channel accepted it.
+    Sent,
+    /// Gave up; a failed delivery event was emitted.
+    Dead,
+}
+
+/// How a dispatch attempt ended, as recorded by [`Store::finish_outbound`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// Accepted by the channel.
+    Sent,
+    /// Try again no earlier than `at`.
+    Retry {
+        /// Earliest next try.
+        at: Timestamp,
+        /// Why this try failed.
+        error: String,
+    },
+    /// Permanently failed.
+    Dead {
+        /// Why.
+        error: String,
+    },
+}
+
+/// The stored answer to an API request made with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentResponse {
+    /// Fingerprint of the request (method, path, body hash); a different request with the
+    /// same key is a conflict.
+    pub fingerprint: String,
+    /// HTTP status of the first answer.
+    pub status: u16,
+    /// Body of the first answer.
+    pub body: serde_json::Value,
+}
+
+/// Durable state other than the event log.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the conversation if new and moves its `last_event_at` (and `last_inbound_at`
+    /// when `inbound`) forward to `at`; never backwards.
+    async fn touch_conversation(
+        &self,
+        id: &ConversationId,
+        channel_id: &str,
+        channel: &ChannelKind,
+        conversation: &ConversationRef,
+        at: Timestamp,
+        inbound: bool,
+    ) -> Result<(), StoreError>;
+
+    /// One conversation.
+    async fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, StoreError>;
+
+    /// Conversations, newest activity first; `before` is the `(last_event_at, id)` cursor of
+    /// the last item of the previous page.
+    async fn list_conversations(
+        &self,
+        before: Option<(Timestamp, ConversationId)>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Stores a new outbox record, due now.
+    async fn enqueue_outbound(&self, record: &OutboxRecord) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` pending records due at `now` for `lease`; a record leased by a
+    /// worker that died becomes due again when the lease runs out.
+    async fn lease_due_outbound(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
+
+    /// Records the outcome of a try (counts the attempt, releases the lease).
+    async fn finish_outbound(&self, id: &OutboundId, outcome: OutboxOutcome)
+    -> Result<(), StoreError>;
+
+    /// One outbox record.
+    async fn outbound(&self, id: &OutboundId) -> Result<Option<OutboxRecord>, StoreError>;
+
+    /// Records still pending.
+    async fn outbox_depth(&self) -> Result<u64, StoreError>;
+
+    /// The stored answer for `key` in `scope` (e.g. the API key's name), if any.
+    async fn idempotent_response(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
+
+    /// Stores the answer for `key`; if one is already stored, returns it instead (first
+    /// writer wins, so concurrent retries agree).
+    async fn save_idempotent_response(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<IdempotentResponse, StoreError>;
+
+    /// Keeps something that could not be delivered (a business webhook event), for operators.
+    async fn record_dead_letter(
+        &self,
+        kind: &str,
+        reference: &str,
+        payload: &serde_json::Value,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Dead letters of `kind`, for the API and tests.
+    async fn dead_letters(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
