@@ -119,3 +119,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), BusError>;
 }
+
+/// Waits until `head` moves; if its sender is gone (the bus was dropped), waits forever so
+/// callers' `select!` falls through to their other branches instead of spinning.
+pub async fn head_moved(head: &mut watch::Receiver<Seq>) {
+    if head.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,314 @@
+//! `POST /v1/conversations/{id}/messages`: send text (with optional buttons) or a template to
+//! any conversation, whatever its channel, through the outbox. `GET /v1/outbound/{id}` shows
+//! where a message is.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use omnibridge_sdk::{Button, OutboundId, OutboundMessage, ProviderMessageId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::conversations::find;
+use crate::http::problem::ApiError;
+use crate::http::{ApiCaller, AppState};
+use crate::outbox::Outbox;
+use crate::store::{IdempotentResponse, OutboxState};
+
+/// Renders a named template for a channel and locale (the template engine, behind a trait
+/// so the HTTP layer does not depend on handlebars).
+pub trait Renderer: Send + Sync + 'static {
+    /// The rendered text, or a client-facing reason why it could not be rendered.
+    fn render(
+        &self,
+        channel: &str,
+        locale: &str,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, String>;
+
+    /// The locale used when a request names none.
+    fn default_locale(&self) -> &str;
+}
+
+/// A message to send.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// Text to send (exactly one of `text` and `template`).
+    pub text: Option<String>,
+    /// A template name, rendered for the conversation's channel and `locale`.
+    pub template: Option<String>,
+    /// The locale to render in (default: config `templates.default_locale`).
+    pub locale: Option<String>,
+    /// Variables for the template.
+    #[schema(value_type = Object)]
+    pub data: Option<serde_json::Value>,
+    /// Action buttons (at most 10).
+    #[serde(default)]
+    pub buttons: Vec<ButtonSpec>,
+    /// The provider message id to reply to, where the channel supports it.
+    pub reply_to: Option<String>,
+}
+
+/// One button: exactly one of `payload` (comes back as `action.invoked`) and `url`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonSpec {
+    /// What the customer sees (1–100 characters).
+    pub label: String,
+    /// Sent back in the `action.invoked` event when pressed.
+    pub payload: Option<String>,
+    /// Opened when pressed.
+    pub url: Option<String>,
+}
+
+/// The answer to an accepted message.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// The outbound id; delivery events carry it.
+    pub outbound_id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// `queued`.
+    pub status: String,
+}
+
+const MAX_TEXT_CHARS: usize = 65_536;
+const MAX_BUTTONS: usize = 10;
+
+/// Queues a message for a conversation.
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", request_body = SendMessage,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
+    responses((status = 202, body = Accepted), (status = 400, body = crate::http::problem::Problem),
+        (status = 404, body = crate::http::problem::Problem), (status = 422, body = crate::http::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn send(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let key = idempotency_key(&headers)?;
+    let fingerprint = hex::encode(Sha256::digest([id.as_bytes(), b"\0", &body].concat()));
+    if let Some(key) = &key
+        && let Some(stored) = state
+            .store
+            .idempotent_response(&caller.key_name, key)
+            .await?
+    {
+        return replay(stored, &fingerprint);
+    }
+    let request: SendMessage = parse_body(&body)?;
+    let conversation = find(&state, &id).await?;
+    let handle = state
+        .channels
+        .get(&conversation.channel_id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "channel_not_configured",
+                "the conversation's channel is not configured on this bridge",
+            )
+        })?;
+    let locale = request
+        .locale
+        .clone()
+        .unwrap_or_else(|| state.renderer.default_locale().to_owned());
+    let text = message_text(&state, handle.kind.as_str(), &locale, &request)?;
+    let buttons = buttons(&request.buttons)?;
+    let outbound_id = match &key {
+        Some(key) => derived_id(&caller.key_name, key),
+        None => Outbox::new_id(),
+    };
+    let mut message =
+        OutboundMessage::text(outbound_id.clone(), conversation.conversation.clone(), text)
+            .with_buttons(buttons);
+    message.reply_to = request.reply_to.map(ProviderMessageId::new);
+    message.template.clone_from(&request.template);
+    message.locale = Some(locale);
+    state.outbox.enqueue(&conversation.id, &message).await?;
+    let accepted = json!(Accepted {
+        outbound_id: outbound_id.to_string(),
+        conversation_id: conversation.id.to_string(),
+        status: "queued".into(),
+    });
+    let response = IdempotentResponse {
+        fingerprint: fingerprint.clone(),
+        status: 202,
+        body: accepted,
+    };
+    let response = match &key {
+        Some(key) => {
+            state
+                .store
+                .save_idempotent_response(&caller.key_name, key, &response)
+                .await?
+        }
+        None => response,
+    };
+    replay(response, &fingerprint)
+}
+
+/// Where an outbound message is.
+#[utoipa::path(get, path = "/v1/outbound/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "state, attempts and last error"), (status = 404, body = crate::http::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn outbound_status(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let record = state
+        .store
+        .outbound(&OutboundId::new(id.clone()))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("unknown_outbound", format!("no outbound message {id:?}"))
+        })?;
+    let state_name = match record.state {
+        OutboxState::Pending => "pending",
+        OutboxState::Sent => "sent",
+        OutboxState::Dead => "dead",
+    };
+    Ok(Json(json!({
+        "outbound_id": record.id,
+        "conversation_id": record.conversation_id,
+        "state": state_name,
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+        "created_at": record.created_at,
+    })))
+}
+
+fn replay(stored: IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {
+    if stored.fingerprint != fingerprint {
+        return Err(crate::store::StoreError::IdempotencyConflict.into());
+    }
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::ACCEPTED);
+    Ok((status, Json(stored.body)).into_response())
+}
+
+/// Same caller + same key → same outbound id, so even concurrent retries enqueue once.
+fn derived_id(scope: &str, key: &str) -> OutboundId {
+    let digest = Sha256::digest(format!("{scope}\0{key}"));
+    OutboundId::new(format!("ob_k{}", hex::encode(&digest[..13])))
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ))
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1–255 visible ASCII characters",
+            )
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Parses a JSON body: syntax errors are `invalid_json`, shape errors `invalid_body`.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            error.to_string(),
+        ),
+        _ => ApiError::bad_request("invalid_json", error.to_string()),
+    })
+}
+
+fn message_text(
+    state: &AppState,
+    channel: &str,
+    locale: &str,
+    request: &SendMessage,
+) -> Result<String, ApiError> {
+    let invalid = |detail: &str| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            detail.to_owned(),
+        )
+    };
+    let text = match (&request.text, &request.template) {
+        (Some(text), None) => text.clone(),
+        (None, Some(name)) => {
+            let data = request.data.clone().unwrap_or_else(|| json!({}));
+            state
+                .renderer
+                .render(channel, locale, name, &data)
+                .map_err(|reason| {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_error", reason)
+                })?
+        }
+        _ => return Err(invalid("give exactly one of `text` and `template`")),
+    };
+    if text.trim().is_empty() {
+        return Err(invalid("the message text is empty"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(invalid("the message text is longer than 65,536 characters"));
+    }
+    Ok(text)
+}
+
+fn buttons(specs: &[ButtonSpec]) -> Result<Vec<Button>, ApiError> {
+    let invalid =
+        |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_button", detail);
+    if specs.len() > MAX_BUTTONS {
+        return Err(invalid(format!("at most {MAX_BUTTONS} buttons")));
+    }
+    specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let label_len = spec.label.chars().count();
+            if label_len == 0 || label_len > 100 {
+                return Err(invalid(format!("buttons[{index}].label must be 1–100 characters")));
+            }
+            match (&spec.payload, &spec.url) {
+                (Some(payload), None) if !payload.is_empty() && payload.len() <= 256 => {
+                    Ok(Button::payload(spec.label.clone(), payload.clone()))
+                }
+                (None, Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
+                    Ok(Button::url(spec.label.clone(), url.clone()))
+                }
+                _ => Err(invalid(format!(
+                    "buttons[{index}] needs exactly one of `payload` (1–256 bytes) and `url` (http or https)"
+                ))),
+            }
+        })
+        .collect()
+}

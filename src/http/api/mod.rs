@@ -1,0 +1,22 @@
+//! Business API v1: conversations, their history, and sending messages.
+
+pub mod conversations;
+pub mod messages;
+
+use serde::Deserialize;
+
+/// Page size bounds shared by list endpoints.
+pub(crate) const DEFAULT_LIMIT: usize = 50;
+/// Largest page a client may ask for.
+pub(crate) const MAX_LIMIT: usize = 500;
+
+/// `?limit=` for list endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LimitQuery {
+    /// Items per page (1–500, default 50).
+    pub limit: Option<usize>,
+}
+
+pub(crate) fn clamp_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}

@@ -1,0 +1,100 @@
+//! The HTTP server: business API, channel webhooks, web chat, health and metrics.
+//!
+//! [`router`] is a plain function of [`AppState`], so tests can drive it directly.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::EventLog;
+use crate::channels::ChannelRegistry;
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::store::Store;
+
+pub mod api;
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+pub mod stream;
+pub mod webchat;
+pub mod webhooks;
+
+pub use auth::{ApiCaller, Authenticator};
+
+/// Everything a request handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event log.
+    pub bus: Arc<dyn EventLog>,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// The path onto the bus.
+    pub ingest: Ingest,
+    /// Configured channels.
+    pub channels: Arc<ChannelRegistry>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// API key checks.
+    pub auth: Arc<dyn Authenticator>,
+    /// Queues outbound messages.
+    pub outbox: Outbox,
+    /// Renders message templates.
+    pub renderer: Arc<dyn api::messages::Renderer>,
+    /// Web chat, when enabled.
+    pub webchat: Option<webchat::WebChatState>,
+    /// Cancelled when the bridge shuts down (ends SSE streams and sockets).
+    pub shutdown: CancellationToken,
+}
+
+/// Limits applied to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The bridge's routes with their middleware.
+pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    let api = Router::new()
+        .route("/v1/conversations", get(api::conversations::list))
+        .route("/v1/conversations/{id}", get(api::conversations::get_one))
+        .route(
+            "/v1/conversations/{id}/events",
+            get(api::conversations::events),
+        )
+        .route("/v1/conversations/{id}/messages", post(api::messages::send))
+        .route("/v1/outbound/{id}", get(api::messages::outbound_status))
+        .route("/v1/events", get(stream::events))
+        .route("/v1/openapi.json", get(openapi::document));
+    let mut app = Router::new()
+        .merge(api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route(
+            "/webhooks/{channel_id}",
+            post(webhooks::receive).get(webhooks::handshake),
+        );
+    if state.webchat.is_some() {
+        app = app.merge(webchat::routes());
+    }
+    app.fallback(middleware::not_found)
+        .layer(axum::middleware::from_fn(
+            middleware::problem_for_bare_errors,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .layer(middleware::request_id_layers())
+        .with_state(state)
+}

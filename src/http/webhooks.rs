@@ -1,0 +1,100 @@
+//! Inbound provider webhooks, one route for every push channel:
+//! verify (before parsing) → normalise → durable append → only then 200.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use omnibridge_sdk::{ChannelError, WebhookRequest};
+use serde_json::json;
+use tracing::Instrument;
+
+use super::AppState;
+use super::problem::ApiError;
+use crate::channels::ChannelHandle;
+
+/// `POST /webhooks/{channel_id}`: a provider delivers events.
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let handle = channel(&state, &channel_id)?.clone();
+    let span = tracing::info_span!("webhook", channel = %handle.kind, channel_id = %handle.id);
+    async move {
+        let request = WebhookRequest::new(&method, &headers, query.as_deref(), &body);
+        handle.channel.verify(&request).map_err(channel_problem)?;
+        let events = handle
+            .channel
+            .normalize(&request)
+            .map_err(channel_problem)?;
+        let results = state
+            .ingest
+            .accept(&handle.id, &handle.kind, events)
+            .await
+            .map_err(ApiError::unavailable)?;
+        let duplicates = results
+            .iter()
+            .filter(|(appended, _)| appended.duplicate)
+            .count();
+        tracing::debug!(
+            events = results.len(),
+            duplicates,
+            "Webhook events appended."
+        );
+        Ok((
+            StatusCode::OK,
+            Json(json!({ "accepted": results.len() - duplicates, "duplicates": duplicates })),
+        )
+            .into_response())
+    }
+    .instrument(span)
+    .await
+}
+
+/// `GET /webhooks/{channel_id}`: a provider's subscription handshake.
+pub async fn handshake(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let handle = channel(&state, &channel_id)?;
+    let body = Bytes::new();
+    let request = WebhookRequest::new(&method, &headers, query.as_deref(), &body);
+    match handle.channel.handshake(&request) {
+        Some(response) => Ok(response.map(axum::body::Body::from)),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "handshake_refused",
+            "this channel has no handshake, or the verify token did not match",
+        )),
+    }
+}
+
+fn channel<'a>(state: &'a AppState, id: &str) -> Result<&'a ChannelHandle, ApiError> {
+    state.channels.get(id).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_channel",
+            format!("no channel is configured as {id:?}"),
+        )
+    })
+}
+
+/// Maps an adapter's verdict on a webhook to a problem.
+fn channel_problem(error: ChannelError) -> ApiError {
+    match error {
+        ChannelError::Unauthorized { reason } => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            format!("webhook refused: {reason}"),
+        ),
+        ChannelError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
+        other => ApiError::internal(other),
+    }
+}

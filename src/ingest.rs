@@ -1,0 +1,185 @@
+//! The one path onto the bus: stamp adapters' events into envelopes, record the conversation,
+//! append durably with de-duplication. Webhook routes, pull channels (through
+//! [`ChannelInbox`]), the web-chat socket and the bridge's own events all come through here.
+
+use std::sync::Arc;
+
+use omnibridge_sdk::{
+    ChannelKind, ConversationId, ConversationRef, Envelope, EventBody, InboundEvent, Inbox,
+    InboxError,
+};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::bus::{Appended, BusError, EventLog, NewEvent};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Why events could not be taken; the caller must not acknowledge its provider.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The bus refused the append.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The store refused the conversation update.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Appends events for every channel.
+#[derive(Clone)]
+pub struct Ingest {
+    bus: Arc<dyn EventLog>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+/// The bridge's id for a conversation: a pure function of channel, account and thread, so
+/// every instance derives the same id without coordination.
+pub fn conversation_id(kind: &ChannelKind, conversation: &ConversationRef) -> ConversationId {
+    let mut hasher = Sha256::new();
+    for part in [kind.as_str(), &conversation.account, &conversation.thread] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hasher.finalize();
+    ConversationId::new(format!("cv_{}", hex::encode(&digest[..12])))
+}
+
+impl Ingest {
+    /// An ingest path over this bus and store.
+    pub fn new(bus: Arc<dyn EventLog>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            bus,
+            store,
+            metrics,
+        }
+    }
+
+    /// Stamps and appends events from the channel configured as `channel_id`. Returns only
+    /// after every event is durable (or known as a duplicate).
+    pub async fn accept(
+        &self,
+        channel_id: &str,
+        kind: &ChannelKind,
+        events: Vec<InboundEvent>,
+    ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
+        let span =
+            tracing::debug_span!("ingest", channel = %kind, channel_id, count = events.len());
+        async move {
+            let now = chrono::Utc::now();
+            let mut batch = Vec::with_capacity(events.len());
+            for event in events {
+                let conv_id = conversation_id(kind, &event.conversation);
+                let inbound = matches!(
+                    event.body,
+                    EventBody::MessageReceived(_) | EventBody::ActionInvoked(_)
+                );
+                self.store
+                    .touch_conversation(
+                        &conv_id,
+                        channel_id,
+                        kind,
+                        &event.conversation,
+                        now,
+                        inbound,
+                    )
+                    .await?;
+                let dedup_key = event.effective_dedup_key().map(str::to_owned);
+                let envelope = Envelope::stamp(event, kind.clone(), conv_id, now);
+                batch.push(NewEvent {
+                    envelope,
+                    dedup_key,
+                });
+            }
+            let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
+            let appended = self.bus.append(batch).await?;
+            for result in &appended {
+                let family = if result.duplicate {
+                    &self.metrics.duplicates
+                } else {
+                    &self.metrics.events_in
+                };
+                Metrics::count_channel(family, kind.as_str());
+            }
+            Ok(appended
+                .into_iter()
+                .zip(envelopes)
+                .map(|(appended, mut envelope)| {
+                    envelope.seq = Some(appended.seq);
+                    (appended, envelope)
+                })
+                .collect())
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Appends one event the bridge itself produced (message sent, delivery status) on an
+    /// existing conversation.
+    pub async fn emit(
+        &self,
+        channel_id: &str,
+        kind: &ChannelKind,
+        event: InboundEvent,
+    ) -> Result<Appended, IngestError> {
+        let mut results = self.accept(channel_id, kind, vec![event]).await?;
+        results.pop().map(|(appended, _)| appended).ok_or_else(|| {
+            IngestError::Bus(BusError::Unavailable("append returned nothing".into()))
+        })
+    }
+}
+
+/// The [`Inbox`] handed to one channel's `listen` loop.
+pub struct ChannelInbox {
+    ingest: Ingest,
+    channel_id: String,
+    kind: ChannelKind,
+}
+
+impl ChannelInbox {
+    /// An inbox for the channel configured as `channel_id`.
+    pub fn new(ingest: Ingest, channel_id: String, kind: ChannelKind) -> Self {
+        Self {
+            ingest,
+            channel_id,
+            kind,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Inbox for ChannelInbox {
+    async fn deliver(&self, events: Vec<InboundEvent>) -> Result<(), InboxError> {
+        self.ingest
+            .accept(&self.channel_id, &self.kind, events)
+            .await
+            .map(|_| ())
+            .map_err(|error| InboxError::Unavailable(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn conversation_ids_are_stable_and_distinct() {
+        let kind = ChannelKind::new("webchat").unwrap();
+        let a = conversation_id(&kind, &ConversationRef::new("site", "s1"));
+        assert_eq!(
+            a,
+            conversation_id(&kind, &ConversationRef::new("site", "s1"))
+        );
+        assert_ne!(
+            a,
+            conversation_id(&kind, &ConversationRef::new("site", "s2"))
+        );
+        assert_ne!(
+            a,
+            conversation_id(&kind, &ConversationRef::new("sites", "1"))
+        );
+        assert_eq!(a.as_str().len(), 27);
+    }
+}

@@ -1,0 +1,293 @@
+//! Dispatches due outbox records to their channels. One step ([`OutboxWorker::try_dispatch_next`])
+//! is exposed so tests drain the outbox instead of sleeping; [`OutboxWorker::run`] loops it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use omnibridge_sdk::{
+    ChannelError, ChannelKind, Content, Delivery, EventBody, InboundEvent, Message,
+    OutboundMessage, Participant, Role,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{Outbox, RetryPolicy};
+use crate::channels::{ChannelHandle, ChannelRegistry, shape};
+use crate::ingest::{Ingest, IngestError};
+use crate::metrics::Metrics;
+use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
+
+/// How long a leased record is ours before another worker may take it.
+const LEASE: Duration = Duration::from_secs(60);
+/// Records leased per step.
+const BATCH: usize = 16;
+
+/// What one dispatch step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DispatchOutcome {
+    /// Records the channel accepted.
+    pub sent: usize,
+    /// Records scheduled for another try.
+    pub retried: usize,
+    /// Records given up on.
+    pub dead: usize,
+}
+
+impl DispatchOutcome {
+    /// Whether the step found nothing due.
+    pub fn is_idle(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Why a dispatch step failed as a whole (the backends, not a channel).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Appending an event failed.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+}
+
+/// Sends outbox records through their channels.
+#[derive(Clone)]
+pub struct OutboxWorker {
+    store: Arc<dyn Store>,
+    ingest: Ingest,
+    channels: Arc<ChannelRegistry>,
+    metrics: Arc<Metrics>,
+    policy: RetryPolicy,
+}
+
+impl OutboxWorker {
+    /// A worker over these parts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        ingest: Ingest,
+        channels: Arc<ChannelRegistry>,
+        metrics: Arc<Metrics>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            store,
+            ingest,
+            channels,
+            metrics,
+            policy,
+        }
+    }
+
+    /// Leases what is due and dispatches it, one record after the other (oldest first, so a
+    /// conversation's messages keep their order).
+    pub async fn try_dispatch_next(&self) -> Result<DispatchOutcome, DispatchError> {
+        let due = self
+            .store
+            .lease_due_outbound(chrono::Utc::now(), LEASE, BATCH)
+            .await?;
+        let mut outcome = DispatchOutcome::default();
+        for record in due {
+            match self.dispatch(record).await? {
+                OutboxOutcome::Sent => outcome.sent += 1,
+                OutboxOutcome::Retry { .. } => outcome.retried += 1,
+                OutboxOutcome::Dead { .. } => outcome.dead += 1,
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Dispatches until `stop`, waking on new records or every 200 ms for retries.
+    pub async fn run(self, outbox: Outbox, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(200);
+        while !stop.is_cancelled() {
+            let idle = match self.try_dispatch_next().await {
+                Ok(outcome) => {
+                    backoff = Duration::from_millis(200);
+                    outcome.is_idle()
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "Outbox step failed; retrying.");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = outbox.woken() => {}
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&self, record: OutboxRecord) -> Result<OutboxOutcome, DispatchError> {
+        let span = tracing::info_span!(
+            "outbound",
+            outbound_id = %record.id,
+            conversation_id = %record.conversation_id,
+            channel = tracing::field::Empty,
+            attempt = record.attempts + 1,
+        );
+        async move {
+            let Some(conversation) = self.store.conversation(&record.conversation_id).await? else {
+                return self
+                    .give_up(
+                        &record,
+                        None,
+                        "unknown_conversation",
+                        "the conversation no longer exists",
+                    )
+                    .await;
+            };
+            let target = (
+                conversation.channel_id.clone(),
+                conversation.channel.clone(),
+            );
+            let Some(handle) = self.channels.get(&conversation.channel_id).cloned() else {
+                return self
+                    .give_up(
+                        &record,
+                        Some(&target),
+                        "channel_not_configured",
+                        "the conversation's channel is not configured",
+                    )
+                    .await;
+            };
+            tracing::Span::current().record("channel", handle.kind.as_str());
+            let message: OutboundMessage = match serde_json::from_value(record.message.clone()) {
+                Ok(message) => message,
+                Err(error) => {
+                    return self
+                        .give_up(&record, Some(&target), "corrupt_record", &error.to_string())
+                        .await;
+                }
+            };
+            match self.send_parts(&handle, &message).await {
+                Ok(receipt) => self.succeed(&record, &handle, &message, receipt).await,
+                Err(error) => self.fail(&record, &target, error).await,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send_parts(
+        &self,
+        handle: &ChannelHandle,
+        message: &OutboundMessage,
+    ) -> Result<omnibridge_sdk::SendReceipt, ChannelError> {
+        let caps = handle.channel.capabilities();
+        let parts = shape::fit(
+            &message.id,
+            &message.conversation,
+            &message.text,
+            &message.buttons,
+            caps,
+        );
+        let mut last = None;
+        for mut part in parts {
+            part.reply_to.clone_from(&message.reply_to);
+            part.template.clone_from(&message.template);
+            part.locale.clone_from(&message.locale);
+            last = Some(handle.channel.send(&part).await?);
+            Metrics::count_channel(&self.metrics.events_out, handle.kind.as_str());
+        }
+        last.ok_or_else(|| ChannelError::rejected("empty_message", "nothing to send"))
+    }
+
+    async fn succeed(
+        &self,
+        record: &OutboxRecord,
+        handle: &ChannelHandle,
+        message: &OutboundMessage,
+        receipt: omnibridge_sdk::SendReceipt,
+    ) -> Result<OutboxOutcome, DispatchError> {
+        let mut sent = Message::new(Content::text(message.text.clone()));
+        sent.outbound_id = Some(record.id.clone());
+        sent.buttons.clone_from(&message.buttons);
+        let mut sent_event =
+            InboundEvent::new(message.conversation.clone(), EventBody::MessageSent(sent))
+                .with_sender(Participant::with_role(Role::Agent))
+                .with_dedup_key(format!("sent:{}", record.id));
+        sent_event
+            .provider_message_id
+            .clone_from(&receipt.provider_message_id);
+        let delivery = InboundEvent::delivery(
+            message.conversation.clone(),
+            Delivery::new(receipt.status).for_outbound(record.id.clone()),
+        )
+        .with_dedup_key(format!("delivery:{}:{:?}", record.id, receipt.status));
+        self.ingest
+            .accept(&handle.id, &handle.kind, vec![sent_event, delivery])
+            .await?;
+        self.store
+            .finish_outbound(&record.id, OutboxOutcome::Sent)
+            .await?;
+        tracing::info!("Outbound message sent.");
+        Ok(OutboxOutcome::Sent)
+    }
+
+    async fn fail(
+        &self,
+        record: &OutboxRecord,
+        target: &(String, ChannelKind),
+        error: ChannelError,
+    ) -> Result<OutboxOutcome, DispatchError> {
+        let attempts = record.attempts + 1;
+        let delay = if error.is_retryable() {
+            self.policy.next_delay(attempts, error.retry_after())
+        } else {
+            None
+        };
+        let Some(delay) = delay else {
+            return self
+                .give_up(record, Some(target), error.code(), &error.to_string())
+                .await;
+        };
+        self.metrics.count_retry("outbound");
+        let at = chrono::Utc::now()
+            + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+        tracing::warn!(
+            code = error.code(),
+            delay_ms = delay.as_millis() as u64,
+            "Send failed; will retry."
+        );
+        let outcome = OutboxOutcome::Retry {
+            at,
+            error: error.to_string(),
+        };
+        self.store
+            .finish_outbound(&record.id, outcome.clone())
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn give_up(
+        &self,
+        record: &OutboxRecord,
+        target: Option<&(String, ChannelKind)>,
+        code: &str,
+        reason: &str,
+    ) -> Result<OutboxOutcome, DispatchError> {
+        self.metrics.count_dead_letter("outbound");
+        tracing::warn!(code, "Outbound message dead-lettered.");
+        let message = serde_json::from_value::<OutboundMessage>(record.message.clone());
+        if let (Some((channel_id, kind)), Ok(message)) = (target, message) {
+            let failed = InboundEvent::delivery(
+                message.conversation.clone(),
+                Delivery::failed(code, reason).for_outbound(record.id.clone()),
+            )
+            .with_dedup_key(format!("delivery:{}:failed", record.id));
+            self.ingest.emit(channel_id, kind, failed).await?;
+        }
+        let outcome = OutboxOutcome::Dead {
+            error: format!("{code}: {reason}"),
+        };
+        self.store
+            .finish_outbound(&record.id, outcome.clone())
+            .await?;
+        Ok(outcome)
+    }
+}
