@@ -1,3 +1,77 @@
-//! The `omnibridge` binary.
+//! The `omnibridge` binary: parse the command line, set up logging, load config, run.
 
-fn main() {}
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use omnibridge::cli::{Cli, Command, ServeArgs};
+use omnibridge::config::Settings;
+use omnibridge::startup::Application;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    omnibridge::telemetry::init();
+    match cli.command {
+        None => serve(cli.config.as_deref(), ServeArgs::default()).await,
+        Some(Command::Serve(args)) => serve(cli.config.as_deref(), args).await,
+        Some(Command::Check) => Ok(check(cli.config.as_deref())),
+    }
+}
+
+async fn serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(config).context("loading configuration")?;
+    if let Some(bind) = args.bind {
+        settings.server.bind = bind;
+    }
+    if let Some(dir) = args.data_dir {
+        settings.storage.data_dir = dir;
+    }
+    let app = Application::build(settings).await.context("starting the bridge")?;
+    app.run_until_stopped(shutdown_signal()).await.context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(config: Option<&std::path::Path>) -> ExitCode {
+    let settings = match Settings::load(config) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("config: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let problems = omnibridge::templates::check_dir(&settings.templates.dir);
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    if problems.is_empty() {
+        println!("config and templates OK ({})", settings.templates.dir.display());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} problem(s) found", problems.len());
+        ExitCode::FAILURE
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,40 @@
+//! The command line: `omnibridge serve` and `omnibridge check`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// omnibridge: one bus and one API for every customer channel, with payments built in.
+#[derive(Debug, Parser)]
+#[command(name = "omnibridge", version, about, long_about = None)]
+pub struct Cli {
+    /// A TOML file layered over the embedded defaults (env `OMNIBRIDGE__SECTION__KEY` wins
+    /// over both).
+    #[arg(long, global = true, env = "OMNIBRIDGE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bridge (HTTP server, channels, outbox and webhook workers).
+    Serve(ServeArgs),
+    /// Validate the configuration and every template, reporting file and line; exit 1 on
+    /// any problem.
+    Check,
+}
+
+/// Flags of `serve` that override config, so a second instance is one flag away.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `server.bind`).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Directory for the SQLite file and local state (overrides `storage.data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}

@@ -1,0 +1,230 @@
+//! Building and running the bridge: open storage, wire channels, workers and the HTTP
+//! server, and shut down gracefully (drain in-flight requests, stop workers).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::EventLog;
+use crate::bus::redis_streams::RedisBus;
+use crate::bus::sqlite::SqliteBus;
+use crate::channels::ChannelRegistry;
+use crate::config::Settings;
+use crate::http::{self, AppState, HttpLimits};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
+use crate::sqlite::{Database, Durability};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use crate::templates::TemplateEngine;
+use crate::webhooks_out::{WebhookDispatcher, WebhookEndpoint};
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The templates did not load.
+    #[error("templates: {0}")]
+    Templates(String),
+    /// A channel could not be built.
+    #[error("channel {id}: {reason}")]
+    Channel {
+        /// The channel's config id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Any other setup step.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A built bridge, bound to its socket, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    limits: HttpLimits,
+    workers: JoinSet<()>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Opens storage, builds channels and workers, and binds the listener (port 0 picks a
+    /// free port: see [`Application::local_addr`]).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_channels(settings, Vec::new()).await
+    }
+
+    /// Like [`Application::build`], plus channels built in code (a business's own adapter
+    /// crate, or a test double), registered under the given ids.
+    pub async fn build_with_channels(
+        settings: Settings,
+        extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
+    ) -> Result<Self, StartupError> {
+        let (bus, store) = open_storage(&settings).await?;
+        let metrics = Arc::new(Metrics::new());
+        let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
+        let templates = TemplateEngine::load(&settings.templates.dir)
+            .map_err(|error| StartupError::Templates(error.to_string()))?;
+        let renderer = Arc::new(crate::render::TemplateRenderer::new(templates, settings.templates.default_locale.clone()));
+        let mut channels = ChannelRegistry::new();
+        let webchat = if settings.webchat.enabled {
+            Some(crate::http::webchat::build(&settings, &mut channels)?)
+        } else {
+            None
+        };
+        if let Some(extra) = settings.channels.first() {
+            return Err(StartupError::Channel {
+                id: extra.id.clone(),
+                reason: format!("channel type {:?} is not available in this build", extra.kind),
+            });
+        }
+        for (id, channel) in extra {
+            channels
+                .register(id.clone(), channel)
+                .map_err(|reason| StartupError::Channel { id, reason })?;
+        }
+        let channels = Arc::new(channels);
+        let outbox = Outbox::new(store.clone());
+        let shutdown = CancellationToken::new();
+        let state = AppState {
+            bus: bus.clone(),
+            store: store.clone(),
+            ingest: ingest.clone(),
+            channels: channels.clone(),
+            metrics: metrics.clone(),
+            auth: Arc::new(settings.api_keys()),
+            outbox: outbox.clone(),
+            renderer,
+            webchat,
+            shutdown: shutdown.clone(),
+        };
+        let mut workers = JoinSet::new();
+        let retry = RetryPolicy {
+            max_attempts: settings.outbox.max_attempts,
+            initial_backoff: Duration::from_millis(settings.outbox.initial_backoff_ms),
+            max_backoff: Duration::from_millis(settings.outbox.max_backoff_ms),
+        };
+        let worker = OutboxWorker::new(store.clone(), ingest.clone(), channels.clone(), metrics.clone(), retry);
+        workers.spawn(worker.run(outbox, shutdown.clone()));
+        let instance = format!("{}-{}", hostname(), std::process::id());
+        for hook in &settings.webhooks {
+            let endpoint = WebhookEndpoint {
+                name: hook.name.clone(),
+                url: hook.url.clone(),
+                secret: hook.secret.expose().as_bytes().to_vec(),
+                event_types: hook.event_types.clone(),
+                retry: RetryPolicy {
+                    max_attempts: hook.max_attempts,
+                    initial_backoff: Duration::from_millis(hook.initial_backoff_ms),
+                    max_backoff: Duration::from_millis(hook.max_backoff_ms),
+                },
+            };
+            let dispatcher = WebhookDispatcher::new(endpoint, instance.clone(), bus.clone(), store.clone(), metrics.clone())
+                .map_err(|error| StartupError::Other(format!("webhook {}: {error}", hook.name)))?;
+            workers.spawn(dispatcher.run(shutdown.clone()));
+        }
+        for handle in channels.iter() {
+            let inbox = Arc::new(crate::ingest::ChannelInbox::new(ingest.clone(), handle.id.clone(), handle.kind.clone()));
+            let channel = handle.channel.clone();
+            let stop = shutdown.clone();
+            let id = handle.id.clone();
+            workers.spawn(async move {
+                if let Err(error) = channel.listen(inbox, stop).await {
+                    tracing::error!(channel_id = %id, %error, "Channel receive loop ended with an error.");
+                }
+            });
+        }
+        let addr = settings.server.bind;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            state,
+            limits: HttpLimits { max_body_bytes: settings.server.max_body_bytes },
+            workers,
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    /// The address the bridge listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `signal` resolves, then stops accepting, drains in-flight requests and
+    /// ends workers, waiting at most the configured grace period.
+    pub async fn run_until_stopped(
+        self,
+        signal: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), std::io::Error> {
+        let Self { listener, state, limits, mut workers, grace } = self;
+        let shutdown = state.shutdown.clone();
+        let app = http::router(state, limits);
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "Could not set TCP_NODELAY.");
+            }
+        });
+        tracing::info!(addr = ?listener.local_addr().ok(), "omnibridge is listening.");
+        let stop = shutdown.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("Shutting down: draining requests and workers.");
+            stop.cancel();
+        });
+        let result = server.await;
+        shutdown.cancel();
+        let drained = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(grace_secs = grace.as_secs(), "Workers did not stop in time; aborting them.");
+            workers.abort_all();
+        }
+        result
+    }
+}
+
+async fn open_storage(settings: &Settings) -> Result<(Arc<dyn EventLog>, Arc<dyn Store>), StartupError> {
+    let dir: &Path = &settings.storage.data_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|error| StartupError::Storage(format!("cannot create {}: {error}", dir.display())))?;
+    let durability = match settings.storage.durability {
+        crate::config::Durability::Full => Durability::Full,
+        crate::config::Durability::Normal => Durability::Normal,
+    };
+    let db = Database::open(dir.join("omnibridge.sqlite"), durability)
+        .map_err(|error| StartupError::Storage(error.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::new(db.clone()).await.map_err(|error| StartupError::Storage(error.to_string()))?,
+    );
+    let bus: Arc<dyn EventLog> = if settings.storage.bus == "sqlite" {
+        Arc::new(SqliteBus::new(db).await.map_err(|error| StartupError::Storage(error.to_string()))?)
+    } else {
+        Arc::new(
+            RedisBus::connect(&settings.storage.bus, "omnibridge")
+                .await
+                .map_err(|error| StartupError::Storage(error.to_string()))?,
+        )
+    };
+    Ok((bus, store))
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "omnibridge".to_owned())
+}
