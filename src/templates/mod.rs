@@ -53,7 +53,7 @@ pub enum TemplateError {
         reason: String,
     },
     /// A file is not valid handlebars.
-    #[error("{path}:{line}: {message}", line = line.map_or_else(String::new, |l| l.to_string()))]
+    #[error("{path}{}: {message}", line.map_or_else(String::new, |l| format!(":{l}")))]
     Syntax {
         /// The file.
         path: PathBuf,

@@ -282,3 +282,10 @@ fn repo_templates_are_clean_and_render() {
         ("default/es/message", "hola\n")
     );
 }
+
+#[test]
+fn engine_is_shareable_across_tasks() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<TemplateEngine>();
+    assert_send_sync::<crate::config::Settings>();
+}
