@@ -1,6 +1,8 @@
 //! omnibridge: an omnichannel messaging bridge with payments built in.
 //!
 //! # Layout
+//! - [`cli`], [`startup`], [`telemetry`]: the binary's command line, wiring and logging.
+//! - [`config`]: settings layered from embedded defaults, a TOML file and env; secrets, API keys.
 //! - [`bus`]: the durable event log (SQLite or Redis Streams) with consumer groups.
 //! - [`store`]: conversations, outbox, idempotency records, dead letters.
 //! - [`ingest`]: the one path onto the bus (stamp, record the conversation, append).
@@ -8,14 +10,23 @@
 //! - [`outbox`]: queued outbound messages, the dispatch worker, retry policy.
 //! - [`webhooks_out`]: signed business webhooks with retry and dead letters.
 //! - [`http`]: the axum server: business API, SSE, channel webhooks, web chat, health.
+//! - [`templates`], [`render`]: handlebars message templates per channel and locale, with checks.
+//! - [`money`]: integer minor-unit amounts in ISO 4217 currencies, and their display.
 //! - [`metrics`]: Prometheus metrics.
 #![forbid(unsafe_code)]
 
 pub mod bus;
 pub mod channels;
+pub mod cli;
+pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod money;
 pub mod outbox;
+pub mod render;
+pub mod startup;
 pub mod store;
+pub mod telemetry;
+pub mod templates;
 pub mod webhooks_out;

@@ -15,7 +15,7 @@ use crate::bus::EventLog;
 use crate::bus::redis_streams::RedisBus;
 use crate::bus::sqlite::SqliteBus;
 use crate::channels::ChannelRegistry;
-use crate::config::Settings;
+use crate::config::{Bus, Settings};
 use crate::http::{self, AppState, HttpLimits};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -213,14 +213,15 @@ async fn open_storage(settings: &Settings) -> Result<(Arc<dyn EventLog>, Arc<dyn
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::new(db.clone()).await.map_err(|error| StartupError::Storage(error.to_string()))?,
     );
-    let bus: Arc<dyn EventLog> = if settings.storage.bus == "sqlite" {
-        Arc::new(SqliteBus::new(db).await.map_err(|error| StartupError::Storage(error.to_string()))?)
-    } else {
-        Arc::new(
-            RedisBus::connect(&settings.storage.bus, "omnibridge")
+    let bus: Arc<dyn EventLog> = match &settings.storage.bus {
+        Bus::Sqlite => {
+            Arc::new(SqliteBus::new(db).await.map_err(|error| StartupError::Storage(error.to_string()))?)
+        }
+        Bus::Redis(url) => Arc::new(
+            RedisBus::connect(url, "omnibridge")
                 .await
                 .map_err(|error| StartupError::Storage(error.to_string()))?,
-        )
+        ),
     };
     Ok((bus, store))
 }

@@ -10,7 +10,6 @@ use futures_util::{Stream, StreamExt};
 use omnibridge::config::Settings;
 use omnibridge::startup::Application;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -36,9 +35,9 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.server.bind = "127.0.0.1:0".parse().unwrap();
     settings.storage.data_dir = dir.to_path_buf();
     settings.templates.dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    settings.api.keys = vec![omnibridge::config::ApiKeyEntry {
+    settings.api.keys = vec![omnibridge::config::ApiKeyHash {
         name: "tests".into(),
-        sha256: hex::encode(Sha256::digest(API_KEY.as_bytes())),
+        sha256: omnibridge::config::Sha256Hex::of(API_KEY.as_bytes()),
     }];
     settings
 }

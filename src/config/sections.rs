@@ -1,0 +1,202 @@
+//! The config tables: one struct per `[section]`, each `deny_unknown_fields`.
+//!
+//! Every value has an embedded default in `config/omnibridge.toml`, so these structs need no
+//! `#[serde(default)]` except for the optional `[[webhooks]]` and `[[channels]]` arrays.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use super::{ApiKeyHash, ConfigError, Secret};
+
+/// `[server]`: the HTTP listener.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// The URL the outside world reaches us at; used in links (MPP pay URLs, web chat).
+    pub public_url: String,
+    /// Largest request body accepted, in bytes (webhooks, API).
+    pub max_body_bytes: usize,
+    /// Seconds to let in-flight work finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[storage]`: where state and the event log live.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Directory for the SQLite file `<data_dir>/omnibridge.sqlite`.
+    pub data_dir: PathBuf,
+    /// The event bus: `"sqlite"` (embedded) or a `redis://` URL (Redis Streams).
+    pub bus: Bus,
+    /// SQLite `synchronous` level for the event log.
+    pub durability: Durability,
+}
+
+/// Which event bus backend to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bus {
+    /// The embedded SQLite log.
+    Sqlite,
+    /// Redis Streams at this `redis://` or `rediss://` URL.
+    Redis(String),
+}
+
+impl<'de> Deserialize<'de> for Bus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text == "sqlite" {
+            Ok(Bus::Sqlite)
+        } else if text.starts_with("redis://") || text.starts_with("rediss://") {
+            Ok(Bus::Redis(text))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected \"sqlite\" or a redis:// URL, got {text:?}"
+            )))
+        }
+    }
+}
+
+/// SQLite durability: `full` fsyncs every commit, `normal` may lose the last commits on
+/// power loss (never corrupts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `PRAGMA synchronous = FULL`.
+    Full,
+    /// `PRAGMA synchronous = NORMAL`.
+    Normal,
+}
+
+/// `[api]`: the business API's keys.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Hashed keys: `[{ name = "ops", sha256 = "<hex of sha256(key)>" }]`.
+    pub keys: Vec<ApiKeyHash>,
+    /// Plaintext keys from `OMNIBRIDGE_API_KEYS` (comma-separated; local use). Env only.
+    #[serde(skip)]
+    pub env_keys: Vec<Secret>,
+}
+
+/// `[outbox]`: retries for outbound messages.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    /// Tries before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay, doubled per try.
+    pub initial_backoff_ms: u64,
+    /// Cap on the retry delay.
+    pub max_backoff_ms: u64,
+}
+
+/// `[templates]`: message templates.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// Directory of `<channel|default>/<locale>/<name>.hbs` files.
+    pub dir: PathBuf,
+    /// The last step of the locale fallback chain.
+    pub default_locale: String,
+}
+
+/// `[webchat]`: the built-in web-chat widget.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebchatSettings {
+    /// Whether the widget's routes are served.
+    pub enabled: bool,
+    /// The site/account name recorded on web-chat conversations.
+    pub account: String,
+    /// Origins allowed to open a chat session (exact match).
+    pub allowed_origins: Vec<String>,
+    /// Lifetime of a chat session token, in seconds.
+    pub session_ttl_secs: u64,
+}
+
+/// `[[webhooks]]`: a signed outbound webhook the bridge posts events to.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The env var holding the signing secret (never the secret itself).
+    pub secret_env: String,
+    /// Event types to send (`message.received` ...); empty means all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Tries before an event delivery is dead-lettered.
+    #[serde(default = "webhook_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay, doubled per try.
+    #[serde(default = "webhook_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// Cap on the retry delay.
+    #[serde(default = "webhook_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// The signing secret, read from `secret_env` at load time.
+    #[serde(skip)]
+    pub secret: Secret,
+}
+
+impl WebhookSettings {
+    /// A webhook built in code (tests, embedding): short backoffs (10 ms doubling to 50 ms)
+    /// so retries play out in milliseconds.
+    pub fn for_tests(name: &str, url: &str, secret: &str, max_attempts: u32) -> Self {
+        Self {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            secret_env: String::new(),
+            event_types: Vec::new(),
+            max_attempts,
+            initial_backoff_ms: 10,
+            max_backoff_ms: 50,
+            secret: Secret::new(secret),
+        }
+    }
+}
+
+fn webhook_max_attempts() -> u32 {
+    10
+}
+fn webhook_initial_backoff_ms() -> u64 {
+    1000
+}
+fn webhook_max_backoff_ms() -> u64 {
+    300_000
+}
+
+/// `[[channels]]`: one configured channel account. Only `id` and `type` are read here; the
+/// remaining keys belong to the channel type and are checked by its adapter's own config
+/// struct (with `deny_unknown_fields`) via [`ChannelSettings::config`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChannelSettings {
+    /// Unique id of this channel account, e.g. `acme-wa`.
+    pub id: String,
+    /// The channel type, e.g. `whatsapp` (TOML key `type`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The channel type's own keys.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ChannelSettings {
+    /// Deserializes the channel type's own keys into its config struct.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        serde_json::from_value(serde_json::Value::Object(self.rest.clone())).map_err(|e| {
+            ConfigError::Invalid {
+                key: format!("channels.{}", self.id),
+                message: e.to_string(),
+                origin: "channel config".to_owned(),
+            }
+        })
+    }
+}

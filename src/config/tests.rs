@@ -1,0 +1,181 @@
+//! Tests of layering, error messages, secrets and API keys.
+
+use std::path::Path;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn file(body: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(f.path(), body).unwrap();
+    f
+}
+
+#[test]
+fn embedded_defaults_load() {
+    let s = Settings::load_from(None, env(&[])).unwrap();
+    assert_eq!(s.server.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.storage.bus, Bus::Sqlite);
+    assert_eq!(s.storage.durability, Durability::Full);
+    assert_eq!(s.templates.default_locale, "en");
+    assert!(s.webchat.enabled);
+    assert!(s.webhooks.is_empty() && s.channels.is_empty() && s.api.keys.is_empty());
+}
+
+#[test]
+fn file_overrides_embedded_and_env_overrides_file() {
+    let f = file(
+        "[server]\nbind = \"0.0.0.0:8081\"\nmax_body_bytes = 2048\n\
+         [storage]\nbus = \"redis://localhost:6379\"\ndurability = \"normal\"\n",
+    );
+    let s = Settings::load_from(Some(f.path()), env(&[])).unwrap();
+    assert_eq!(s.server.bind.to_string(), "0.0.0.0:8081");
+    assert_eq!(s.server.max_body_bytes, 2048);
+    assert_eq!(s.server.shutdown_grace_secs, 10, "embedded default kept");
+    assert_eq!(s.storage.bus, Bus::Redis("redis://localhost:6379".into()));
+    assert_eq!(s.storage.durability, Durability::Normal);
+
+    let vars = env(&[
+        ("OMNIBRIDGE__SERVER__BIND", "0.0.0.0:9000"),
+        ("OMNIBRIDGE__OUTBOX__MAX_ATTEMPTS", "3"),
+        (
+            "OMNIBRIDGE__WEBCHAT__ALLOWED_ORIGINS",
+            "[\"https://a.example\"]",
+        ),
+        ("OMNIBRIDGE_UNRELATED", "x"),
+    ]);
+    let s = Settings::load_from(Some(f.path()), vars).unwrap();
+    assert_eq!(s.server.bind.to_string(), "0.0.0.0:9000");
+    assert_eq!(s.server.max_body_bytes, 2048, "file value kept");
+    assert_eq!(s.outbox.max_attempts, 3);
+    assert_eq!(s.webchat.allowed_origins, ["https://a.example"]);
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let err = Settings::load_from(Some(Path::new("/nonexistent/omni.toml")), env(&[]));
+    assert!(matches!(err.unwrap_err(), ConfigError::File { .. }));
+}
+
+#[test]
+fn unknown_fields_are_named() {
+    let f = file("[server]\nbnd = \"0.0.0.0:1\"\n");
+    let err = Settings::load_from(Some(f.path()), env(&[])).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("unknown field `bnd` in `server`"), "{msg}");
+    assert!(msg.contains(&f.path().display().to_string()), "{msg}");
+
+    let err = Settings::load_from(None, env(&[("OMNIBRIDGE__OUTBOX__RETRIES", "1")]));
+    let msg = err.unwrap_err().to_string();
+    assert!(
+        msg.starts_with("unknown field `retries` in `outbox`"),
+        "{msg}"
+    );
+    assert!(msg.contains("OMNIBRIDGE__OUTBOX__RETRIES"), "{msg}");
+
+    let f = file("[metrics]\nenabled = true\n");
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("unknown field `metrics` in ``"), "{msg}");
+}
+
+#[test]
+fn invalid_values_are_named() {
+    let vars = env(&[("OMNIBRIDGE__SERVER__BIND", "not-an-address")]);
+    let err = Settings::load_from(None, vars).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("invalid value for server.bind: "), "{msg}");
+    assert!(msg.contains("OMNIBRIDGE__SERVER__BIND"), "{msg}");
+
+    let f = file("[storage]\nbus = \"kafka\"\n");
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("invalid value for storage.bus: "), "{msg}");
+
+    let f = file("[api]\nkeys = [{ name = \"ops\", sha256 = \"abc\" }]\n");
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("invalid value for api.keys.0.sha256: "),
+        "{msg}"
+    );
+}
+
+const WEBHOOK: &str = "[[webhooks]]\nname = \"crm\"\nurl = \"https://crm.example/hooks\"\n\
+                       secret_env = \"OMNIBRIDGE_WEBHOOK_CRM_SECRET\"\n";
+
+#[test]
+fn secrets_come_from_the_named_env_var_and_never_print() {
+    let f = file(WEBHOOK);
+    let vars = env(&[("OMNIBRIDGE_WEBHOOK_CRM_SECRET", "s3cr3t-value")]);
+    let s = Settings::load_from(Some(f.path()), vars).unwrap();
+    let hook = &s.webhooks[0];
+    assert_eq!(hook.secret.expose(), "s3cr3t-value");
+    assert_eq!((hook.max_attempts, hook.max_backoff_ms), (10, 300_000));
+    assert!(!format!("{s:?}").contains("s3cr3t-value"));
+    assert!(format!("{s:?}").contains("[redacted]"));
+
+    let err = Settings::load_from(Some(f.path()), env(&[])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "webhooks.crm.secret_env names env var OMNIBRIDGE_WEBHOOK_CRM_SECRET, which is not set"
+    );
+
+    let f = file(&format!("{WEBHOOK}secret = \"literal\"\n"));
+    let vars = env(&[("OMNIBRIDGE_WEBHOOK_CRM_SECRET", "x")]);
+    let msg = Settings::load_from(Some(f.path()), vars)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("unknown field `secret`"), "{msg}");
+}
+
+#[test]
+fn api_keys_from_config_and_env() {
+    let hash = hex::encode(Sha256Hex::of(b"ops-key").0);
+    let f = file(&format!(
+        "[api]\nkeys = [{{ name = \"ops\", sha256 = \"{hash}\" }}]\n"
+    ));
+    let vars = env(&[("OMNIBRIDGE_API_KEYS", "dev1,dev2")]);
+    let s = Settings::load_from(Some(f.path()), vars).unwrap();
+    let keys = s.api_keys();
+    assert_eq!(keys.verify("ops-key"), Some("ops"));
+    assert_eq!(keys.verify("dev2"), Some("env-2"));
+    assert_eq!(keys.verify("nope"), None);
+    assert!(!format!("{s:?}").contains("dev1"));
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FakeChannelConfig {
+    phone_number_id: String,
+}
+
+#[test]
+fn channels_keep_their_own_keys() {
+    let f =
+        file("[[channels]]\nid = \"acme-wa\"\ntype = \"whatsapp\"\nphone_number_id = \"123\"\n");
+    let s = Settings::load_from(Some(f.path()), env(&[])).unwrap();
+    let ch = &s.channels[0];
+    assert_eq!((ch.id.as_str(), ch.kind.as_str()), ("acme-wa", "whatsapp"));
+    let cfg: FakeChannelConfig = ch.config().unwrap();
+    assert_eq!(cfg.phone_number_id, "123");
+}
+
+#[test]
+fn production_example_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
+    let vars = env(&[("OMNIBRIDGE_WEBHOOK_CRM_SECRET", "x")]);
+    let s = Settings::load_from(Some(&path), vars).unwrap();
+    assert_eq!(s.webhooks.len(), 1);
+    assert_eq!(s.channels.len(), 1);
+    assert!(matches!(s.storage.bus, Bus::Redis(_)));
+}
