@@ -217,21 +217,29 @@ fn widget_and_demo_keep_their_hooks() {
 }
 
 #[test]
-fn widget_is_valid_javascript_when_node_is_available() {
-    let Ok(output) = std::process::Command::new("node").arg("--version").output() else {
-        eprintln!("node not found; skipping the syntax check");
-        return;
-    };
-    assert!(output.status.success());
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/widget.js");
-    let check = std::process::Command::new("node")
-        .arg("--check")
-        .arg(path)
+fn widget_is_valid_javascript_and_behaves_when_node_is_available() {
+    if std::process::Command::new("node")
+        .arg("--version")
         .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+        .is_err()
+    {
+        eprintln!("node not found; skipping the widget checks");
+        return;
+    }
+    let dir = env!("CARGO_MANIFEST_DIR");
+    for args in [
+        vec!["--check".to_owned(), format!("{dir}/assets/widget.js")],
+        vec![format!("{dir}/tests/widget_behaviour.js")],
+    ] {
+        let run = std::process::Command::new("node")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "node {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
 }
