@@ -2,7 +2,7 @@
 //!
 //! A session id (`s_` + 32 hex digits, 128 random bits) names one visitor's conversation
 //! thread. The widget keeps a token `<session>.<expiry unix seconds>.<signature>`, where the
-//! signature is base64url(HMAC-SHA256(secret, "omnibridge-webchat-v1\n<session>.<expiry>")),
+//! signature is `base64url(HMAC-SHA256(secret, "omnibridge-webchat-v1\n<session>.<expiry>"))`,
 //! and presents it on reconnect to keep the same session.
 
 use std::fmt;
