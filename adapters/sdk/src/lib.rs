@@ -12,7 +12,9 @@
 //! - [`ids`]: newtype identifiers.
 //! - `testkit` (feature `testkit`): a recording inbox and a conformance check.
 //!
-//! See the crate README for a complete channel in well under 200 lines.
+//! See the crate README (below) for a complete channel in well under 200 lines.
+//!
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod capabilities;
