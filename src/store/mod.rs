@@ -39,10 +39,13 @@ pub struct Conversation {
     #[schema(value_type = Object)]
     pub conversation: ConversationRef,
     /// When the bridge first saw it.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     /// When anything last happened on it.
+    #[schema(value_type = String, format = DateTime)]
     pub last_event_at: Timestamp,
     /// When the customer last wrote (for reply windows).
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_inbound_at: Option<Timestamp>,
 }
 
@@ -147,8 +150,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<OutboxRecord>, StoreError>;
 
     /// Records the outcome of a try (counts the attempt, releases the lease).
-    async fn finish_outbound(&self, id: &OutboundId, outcome: OutboxOutcome)
-    -> Result<(), StoreError>;
+    async fn finish_outbound(
+        &self,
+        id: &OutboundId,
+        outcome: OutboxOutcome,
+    ) -> Result<(), StoreError>;
 
     /// One outbox record.
     async fn outbound(&self, id: &OutboundId) -> Result<Option<OutboxRecord>, StoreError>;

@@ -91,7 +91,11 @@ pub struct ButtonLimits {
 impl ButtonLimits {
     /// Up to `max_count` buttons with labels up to `max_label_chars`.
     pub fn new(max_count: usize, max_label_chars: usize, url_buttons: bool) -> Self {
-        Self { max_count, max_label_chars, url_buttons }
+        Self {
+            max_count,
+            max_label_chars,
+            url_buttons,
+        }
     }
 }
 

@@ -28,7 +28,9 @@ pub trait Channel: Send + Sync + 'static {
     /// Authenticates a webhook before anything parses it (signature or secret token, compared
     /// in constant time). Channels without webhooks keep the default, which refuses all.
     fn verify(&self, _req: &WebhookRequest<'_>) -> Result<(), ChannelError> {
-        Err(ChannelError::Unauthorized { reason: "webhooks_not_supported" })
+        Err(ChannelError::Unauthorized {
+            reason: "webhooks_not_supported",
+        })
     }
 
     /// Answers a subscription handshake (WhatsApp's `hub.challenge`); `None` when the request
@@ -105,7 +107,12 @@ impl<'a> WebhookRequest<'a> {
         query: Option<&'a str>,
         body: &'a Bytes,
     ) -> Self {
-        Self { method, headers, query, body }
+        Self {
+            method,
+            headers,
+            query,
+            body,
+        }
     }
 
     /// A header's value as text, if present and valid ASCII.
@@ -127,7 +134,10 @@ pub struct ChannelContext {
 impl ChannelContext {
     /// A context for the channel configured as `id`.
     pub fn new(id: impl Into<String>, public_url: impl Into<String>) -> Self {
-        Self { id: id.into(), public_url: public_url.into() }
+        Self {
+            id: id.into(),
+            public_url: public_url.into(),
+        }
     }
 }
 

@@ -41,17 +41,25 @@ pub enum Content {
 impl Content {
     /// Plain text content.
     pub fn text(body: impl Into<String>) -> Self {
-        Self::Text { body: body.into(), formatted: None }
+        Self::Text {
+            body: body.into(),
+            formatted: None,
+        }
     }
 
     /// Text with a formatted rendition.
     pub fn formatted_text(body: impl Into<String>, formatted: Formatted) -> Self {
-        Self::Text { body: body.into(), formatted: Some(formatted) }
+        Self::Text {
+            body: body.into(),
+            formatted: Some(formatted),
+        }
     }
 
     /// Content of a type the channel does not map.
     pub fn unsupported(provider_type: impl Into<String>) -> Self {
-        Self::Unsupported { provider_type: provider_type.into() }
+        Self::Unsupported {
+            provider_type: provider_type.into(),
+        }
     }
 
     /// The readable text of this content, when it has any (text body or media caption).
@@ -77,7 +85,10 @@ pub struct Formatted {
 impl Formatted {
     /// An HTML rendition.
     pub fn html(body: impl Into<String>) -> Self {
-        Self { format: "html".into(), body: body.into() }
+        Self {
+            format: "html".into(),
+            body: body.into(),
+        }
     }
 }
 
@@ -141,7 +152,12 @@ pub struct Location {
 impl Location {
     /// A location at the given coordinates.
     pub fn new(latitude: f64, longitude: f64) -> Self {
-        Self { latitude, longitude, name: None, address: None }
+        Self {
+            latitude,
+            longitude,
+            name: None,
+            address: None,
+        }
     }
 }
 
@@ -162,6 +178,9 @@ pub struct Contact {
 impl Contact {
     /// A contact with a name only.
     pub fn named(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 }

@@ -40,7 +40,10 @@ pub enum ChannelError {
 impl ChannelError {
     /// A permanent rejection.
     pub fn rejected(code: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Rejected { code: code.into(), reason: reason.into() }
+        Self::Rejected {
+            code: code.into(),
+            reason: reason.into(),
+        }
     }
 
     /// A transient failure from any error.
@@ -79,7 +82,9 @@ mod tests {
 
     #[test]
     fn retry_data_follows_the_variant() {
-        let limited = ChannelError::RateLimited { retry_after: Some(Duration::from_secs(3)) };
+        let limited = ChannelError::RateLimited {
+            retry_after: Some(Duration::from_secs(3)),
+        };
         assert!(limited.is_retryable());
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
         let rejected = ChannelError::rejected("131047", "window closed");

@@ -123,8 +123,12 @@ impl EventBody {
     }
 
     /// Every type name, for filters and docs.
-    pub const TYPE_NAMES: &'static [&'static str] =
-        &["message.received", "message.sent", "action.invoked", "delivery.updated"];
+    pub const TYPE_NAMES: &'static [&'static str] = &[
+        "message.received",
+        "message.sent",
+        "action.invoked",
+        "delivery.updated",
+    ];
 }
 
 /// A message's payload.
@@ -144,7 +148,11 @@ pub struct Message {
 impl Message {
     /// A message with this content.
     pub fn new(content: Content) -> Self {
-        Self { content, outbound_id: None, forwarded: false }
+        Self {
+            content,
+            outbound_id: None,
+            forwarded: false,
+        }
     }
 }
 
@@ -162,7 +170,10 @@ pub struct Action {
 impl Action {
     /// An action carrying `payload`.
     pub fn new(payload: impl Into<String>) -> Self {
-        Self { payload: payload.into(), label: None }
+        Self {
+            payload: payload.into(),
+            label: None,
+        }
     }
 }
 
@@ -186,7 +197,12 @@ pub struct Delivery {
 impl Delivery {
     /// A status without a reason.
     pub fn new(status: DeliveryStatus) -> Self {
-        Self { outbound_id: None, status, reason: None, code: None }
+        Self {
+            outbound_id: None,
+            status,
+            reason: None,
+            code: None,
+        }
     }
 
     /// A failure with a code and a reason.
@@ -291,7 +307,10 @@ impl InboundEvent {
 
     /// A customer's message.
     pub fn message(conversation: ConversationRef, content: Content) -> Self {
-        Self::new(conversation, EventBody::MessageReceived(Message::new(content)))
+        Self::new(
+            conversation,
+            EventBody::MessageReceived(Message::new(content)),
+        )
     }
 
     /// A customer's button press.
@@ -343,9 +362,10 @@ impl InboundEvent {
     /// The key the bridge de-duplicates this event on, with the channel: the explicit
     /// `dedup_key`, else the provider message id. `None` means never de-duplicated.
     pub fn effective_dedup_key(&self) -> Option<&str> {
-        self.dedup_key
-            .as_deref()
-            .or(self.provider_message_id.as_ref().map(ProviderMessageId::as_str))
+        self.dedup_key.as_deref().or(self
+            .provider_message_id
+            .as_ref()
+            .map(ProviderMessageId::as_str))
     }
 }
 
@@ -381,8 +401,8 @@ mod tests {
     #[test]
     fn dedup_key_prefers_explicit_key() {
         let conv = ConversationRef::new("a", "b");
-        let plain = InboundEvent::message(conv.clone(), Content::text("x"))
-            .with_provider_message_id("m");
+        let plain =
+            InboundEvent::message(conv.clone(), Content::text("x")).with_provider_message_id("m");
         assert_eq!(plain.effective_dedup_key(), Some("m"));
         let status = InboundEvent::delivery(conv, Delivery::new(DeliveryStatus::Read))
             .with_provider_message_id("m")

@@ -18,11 +18,14 @@ impl ChannelKind {
         let kind = kind.into();
         let mut chars = kind.chars();
         let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if starts_with_letter && rest_ok && kind.len() <= 32 {
             Ok(Self(kind))
         } else {
-            Err(format!("invalid channel kind {kind:?}: use lowercase letters, digits, '-' or '_'"))
+            Err(format!(
+                "invalid channel kind {kind:?}: use lowercase letters, digits, '-' or '_'"
+            ))
         }
     }
 
@@ -136,7 +139,10 @@ pub struct ConversationRef {
 impl ConversationRef {
     /// A conversation on `account` with `thread`.
     pub fn new(account: impl Into<String>, thread: impl Into<String>) -> Self {
-        Self { account: account.into(), thread: thread.into() }
+        Self {
+            account: account.into(),
+            thread: thread.into(),
+        }
     }
 }
 
@@ -171,12 +177,20 @@ pub struct Participant {
 impl Participant {
     /// A customer with the channel's user id.
     pub fn customer(id: impl Into<String>) -> Self {
-        Self { id: Some(id.into()), display_name: None, role: Role::Customer }
+        Self {
+            id: Some(id.into()),
+            display_name: None,
+            role: Role::Customer,
+        }
     }
 
     /// A participant with the given role and no id.
     pub fn with_role(role: Role) -> Self {
-        Self { id: None, display_name: None, role }
+        Self {
+            id: None,
+            display_name: None,
+            role,
+        }
     }
 
     /// Sets the display name.

@@ -67,12 +67,18 @@ pub struct Button {
 impl Button {
     /// A button that sends `payload` back as an `action.invoked` event.
     pub fn payload(label: impl Into<String>, payload: impl Into<String>) -> Self {
-        Self { label: label.into(), action: ButtonAction::Payload(payload.into()) }
+        Self {
+            label: label.into(),
+            action: ButtonAction::Payload(payload.into()),
+        }
     }
 
     /// A button that opens `url`.
     pub fn url(label: impl Into<String>, url: impl Into<String>) -> Self {
-        Self { label: label.into(), action: ButtonAction::Url(url.into()) }
+        Self {
+            label: label.into(),
+            action: ButtonAction::Url(url.into()),
+        }
     }
 }
 
@@ -100,11 +106,17 @@ pub struct SendReceipt {
 impl SendReceipt {
     /// The provider accepted the message under `id`.
     pub fn sent(id: Option<ProviderMessageId>) -> Self {
-        Self { provider_message_id: id, status: DeliveryStatus::Sent }
+        Self {
+            provider_message_id: id,
+            status: DeliveryStatus::Sent,
+        }
     }
 
     /// The message reached the customer's device.
     pub fn delivered(id: Option<ProviderMessageId>) -> Self {
-        Self { provider_message_id: id, status: DeliveryStatus::Delivered }
+        Self {
+            provider_message_id: id,
+            status: DeliveryStatus::Delivered,
+        }
     }
 }

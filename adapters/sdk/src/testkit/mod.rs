@@ -29,7 +29,10 @@ impl RecordingInbox {
 
     /// Everything delivered so far, in order.
     pub fn events(&self) -> Vec<InboundEvent> {
-        self.events.lock().map(|events| events.clone()).unwrap_or_default()
+        self.events
+            .lock()
+            .map(|events| events.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -58,7 +61,12 @@ pub struct WebhookFixture {
 impl WebhookFixture {
     /// A `POST` with this body and no headers.
     pub fn post(body: impl Into<Bytes>) -> Self {
-        Self { method: Method::POST, headers: HeaderMap::new(), query: None, body: body.into() }
+        Self {
+            method: Method::POST,
+            headers: HeaderMap::new(),
+            query: None,
+            body: body.into(),
+        }
     }
 
     /// Adds a header; panics on an invalid name or value (test code only).
@@ -74,7 +82,12 @@ impl WebhookFixture {
 
     /// Borrows it as the request the channel sees.
     pub fn request(&self) -> WebhookRequest<'_> {
-        WebhookRequest::new(&self.method, &self.headers, self.query.as_deref(), &self.body)
+        WebhookRequest::new(
+            &self.method,
+            &self.headers,
+            self.query.as_deref(),
+            &self.body,
+        )
     }
 }
 
@@ -90,12 +103,18 @@ pub struct Conformance {
 impl Conformance {
     /// A channel that signs the body with a signature in these headers.
     pub fn signed_body(auth_headers: &[&str]) -> Self {
-        Self { auth_headers: auth_headers.iter().map(|h| (*h).to_owned()).collect(), body_signed: true }
+        Self {
+            auth_headers: auth_headers.iter().map(|h| (*h).to_owned()).collect(),
+            body_signed: true,
+        }
     }
 
     /// A channel that authenticates with a shared secret header only.
     pub fn secret_header(auth_headers: &[&str]) -> Self {
-        Self { body_signed: false, ..Self::signed_body(auth_headers) }
+        Self {
+            body_signed: false,
+            ..Self::signed_body(auth_headers)
+        }
     }
 }
 
@@ -114,12 +133,17 @@ pub fn check_conformance(
     if caps.max_text_chars == Some(0) {
         breaches.push("capabilities: max_text_chars is 0".to_owned());
     }
-    if caps.buttons.is_some_and(|b| b.max_count == 0 || b.max_label_chars == 0) {
+    if caps
+        .buttons
+        .is_some_and(|b| b.max_count == 0 || b.max_label_chars == 0)
+    {
         breaches.push("capabilities: button limits of 0; use `buttons: None`".to_owned());
     }
     for (index, fixture) in signed.iter().enumerate() {
         if let Err(error) = channel.verify(&fixture.request()) {
-            breaches.push(format!("fixture {index}: a signed fixture failed to verify: {error}"));
+            breaches.push(format!(
+                "fixture {index}: a signed fixture failed to verify: {error}"
+            ));
             continue;
         }
         let first = normalize_caught(channel, fixture);
@@ -127,7 +151,10 @@ pub fn check_conformance(
         match (&first, &again) {
             (Some(Ok(a)), Some(Ok(b))) => {
                 let keys = |events: &[InboundEvent]| {
-                    events.iter().map(|e| e.effective_dedup_key().map(str::to_owned)).collect::<Vec<_>>()
+                    events
+                        .iter()
+                        .map(|e| e.effective_dedup_key().map(str::to_owned))
+                        .collect::<Vec<_>>()
                 };
                 if keys(a) != keys(b) {
                     breaches.push(format!("fixture {index}: redelivery changed dedup keys"));
@@ -142,21 +169,37 @@ pub fn check_conformance(
         for header in &rules.auth_headers {
             stripped.headers.remove(header.as_str());
         }
-        if !matches!(channel.verify(&stripped.request()), Err(ChannelError::Unauthorized { .. })) {
-            breaches.push(format!("fixture {index}: accepted without its auth headers"));
+        if !matches!(
+            channel.verify(&stripped.request()),
+            Err(ChannelError::Unauthorized { .. })
+        ) {
+            breaches.push(format!(
+                "fixture {index}: accepted without its auth headers"
+            ));
         }
         if rules.body_signed && !fixture.body.is_empty() {
             let mut tampered = fixture.clone();
             let mut body = fixture.body.to_vec();
             body[0] ^= 0x01;
             tampered.body = Bytes::from(body);
-            if !matches!(channel.verify(&tampered.request()), Err(ChannelError::Unauthorized { .. })) {
-                breaches.push(format!("fixture {index}: accepted with a changed body byte"));
+            if !matches!(
+                channel.verify(&tampered.request()),
+                Err(ChannelError::Unauthorized { .. })
+            ) {
+                breaches.push(format!(
+                    "fixture {index}: accepted with a changed body byte"
+                ));
             }
         }
     }
     for garbage in garbage_bodies() {
-        let fixture = WebhookFixture { body: garbage, ..signed.first().cloned().unwrap_or_else(|| WebhookFixture::post(Bytes::new())) };
+        let fixture = WebhookFixture {
+            body: garbage,
+            ..signed
+                .first()
+                .cloned()
+                .unwrap_or_else(|| WebhookFixture::post(Bytes::new()))
+        };
         if normalize_caught(channel, &fixture).is_none() {
             breaches.push(format!("normalize panicked on garbage {:?}", fixture.body));
         }
@@ -167,7 +210,11 @@ pub fn check_conformance(
 /// Panics with every breach [`check_conformance`] finds.
 pub fn assert_conforms(channel: &dyn Channel, signed: &[WebhookFixture], rules: &Conformance) {
     let breaches = check_conformance(channel, signed, rules);
-    assert!(breaches.is_empty(), "channel breaches the SDK contract:\n- {}", breaches.join("\n- "));
+    assert!(
+        breaches.is_empty(),
+        "channel breaches the SDK contract:\n- {}",
+        breaches.join("\n- ")
+    );
 }
 
 fn normalize_caught(
