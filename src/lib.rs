@@ -13,6 +13,8 @@
 //! - [`templates`], [`render`]: handlebars message templates per channel and locale, with checks.
 //! - [`money`]: integer minor-unit amounts in ISO 4217 currencies, and their display.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`sqlite`]: the embedded SQLite database (WAL, single writer with group commit) shared
+//!   by the SQLite bus and store.
 #![forbid(unsafe_code)]
 
 pub mod bus;
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod render;
+pub mod sqlite;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -211,7 +211,7 @@ async fn open_storage(settings: &Settings) -> Result<(Arc<dyn EventLog>, Arc<dyn
     let db = Database::open(dir.join("omnibridge.sqlite"), durability)
         .map_err(|error| StartupError::Storage(error.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::new(db.clone()).await.map_err(|error| StartupError::Storage(error.to_string()))?,
+        SqliteStore::new(db.clone()),
     );
     let bus: Arc<dyn EventLog> = match &settings.storage.bus {
         Bus::Sqlite => {

@@ -1,1 +1,433 @@
-//! Redis Streams event log (placeholder until implemented).
+//! Redis Streams event log: the distributed backend of [`EventLog`], for several bridge
+//! instances sharing one bus.
+//!
+//! # Keys (all under `{<namespace>}:`, one hash slot)
+//! - `seq`: the seq counter (INCR); `events`: the stream, entry ids `<seq>-0` (so seqs are
+//!   plain `u64` as on SQLite), fields `env` (envelope JSON without `seq`) and `conv`;
+//! - `conv:<conversation id>`: sorted set of that conversation's seqs, so
+//!   [`EventLog::read_conversation`] does not scan the stream;
+//! - `dedup:<channel>`: hash from dedup key to the original seq.
+//!
+//! One Lua script per [`EventLog::append`] call checks the dedup key, INCRs the counter,
+//! XADDs and records the key atomically, so concurrent redeliveries produce one event.
+//! Consumer groups are native: `XGROUP CREATE ... 0 MKSTREAM`, `XREADGROUP >`, `XACK`,
+//! `XAUTOCLAIM`, `XPENDING`. [`EventLog::watch_head`] is fed by a background task reading the
+//! counter every [`POLL_INTERVAL`]; it ends when the bus is dropped.
+//!
+//! # Durability
+//! "Durable" means what the server's persistence gives when the script returns: with
+//! `appendonly yes` and `appendfsync always` an acknowledged append is on disk; with
+//! `appendfsync everysec` up to about a second of appends can be lost on a power loss or OS
+//! crash; without AOF everything since the last RDB snapshot is lost on restart. Replication
+//! is asynchronous, so a failover can also lose acknowledged appends. Operators choose this in
+//! the Redis configuration.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use omnibridge_sdk::{ConversationId, Envelope};
+use redis::aio::ConnectionManager;
+use redis::streams::StreamReadReply;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingReply, StreamRangeReply};
+use redis::{RedisError, cmd};
+use tokio::sync::watch;
+
+use super::{Appended, BusError, EventLog, NewEvent, Seq};
+
+mod scripts;
+
+/// How often the seq counter is polled to notice other instances' appends.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The Redis Streams event log. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    con: ConnectionManager,
+    prefix: String,
+    seq_key: String,
+    events_key: String,
+    head: watch::Sender<Seq>,
+    groups: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(error: RedisError) -> BusError {
+    BusError::Unavailable(error.to_string())
+}
+
+fn is_code(error: &RedisError, code: &str) -> bool {
+    error.code() == Some(code)
+}
+
+impl RedisBus {
+    /// Connects to `url` (`redis://host:port/db`) and uses keys under `{namespace}:`. Starts
+    /// the head poller, so it must be called inside a tokio runtime.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Self, BusError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let con = client.get_connection_manager().await.map_err(unavailable)?;
+        let prefix = format!("{{{namespace}}}");
+        let inner = Arc::new(Inner {
+            con,
+            seq_key: format!("{prefix}:seq"),
+            events_key: format!("{prefix}:events"),
+            prefix,
+            head: watch::Sender::new(0),
+            groups: Mutex::new(HashSet::new()),
+        });
+        let head = inner.read_head().await?;
+        inner.advance(head);
+        spawn_poller(Arc::downgrade(&inner));
+        tracing::info!(namespace, "redis bus connected");
+        Ok(Self { inner })
+    }
+}
+
+fn spawn_poller(weak: Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            match inner.read_head().await {
+                Ok(seq) => inner.advance(seq),
+                Err(error) => tracing::warn!(%error, "redis bus: head poll failed"),
+            }
+        }
+        tracing::debug!("redis bus: head poller stopped");
+    });
+}
+
+impl Inner {
+    fn con(&self) -> ConnectionManager {
+        self.con.clone()
+    }
+
+    fn advance(&self, seq: Seq) {
+        self.head.send_if_modified(|head| {
+            let moved = seq > *head;
+            if moved {
+                *head = seq;
+            }
+            moved
+        });
+    }
+
+    async fn read_head(&self) -> Result<Seq, BusError> {
+        let head: Option<Seq> = cmd("GET")
+            .arg(&self.seq_key)
+            .query_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(head.unwrap_or(0))
+    }
+
+    async fn ensure_group(&self, group: &str) -> Result<(), BusError> {
+        if self
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(group)
+        {
+            return Ok(());
+        }
+        let created: Result<(), RedisError> = cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.events_key)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut self.con())
+            .await;
+        match created {
+            Ok(()) => tracing::info!(group, "redis bus: consumer group created"),
+            Err(error) if is_code(&error, "BUSYGROUP") => {}
+            Err(error) => return Err(unavailable(error)),
+        }
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(group.to_owned());
+        Ok(())
+    }
+
+    fn forget_group(&self, group: &str) {
+        self.groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(group);
+    }
+
+    async fn xreadgroup(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> redis::RedisResult<Option<StreamReadReply>> {
+        cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(&self.events_key)
+            .arg(">")
+            .query_async(&mut self.con())
+            .await
+    }
+}
+
+fn stream_id(seq: Seq) -> String {
+    format!("{seq}-0")
+}
+
+/// Decodes one stream entry into its envelope, stamping the seq from the entry id.
+fn decode(entry: &StreamId) -> Result<Envelope, BusError> {
+    let seq = entry
+        .id
+        .split_once('-')
+        .and_then(|(seq, _)| seq.parse::<Seq>().ok())
+        .ok_or_else(|| BusError::Corrupt {
+            seq: 0,
+            reason: format!("bad entry id {}", entry.id),
+        })?;
+    let json: String = entry.get("env").ok_or_else(|| BusError::Corrupt {
+        seq,
+        reason: "entry without envelope".to_owned(),
+    })?;
+    decode_json(seq, &json)
+}
+
+fn decode_json(seq: Seq, json: &str) -> Result<Envelope, BusError> {
+    let mut envelope: Envelope = serde_json::from_str(json).map_err(|e| BusError::Corrupt {
+        seq,
+        reason: e.to_string(),
+    })?;
+    envelope.seq = Some(seq);
+    Ok(envelope)
+}
+
+fn decode_all(entries: &[StreamId]) -> Result<Vec<Envelope>, BusError> {
+    entries.iter().map(decode).collect()
+}
+
+#[async_trait::async_trait]
+impl EventLog for RedisBus {
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = scripts::APPEND.prepare_invoke();
+        invocation.arg(&self.inner.prefix);
+        for NewEvent {
+            mut envelope,
+            dedup_key,
+        } in events
+        {
+            envelope.seq = None;
+            let json = serde_json::to_string(&envelope).map_err(|e| BusError::Corrupt {
+                seq: 0,
+                reason: e.to_string(),
+            })?;
+            invocation
+                .arg(envelope.channel.as_str())
+                .arg(if dedup_key.is_some() { "1" } else { "0" })
+                .arg(dedup_key.as_deref().unwrap_or(""))
+                .arg(envelope.conversation_id.as_str())
+                .arg(json);
+        }
+        let flat: Vec<u64> = invocation
+            .invoke_async(&mut self.inner.con())
+            .await
+            .map_err(unavailable)?;
+        let appended: Vec<Appended> = flat
+            .chunks_exact(2)
+            .map(|pair| Appended {
+                seq: pair[0],
+                duplicate: pair[1] == 1,
+            })
+            .collect();
+        if let Some(max) = appended.iter().map(|a| a.seq).max() {
+            self.inner.advance(max);
+        }
+        Ok(appended)
+    }
+
+    async fn read_after(&self, after: Seq, limit: usize) -> Result<Vec<Envelope>, BusError> {
+        if limit == 0 || after == Seq::MAX {
+            return Ok(Vec::new());
+        }
+        let reply: StreamRangeReply = cmd("XRANGE")
+            .arg(&self.inner.events_key)
+            .arg(stream_id(after + 1))
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.inner.con())
+            .await
+            .map_err(unavailable)?;
+        decode_all(&reply.ids)
+    }
+
+    async fn read_conversation(
+        &self,
+        conversation: &ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<String> = scripts::READ_CONVERSATION
+            .key(format!(
+                "{}:conv:{}",
+                self.inner.prefix,
+                conversation.as_str()
+            ))
+            .key(&self.inner.events_key)
+            .arg(after)
+            .arg(limit)
+            .invoke_async(&mut self.inner.con())
+            .await
+            .map_err(unavailable)?;
+        flat.chunks_exact(2)
+            .map(|pair| {
+                let seq = pair[0].parse::<Seq>().map_err(|e| BusError::Corrupt {
+                    seq: 0,
+                    reason: format!("bad seq in conversation index: {e}"),
+                })?;
+                decode_json(seq, &pair[1])
+            })
+            .collect()
+    }
+
+    async fn head(&self) -> Result<Seq, BusError> {
+        let head = self.inner.read_head().await?;
+        self.inner.advance(head);
+        Ok(head)
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Seq> {
+        self.inner.head.subscribe()
+    }
+
+    async fn group_read(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        self.inner.ensure_group(group).await?;
+        let reply = match self.inner.xreadgroup(group, consumer, count).await {
+            Err(error) if is_code(&error, "NOGROUP") => {
+                // The group vanished (server restarted without persistence): recreate it.
+                self.inner.forget_group(group);
+                self.inner.ensure_group(group).await?;
+                self.inner.xreadgroup(group, consumer, count).await
+            }
+            other => other,
+        }
+        .map_err(unavailable)?;
+        let entries: Vec<StreamId> = reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .collect();
+        decode_all(&entries)
+    }
+
+    async fn group_ack(&self, group: &str, seqs: &[Seq]) -> Result<(), BusError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = seqs.iter().copied().map(stream_id).collect();
+        let _acked: u64 = cmd("XACK")
+            .arg(&self.inner.events_key)
+            .arg(group)
+            .arg(ids)
+            .query_async(&mut self.inner.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        let min_idle_ms = u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX);
+        let mut claimed = Vec::new();
+        let mut start = "0-0".to_owned();
+        while claimed.len() < count {
+            let reply: Result<StreamAutoClaimReply, RedisError> = cmd("XAUTOCLAIM")
+                .arg(&self.inner.events_key)
+                .arg(group)
+                .arg(consumer)
+                .arg(min_idle_ms)
+                .arg(&start)
+                .arg("COUNT")
+                .arg(count - claimed.len())
+                .query_async(&mut self.inner.con())
+                .await;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(error) if is_code(&error, "NOGROUP") => break,
+                Err(error) => return Err(unavailable(error)),
+            };
+            claimed.extend(decode_all(&reply.claimed)?);
+            if reply.next_stream_id == "0-0" {
+                break;
+            }
+            start = reply.next_stream_id;
+        }
+        if !claimed.is_empty() {
+            tracing::info!(
+                group,
+                consumer,
+                count = claimed.len(),
+                "bus: claimed stale pending events"
+            );
+        }
+        Ok(claimed)
+    }
+
+    async fn pending_count(&self, group: &str) -> Result<u64, BusError> {
+        let reply: Result<StreamPendingReply, RedisError> = cmd("XPENDING")
+            .arg(&self.inner.events_key)
+            .arg(group)
+            .query_async(&mut self.inner.con())
+            .await;
+        match reply {
+            Ok(reply) => Ok(u64::try_from(reply.count()).unwrap_or(u64::MAX)),
+            Err(error) if is_code(&error, "NOGROUP") => Ok(0),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let _pong: String = cmd("PING")
+            .query_async(&mut self.inner.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

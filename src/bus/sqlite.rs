@@ -1,1 +1,332 @@
-//! SQLite event log (placeholder until implemented).
+//! SQLite event log: the embedded default backend of [`EventLog`].
+//!
+//! Events live in `bus_events` (`seq INTEGER PRIMARY KEY AUTOINCREMENT`, indexed by
+//! conversation). An event with a dedup key also gets a row in `bus_dedup`
+//! (`UNIQUE(channel, dedup_key)`) in the same transaction, on the single writer thread of the
+//! shared [`Database`], so concurrent redeliveries (also from other processes, which
+//! serialise on the file's write lock) produce exactly one event. Appends return after
+//! COMMIT, with the fsync policy chosen by the database's [`crate::sqlite::Durability`].
+//!
+//! Consumer groups mirror Redis Streams: `bus_groups` holds each group's cursor (the last seq
+//! handed out) and `bus_pending` the delivered-but-unacked entries with their consumer,
+//! delivery time and delivery count (see the `groups` submodule).
+//!
+//! [`EventLog::watch_head`] moves right after each local commit; a background task also
+//! polls the head every [`POLL_INTERVAL`] to notice other processes' appends. It stops when
+//! the bus is dropped.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use omnibridge_sdk::{ConversationId, Envelope};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::watch;
+
+use super::{Appended, BusError, EventLog, NewEvent, Seq};
+use crate::sqlite::{Database, DbError};
+
+mod groups;
+
+/// How often the head is re-read to notice appends by other processes.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The SQLite event log. Cheap to clone; clones share the head watch.
+#[derive(Clone, Debug)]
+pub struct SqliteBus {
+    inner: Arc<BusInner>,
+}
+
+#[derive(Debug)]
+struct BusInner {
+    db: Database,
+    head: watch::Sender<Seq>,
+}
+
+impl BusInner {
+    fn advance(&self, seq: Seq) {
+        self.head.send_if_modified(|head| {
+            let moved = seq > *head;
+            if moved {
+                *head = seq;
+            }
+            moved
+        });
+    }
+}
+
+/// One event ready for the writer thread.
+struct Row {
+    channel: String,
+    conversation_id: String,
+    dedup_key: Option<String>,
+    json: String,
+}
+
+impl SqliteBus {
+    /// An event log on `db`; reads the current head and starts the head poller (so it must be
+    /// called inside a tokio runtime).
+    pub async fn new(db: Database) -> Result<Self, BusError> {
+        let head = db.read(read_head).await?;
+        let inner = Arc::new(BusInner {
+            db,
+            head: watch::Sender::new(head),
+        });
+        spawn_poller(Arc::downgrade(&inner));
+        Ok(Self { inner })
+    }
+
+    /// The database this log lives in.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+}
+
+fn spawn_poller(weak: Weak<BusInner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            match inner.db.read(read_head).await {
+                Ok(seq) => inner.advance(seq),
+                Err(error) => tracing::warn!(%error, "sqlite bus: head poll failed"),
+            }
+        }
+        tracing::debug!("sqlite bus: head poller stopped");
+    });
+}
+
+impl From<DbError> for BusError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Closed => Self::Closed,
+            DbError::Corrupt(reason) => Self::Corrupt { seq: 0, reason },
+            DbError::Sqlite(reason) => Self::Unavailable(reason),
+        }
+    }
+}
+
+fn read_head(conn: &Connection) -> Result<Seq, DbError> {
+    let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM bus_events", [], |row| {
+        row.get(0)
+    })?;
+    Ok(seq_from_sql(head))
+}
+
+/// A seq as SQLite stores it (seqs never exceed `i64::MAX`; larger cursors clamp).
+pub(super) fn seq_to_sql(seq: Seq) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn seq_from_sql(seq: i64) -> Seq {
+    Seq::try_from(seq).unwrap_or(0)
+}
+
+fn limit_to_sql(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Decodes a stored envelope and stamps its seq.
+fn decode((seq, json): (i64, String)) -> Result<Envelope, BusError> {
+    let seq = seq_from_sql(seq);
+    let mut envelope: Envelope = serde_json::from_str(&json).map_err(|e| BusError::Corrupt {
+        seq,
+        reason: e.to_string(),
+    })?;
+    envelope.seq = Some(seq);
+    Ok(envelope)
+}
+
+fn decode_all(rows: Vec<(i64, String)>) -> Result<Vec<Envelope>, BusError> {
+    rows.into_iter().map(decode).collect()
+}
+
+fn insert_rows(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>, DbError> {
+    let mut find =
+        conn.prepare_cached("SELECT seq FROM bus_dedup WHERE channel = ?1 AND dedup_key = ?2")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO bus_events (conversation_id, channel, envelope) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut remember =
+        conn.prepare_cached("INSERT INTO bus_dedup (channel, dedup_key, seq) VALUES (?1, ?2, ?3)")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(key) = &row.dedup_key {
+            let original: Option<i64> = find
+                .query_row(params![row.channel, key], |r| r.get(0))
+                .optional()?;
+            if let Some(seq) = original {
+                out.push(Appended {
+                    seq: seq_from_sql(seq),
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
+        insert.execute(params![row.conversation_id, row.channel, row.json])?;
+        let seq = conn.last_insert_rowid();
+        if let Some(key) = &row.dedup_key {
+            remember.execute(params![row.channel, key, seq])?;
+        }
+        out.push(Appended {
+            seq: seq_from_sql(seq),
+            duplicate: false,
+        });
+    }
+    Ok(out)
+}
+
+#[async_trait::async_trait]
+impl EventLog for SqliteBus {
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
+        let mut rows = Vec::with_capacity(events.len());
+        for NewEvent {
+            mut envelope,
+            dedup_key,
+        } in events
+        {
+            envelope.seq = None;
+            let json = serde_json::to_string(&envelope).map_err(|e| BusError::Corrupt {
+                seq: 0,
+                reason: e.to_string(),
+            })?;
+            rows.push(Row {
+                channel: envelope.channel.as_str().to_owned(),
+                conversation_id: envelope.conversation_id.as_str().to_owned(),
+                dedup_key,
+                json,
+            });
+        }
+        let appended = self
+            .inner
+            .db
+            .write(move |conn| insert_rows(conn, rows))
+            .await?;
+        if let Some(max) = appended.iter().map(|a| a.seq).max() {
+            self.inner.advance(max);
+        }
+        Ok(appended)
+    }
+
+    async fn read_after(&self, after: Seq, limit: usize) -> Result<Vec<Envelope>, BusError> {
+        let rows = self
+            .inner
+            .db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, envelope FROM bus_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )?;
+                let rows = stmt
+                    .query_map(params![seq_to_sql(after), limit_to_sql(limit)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        decode_all(rows)
+    }
+
+    async fn read_conversation(
+        &self,
+        conversation: &ConversationId,
+        after: Seq,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        let conversation = conversation.as_str().to_owned();
+        let rows = self
+            .inner
+            .db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, envelope FROM bus_events WHERE conversation_id = ?1 AND seq > ?2 \
+                     ORDER BY seq LIMIT ?3",
+                )?;
+                let rows = stmt
+                    .query_map(
+                        params![conversation, seq_to_sql(after), limit_to_sql(limit)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        decode_all(rows)
+    }
+
+    async fn head(&self) -> Result<Seq, BusError> {
+        let head = self.inner.db.read(read_head).await?;
+        self.inner.advance(head);
+        Ok(head)
+    }
+
+    fn watch_head(&self) -> watch::Receiver<Seq> {
+        self.inner.head.subscribe()
+    }
+
+    async fn group_read(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        let (group, consumer) = (group.to_owned(), consumer.to_owned());
+        let rows = self
+            .inner
+            .db
+            .write(move |conn| groups::read_new(conn, &group, &consumer, limit_to_sql(count)))
+            .await?;
+        decode_all(rows)
+    }
+
+    async fn group_ack(&self, group: &str, seqs: &[Seq]) -> Result<(), BusError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let group = group.to_owned();
+        let seqs: Vec<i64> = seqs.iter().copied().map(seq_to_sql).collect();
+        self.inner
+            .db
+            .write(move |conn| groups::ack(conn, &group, &seqs))
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        let (group, consumer) = (group.to_owned(), consumer.to_owned());
+        let min_idle = i64::try_from(min_idle.as_millis()).unwrap_or(i64::MAX);
+        let rows = self
+            .inner
+            .db
+            .write(move |conn| {
+                groups::claim(conn, &group, &consumer, min_idle, limit_to_sql(count))
+            })
+            .await?;
+        decode_all(rows)
+    }
+
+    async fn pending_count(&self, group: &str) -> Result<u64, BusError> {
+        let group = group.to_owned();
+        let count = self
+            .inner
+            .db
+            .read(move |conn| groups::pending(conn, &group))
+            .await?;
+        Ok(count)
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        self.inner
+            .db
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
+        Ok(())
+    }
+}

@@ -1,1 +1,340 @@
-//! SQLite store (placeholder until implemented).
+//! SQLite store: the embedded backend of [`Store`], on the same [`Database`] (file and
+//! writer thread) as the bus.
+//!
+//! Times are stored as integer nanoseconds since the Unix epoch (UTC), so ordering is numeric
+//! and values round-trip exactly. Writes go through the database's single writer (group
+//! commit); the outbox lease is an `UPDATE ... WHERE` the lease has run out inside that write
+//! transaction, so two processes sharing the file never lease one record twice (see the
+//! `outbox` submodule).
+
+use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Conversation, IdempotentResponse, OutboxOutcome, OutboxRecord, Store, StoreError};
+use crate::sqlite::{Database, DbError, now_millis};
+
+mod outbox;
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    db: Database,
+}
+
+impl SqliteStore {
+    /// A store on `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// The database this store lives in.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Corrupt(reason) => Self::Corrupt(reason),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// A timestamp as stored (nanoseconds since the epoch).
+pub(super) fn time_to_sql(at: Timestamp) -> Result<i64, DbError> {
+    at.timestamp_nanos_opt()
+        .ok_or_else(|| DbError::Corrupt(format!("timestamp {at} out of the storable range")))
+}
+
+fn time_from_sql(nanos: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_nanos(nanos)
+}
+
+fn json_from_sql<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DbError> {
+    serde_json::from_str(text).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+fn json_to_sql<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, channel_id, channel, conversation, created_at, last_event_at, last_inbound_at";
+
+type ConversationRow = (String, String, String, String, i64, i64, Option<i64>);
+
+fn conversation_row(r: &Row<'_>) -> rusqlite::Result<ConversationRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn conversation_from_row(row: ConversationRow) -> Result<Conversation, DbError> {
+    let (id, channel_id, channel, conversation, created, last_event, last_inbound) = row;
+    Ok(Conversation {
+        id: ConversationId::new(id),
+        channel_id,
+        channel: ChannelKind::new(channel).map_err(DbError::Corrupt)?,
+        conversation: json_from_sql::<ConversationRef>(&conversation)?,
+        created_at: time_from_sql(created),
+        last_event_at: time_from_sql(last_event),
+        last_inbound_at: last_inbound.map(time_from_sql),
+    })
+}
+
+fn query_conversations(
+    conn: &Connection,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Conversation>, DbError> {
+    let (at, id) = before.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+         WHERE ?1 IS NULL OR (last_event_at, id) < (?1, ?2) \
+         ORDER BY last_event_at DESC, id DESC LIMIT ?3"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![at, id, limit], conversation_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(conversation_from_row).collect()
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn touch_conversation(
+        &self,
+        id: &ConversationId,
+        channel_id: &str,
+        channel: &ChannelKind,
+        conversation: &ConversationRef,
+        at: Timestamp,
+        inbound: bool,
+    ) -> Result<(), StoreError> {
+        let at = time_to_sql(at)?;
+        let row = (
+            id.as_str().to_owned(),
+            channel_id.to_owned(),
+            channel.as_str().to_owned(),
+            json_to_sql(conversation)?,
+        );
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO conversations \
+                     (id, channel_id, channel, conversation, created_at, last_event_at, \
+                      last_inbound_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, CASE WHEN ?6 THEN ?5 END) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                     last_event_at = max(last_event_at, excluded.last_event_at), \
+                     last_inbound_at = CASE WHEN ?6 \
+                       THEN max(coalesce(last_inbound_at, ?5), ?5) ELSE last_inbound_at END",
+                )?
+                .execute(params![row.0, row.1, row.2, row.3, at, inbound])?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, StoreError> {
+        let id = id.as_str().to_owned();
+        let found = self
+            .db
+            .read(move |conn| {
+                let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1");
+                let row = conn
+                    .prepare_cached(&sql)?
+                    .query_row([id], conversation_row)
+                    .optional()?;
+                row.map(conversation_from_row).transpose()
+            })
+            .await?;
+        Ok(found)
+    }
+
+    async fn list_conversations(
+        &self,
+        before: Option<(Timestamp, ConversationId)>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let before = match before {
+            Some((at, id)) => Some((time_to_sql(at)?, id.as_str().to_owned())),
+            None => None,
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .db
+            .read(move |conn| query_conversations(conn, before, limit))
+            .await?)
+    }
+
+    async fn enqueue_outbound(&self, record: &OutboxRecord) -> Result<(), StoreError> {
+        outbox::enqueue(&self.db, record).await
+    }
+
+    async fn lease_due_outbound(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        outbox::lease_due(&self.db, now, lease, limit).await
+    }
+
+    async fn finish_outbound(
+        &self,
+        id: &OutboundId,
+        outcome: OutboxOutcome,
+    ) -> Result<(), StoreError> {
+        outbox::finish(&self.db, id, outcome).await
+    }
+
+    async fn outbound(&self, id: &OutboundId) -> Result<Option<OutboxRecord>, StoreError> {
+        outbox::get(&self.db, id).await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64, StoreError> {
+        outbox::depth(&self.db).await
+    }
+
+    async fn idempotent_response(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        Ok(self
+            .db
+            .read(move |conn| find_idempotent(conn, &scope, &key))
+            .await?)
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<IdempotentResponse, StoreError> {
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        let (fingerprint, status) = (response.fingerprint.clone(), response.status);
+        let body = json_to_sql(&response.body)?;
+        let stored =
+            self.db
+                .write(move |conn| {
+                    conn.prepare_cached(
+                    "INSERT INTO idempotency (scope, key, fingerprint, status, body, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (scope, key) DO NOTHING",
+                )?
+                .execute(params![scope, key, fingerprint, status, body, now_millis()])?;
+                    find_idempotent(conn, &scope, &key)?
+                        .ok_or_else(|| DbError::Corrupt("idempotency record vanished".to_owned()))
+                })
+                .await?;
+        Ok(stored)
+    }
+
+    async fn record_dead_letter(
+        &self,
+        kind: &str,
+        reference: &str,
+        payload: &serde_json::Value,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let row = (
+            kind.to_owned(),
+            reference.to_owned(),
+            json_to_sql(payload)?,
+            error.to_owned(),
+        );
+        tracing::warn!(kind, reference, "dead letter recorded");
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO dead_letters (kind, reference, payload, error, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![row.0, row.1, row.2, row.3, now_millis()])?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Each dead letter as `{"reference", "payload", "error", "created_at_ms"}`, oldest first.
+    async fn dead_letters(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let kind = kind.to_owned();
+        let rows = self
+            .db
+            .read(move |conn| {
+                let rows = conn
+                    .prepare_cached(
+                        "SELECT reference, payload, error, created_at FROM dead_letters \
+                         WHERE kind = ?1 ORDER BY id",
+                    )?
+                    .query_map([kind], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<(String, String, String, i64)>, _>>()?;
+                rows.into_iter()
+                    .map(|(reference, payload, error, at)| {
+                        Ok(serde_json::json!({
+                            "reference": reference,
+                            "payload": json_from_sql::<serde_json::Value>(&payload)?,
+                            "error": error,
+                            "created_at_ms": at,
+                        }))
+                    })
+                    .collect::<Result<Vec<_>, DbError>>()
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
+        Ok(())
+    }
+}
+
+fn find_idempotent(
+    conn: &Connection,
+    scope: &str,
+    key: &str,
+) -> Result<Option<IdempotentResponse>, DbError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT fingerprint, status, body FROM idempotency WHERE scope = ?1 AND key = ?2",
+        )?
+        .query_row(params![scope, key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, u16>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(fingerprint, status, body)| {
+        Ok(IdempotentResponse {
+            fingerprint,
+            status,
+            body: json_from_sql(&body)?,
+        })
+    })
+    .transpose()
+}

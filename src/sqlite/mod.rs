@@ -1,0 +1,194 @@
+//! The embedded database: one SQLite file in WAL mode, shared by the event bus
+//! ([`crate::bus::sqlite::SqliteBus`]) and the store ([`crate::store::sqlite::SqliteStore`]).
+//!
+//! # Write path
+//! Every write goes through one dedicated OS thread that owns the only writing connection of
+//! this [`Database`]. Callers send a closure over a channel; the thread takes whatever is
+//! queued (up to [`MAX_BATCH`] jobs), runs the jobs in one `BEGIN IMMEDIATE` transaction,
+//! each inside its own savepoint (a failing job is rolled back alone), COMMITs once and only
+//! then answers every caller. Under load batches grow and one fsync covers many writes
+//! (group commit).
+//!
+//! # Durability
+//! The fsync policy is explicit, see [`Durability`]: [`Durability::Full`] (the default) fsyncs
+//! the WAL at every commit, so an answered write survives power loss;
+//! [`Durability::Normal`] fsyncs only at checkpoints, so an answered write survives a crash of
+//! the process but the last commits may be lost on power loss or OS crash.
+//!
+//! # Readers and processes
+//! Reads run on their own connections (a small pool) in `tokio::task::spawn_blocking` and see
+//! the last committed state. Several processes may open the same file: every connection has a
+//! busy timeout, and writers take the write lock up front (`BEGIN IMMEDIATE`), so writers of
+//! different processes serialise instead of failing.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+mod schema;
+mod writer;
+
+use writer::{Job, WriteJob};
+
+/// Most write jobs committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// How long a connection waits for another connection's (or process's) lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle read connections kept open.
+const READ_POOL_SIZE: usize = 4;
+
+/// When an acknowledged write reaches the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is fsynced at every commit; an acknowledged write survives
+    /// power loss. Group commit shares one fsync among all writes of a batch.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the WAL is fsynced at checkpoints only; an acknowledged write
+    /// survives a process crash but may be lost on power loss or an OS crash.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Errors of the embedded database.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// SQLite reported an error (I/O, lock timeout, constraint, ...).
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The writer thread is gone (the database is shutting down).
+    #[error("database is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sqlite(error.to_string())
+    }
+}
+
+/// A handle on the database file; cheap to clone. The writer thread stops when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: mpsc::Sender<Job>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database file at `path` in WAL mode, applies pending
+    /// migrations and starts the writer thread. Blocking (file I/O); call it at startup or
+    /// from `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, DbError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", durability.pragma())?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        let writer = writer::spawn(conn)?;
+        tracing::info!(path = %path.display(), ?durability, "sqlite database opened");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The file this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `job` on the writer thread inside the next group-commit transaction and returns
+    /// its result once the transaction is committed. If `job` fails, only its own changes
+    /// are rolled back.
+    pub(crate) async fn write<T, F>(&self, job: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(WriteJob::new(job, reply));
+        self.inner.writer.send(job).map_err(|_| DbError::Closed)?;
+        answer.await.map_err(|_| DbError::Closed)?
+    }
+
+    /// Runs `job` on a read connection in a blocking task. It sees committed data only.
+    pub(crate) async fn read<T, F>(&self, job: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.take_reader()?;
+            let result = job(&conn);
+            inner.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| DbError::Sqlite(format!("read task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    fn take_reader(&self) -> Result<Connection, DbError> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some(conn) = pooled {
+            return Ok(conn);
+        }
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < READ_POOL_SIZE {
+            pool.push(conn);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the wall clock (shared by processes on one host).
+pub(crate) fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,98 @@
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use super::DbError;
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: event bus.
+    "CREATE TABLE bus_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        envelope TEXT NOT NULL
+    );
+    CREATE INDEX bus_events_conversation ON bus_events (conversation_id, seq);
+    CREATE TABLE bus_dedup (
+        channel TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        UNIQUE (channel, dedup_key)
+    );
+    CREATE TABLE bus_groups (
+        name TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE bus_pending (
+        group_name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        consumer TEXT NOT NULL,
+        delivered_at INTEGER NOT NULL,
+        deliveries INTEGER NOT NULL,
+        PRIMARY KEY (group_name, seq)
+    ) WITHOUT ROWID;",
+    // 2: store.
+    "CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        channel_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_event_at INTEGER NOT NULL,
+        last_inbound_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX conversations_recent ON conversations (last_event_at DESC, id DESC);
+    CREATE TABLE outbox (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        lease_until INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_due ON outbox (state, due_at);
+    CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        error TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX dead_letters_kind ON dead_letters (kind, id);",
+];
+
+/// Applies every migration newer than the file's `user_version`, in one write transaction
+/// (so two processes opening a new file at once do not both migrate).
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let current = usize::try_from(current)
+        .map_err(|_| DbError::Corrupt(format!("bad schema version {current}")))?;
+    if current > MIGRATIONS.len() {
+        return Err(DbError::Corrupt(format!(
+            "schema version {current} is newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tracing::info!(version = index + 1, "sqlite schema migrated");
+    }
+    tx.commit()?;
+    Ok(())
+}
