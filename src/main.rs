@@ -40,7 +40,7 @@ fn check(config: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let problems = omnibridge::templates::check_dir(&settings.templates.dir);
+    let problems = omnibridge::templates::check::check_dir(&settings.templates.dir);
     for problem in &problems {
         eprintln!("{problem}");
     }

@@ -177,12 +177,13 @@ impl Application {
         let Self { listener, state, limits, mut workers, grace } = self;
         let shutdown = state.shutdown.clone();
         let app = http::router(state, limits);
+        let addr = listener.local_addr().ok();
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "Could not set TCP_NODELAY.");
             }
         });
-        tracing::info!(addr = ?listener.local_addr().ok(), "omnibridge is listening.");
+        tracing::info!(addr = ?addr, "omnibridge is listening.");
         let stop = shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             signal.await;

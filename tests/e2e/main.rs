@@ -1,10 +1,16 @@
 //! End-to-end tests: the whole bridge on a random port with a temp store.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub, dead_code)]
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod api;
+mod browser;
+mod crash;
 mod helpers;
 mod inbound;
 mod outbound;
 mod sse;
 mod test_channel;
+mod webchat;
 mod webhooks_out;
