@@ -7,6 +7,8 @@ mod support;
 
 #[path = "bus_suite/cases.rs"]
 mod cases;
+#[path = "bus_suite/redis_only.rs"]
+mod redis_only;
 #[path = "bus_suite/sqlite_only.rs"]
 mod sqlite_only;
 #[path = "bus_suite/store.rs"]
@@ -52,8 +54,8 @@ macro_rules! bus_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let harness = $make().await;
-                    crate::cases::$case(harness.bus.clone()).await;
+                    let crate::Harness { bus, _guard } = $make().await;
+                    crate::cases::$case(bus).await;
                 }
             )*
         }
@@ -80,4 +82,5 @@ all_backends!(
     watch_head_moves_after_append,
     head_is_newest_seq,
     ping_answers,
+    head_watch_ends_when_bus_dropped,
 );

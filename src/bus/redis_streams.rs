@@ -23,18 +23,18 @@
 //! the Redis configuration.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use omnibridge_sdk::{ConversationId, Envelope};
 use redis::aio::ConnectionManager;
-use redis::streams::StreamReadReply;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingReply, StreamRangeReply};
+use redis::streams::{StreamId, StreamRangeReply};
 use redis::{RedisError, cmd};
 use tokio::sync::watch;
 
 use super::{Appended, BusError, EventLog, NewEvent, Seq};
 
+mod groups;
 mod scripts;
 
 /// How often the seq counter is polled to notice other instances' appends.
@@ -132,61 +132,6 @@ impl Inner {
             .await
             .map_err(unavailable)?;
         Ok(head.unwrap_or(0))
-    }
-
-    async fn ensure_group(&self, group: &str) -> Result<(), BusError> {
-        if self
-            .groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(group)
-        {
-            return Ok(());
-        }
-        let created: Result<(), RedisError> = cmd("XGROUP")
-            .arg("CREATE")
-            .arg(&self.events_key)
-            .arg(group)
-            .arg("0")
-            .arg("MKSTREAM")
-            .query_async(&mut self.con())
-            .await;
-        match created {
-            Ok(()) => tracing::info!(group, "redis bus: consumer group created"),
-            Err(error) if is_code(&error, "BUSYGROUP") => {}
-            Err(error) => return Err(unavailable(error)),
-        }
-        self.groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(group.to_owned());
-        Ok(())
-    }
-
-    fn forget_group(&self, group: &str) {
-        self.groups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(group);
-    }
-
-    async fn xreadgroup(
-        &self,
-        group: &str,
-        consumer: &str,
-        count: usize,
-    ) -> redis::RedisResult<Option<StreamReadReply>> {
-        cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(group)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count)
-            .arg("STREAMS")
-            .arg(&self.events_key)
-            .arg(">")
-            .query_async(&mut self.con())
-            .await
     }
 }
 
@@ -330,41 +275,11 @@ impl EventLog for RedisBus {
         consumer: &str,
         count: usize,
     ) -> Result<Vec<Envelope>, BusError> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        self.inner.ensure_group(group).await?;
-        let reply = match self.inner.xreadgroup(group, consumer, count).await {
-            Err(error) if is_code(&error, "NOGROUP") => {
-                // The group vanished (server restarted without persistence): recreate it.
-                self.inner.forget_group(group);
-                self.inner.ensure_group(group).await?;
-                self.inner.xreadgroup(group, consumer, count).await
-            }
-            other => other,
-        }
-        .map_err(unavailable)?;
-        let entries: Vec<StreamId> = reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .collect();
-        decode_all(&entries)
+        self.inner.read_group(group, consumer, count).await
     }
 
     async fn group_ack(&self, group: &str, seqs: &[Seq]) -> Result<(), BusError> {
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = seqs.iter().copied().map(stream_id).collect();
-        let _acked: u64 = cmd("XACK")
-            .arg(&self.inner.events_key)
-            .arg(group)
-            .arg(ids)
-            .query_async(&mut self.inner.con())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        self.inner.ack(group, seqs).await
     }
 
     async fn claim_stale(
@@ -374,53 +289,11 @@ impl EventLog for RedisBus {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Envelope>, BusError> {
-        let min_idle_ms = u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX);
-        let mut claimed = Vec::new();
-        let mut start = "0-0".to_owned();
-        while claimed.len() < count {
-            let reply: Result<StreamAutoClaimReply, RedisError> = cmd("XAUTOCLAIM")
-                .arg(&self.inner.events_key)
-                .arg(group)
-                .arg(consumer)
-                .arg(min_idle_ms)
-                .arg(&start)
-                .arg("COUNT")
-                .arg(count - claimed.len())
-                .query_async(&mut self.inner.con())
-                .await;
-            let reply = match reply {
-                Ok(reply) => reply,
-                Err(error) if is_code(&error, "NOGROUP") => break,
-                Err(error) => return Err(unavailable(error)),
-            };
-            claimed.extend(decode_all(&reply.claimed)?);
-            if reply.next_stream_id == "0-0" {
-                break;
-            }
-            start = reply.next_stream_id;
-        }
-        if !claimed.is_empty() {
-            tracing::info!(
-                group,
-                consumer,
-                count = claimed.len(),
-                "bus: claimed stale pending events"
-            );
-        }
-        Ok(claimed)
+        self.inner.claim(group, consumer, min_idle, count).await
     }
 
     async fn pending_count(&self, group: &str) -> Result<u64, BusError> {
-        let reply: Result<StreamPendingReply, RedisError> = cmd("XPENDING")
-            .arg(&self.inner.events_key)
-            .arg(group)
-            .query_async(&mut self.inner.con())
-            .await;
-        match reply {
-            Ok(reply) => Ok(u64::try_from(reply.count()).unwrap_or(u64::MAX)),
-            Err(error) if is_code(&error, "NOGROUP") => Ok(0),
-            Err(error) => Err(unavailable(error)),
-        }
+        self.inner.pending(group).await
     }
 
     async fn ping(&self) -> Result<(), BusError> {

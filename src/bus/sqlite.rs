@@ -19,13 +19,16 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use omnibridge_sdk::{ConversationId, Envelope};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
 use super::{Appended, BusError, EventLog, NewEvent, Seq};
 use crate::sqlite::{Database, DbError};
 
+mod append;
 mod groups;
+
+use append::Row;
 
 /// How often the head is re-read to notice appends by other processes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -52,14 +55,6 @@ impl BusInner {
             moved
         });
     }
-}
-
-/// One event ready for the writer thread.
-struct Row {
-    channel: String,
-    conversation_id: String,
-    dedup_key: Option<String>,
-    json: String,
 }
 
 impl SqliteBus {
@@ -119,7 +114,7 @@ pub(super) fn seq_to_sql(seq: Seq) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-fn seq_from_sql(seq: i64) -> Seq {
+pub(super) fn seq_from_sql(seq: i64) -> Seq {
     Seq::try_from(seq).unwrap_or(0)
 }
 
@@ -140,41 +135,6 @@ fn decode((seq, json): (i64, String)) -> Result<Envelope, BusError> {
 
 fn decode_all(rows: Vec<(i64, String)>) -> Result<Vec<Envelope>, BusError> {
     rows.into_iter().map(decode).collect()
-}
-
-fn insert_rows(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>, DbError> {
-    let mut find =
-        conn.prepare_cached("SELECT seq FROM bus_dedup WHERE channel = ?1 AND dedup_key = ?2")?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO bus_events (conversation_id, channel, envelope) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut remember =
-        conn.prepare_cached("INSERT INTO bus_dedup (channel, dedup_key, seq) VALUES (?1, ?2, ?3)")?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        if let Some(key) = &row.dedup_key {
-            let original: Option<i64> = find
-                .query_row(params![row.channel, key], |r| r.get(0))
-                .optional()?;
-            if let Some(seq) = original {
-                out.push(Appended {
-                    seq: seq_from_sql(seq),
-                    duplicate: true,
-                });
-                continue;
-            }
-        }
-        insert.execute(params![row.conversation_id, row.channel, row.json])?;
-        let seq = conn.last_insert_rowid();
-        if let Some(key) = &row.dedup_key {
-            remember.execute(params![row.channel, key, seq])?;
-        }
-        out.push(Appended {
-            seq: seq_from_sql(seq),
-            duplicate: false,
-        });
-    }
-    Ok(out)
 }
 
 #[async_trait::async_trait]
@@ -201,7 +161,7 @@ impl EventLog for SqliteBus {
         let appended = self
             .inner
             .db
-            .write(move |conn| insert_rows(conn, rows))
+            .write(move |conn| append::insert(conn, rows))
             .await?;
         if let Some(max) = appended.iter().map(|a| a.seq).max() {
             self.inner.advance(max);

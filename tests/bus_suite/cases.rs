@@ -352,3 +352,14 @@ pub(crate) async fn head_is_newest_seq(bus: Arc<dyn EventLog>) {
 pub(crate) async fn ping_answers(bus: Arc<dyn EventLog>) {
     bus.ping().await.unwrap();
 }
+
+pub(crate) async fn head_watch_ends_when_bus_dropped(bus: Arc<dyn EventLog>) {
+    let mut head = bus.watch_head();
+    drop(bus);
+    // The poller holds no strong reference: once the bus is gone, the sender goes too.
+    tokio::time::timeout(Duration::from_secs(3), async {
+        while head.changed().await.is_ok() {}
+    })
+    .await
+    .expect("head watch closed after the bus was dropped");
+}

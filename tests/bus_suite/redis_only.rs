@@ -1,0 +1,73 @@
+//! Redis-only bus tests: two bridge instances on one namespace.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use omnibridge::bus::redis_streams::RedisBus;
+use omnibridge::bus::{EventLog, Seq};
+
+use crate::cases::event;
+use crate::support::redis_server::RedisServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_seqs_dedup_and_head() {
+    let server = RedisServer::start();
+    let first: Arc<dyn EventLog> = Arc::new(RedisBus::connect(&server.url(), "ns").await.unwrap());
+    let second: Arc<dyn EventLog> = Arc::new(RedisBus::connect(&server.url(), "ns").await.unwrap());
+    let elsewhere = RedisBus::connect(&server.url(), "other").await.unwrap();
+
+    let mut tasks = Vec::new();
+    for (name, bus) in [("i1", first.clone()), ("i2", second.clone())] {
+        for worker in 0..4 {
+            let bus = bus.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in 0..25 {
+                    let own = event("webchat", "c", &format!("{name}-{worker}-{i}"), None);
+                    let key = format!("shared-{}", i % 10);
+                    let shared = event("webchat", "c", "shared", Some(&key));
+                    out.extend(bus.append(vec![own, shared]).await.unwrap());
+                }
+                out
+            }));
+        }
+    }
+    let (mut fresh, mut shared): (Vec<Seq>, HashSet<Seq>) = (Vec::new(), HashSet::new());
+    for task in tasks {
+        for (i, appended) in task.await.unwrap().into_iter().enumerate() {
+            if i % 2 == 1 {
+                shared.insert(appended.seq);
+            }
+            if !appended.duplicate {
+                fresh.push(appended.seq);
+            }
+        }
+    }
+    assert_eq!(
+        fresh.iter().copied().collect::<HashSet<_>>().len(),
+        fresh.len()
+    );
+    assert_eq!(shared.len(), 10, "one event per shared key");
+    assert_eq!(
+        first.read_after(0, 1000).await.unwrap().len(),
+        2 * 4 * 25 + 10
+    );
+    assert!(
+        elsewhere.read_after(0, 10).await.unwrap().is_empty(),
+        "namespaces are separate"
+    );
+
+    let mut head = second.watch_head();
+    let appended = first
+        .append(vec![event("webchat", "c", "late", None)])
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(3),
+        head.wait_for(|s| *s >= appended[0].seq),
+    )
+    .await
+    .expect("second instance saw the append")
+    .unwrap();
+}
