@@ -27,8 +27,12 @@ async fn serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Res
     if let Some(dir) = args.data_dir {
         settings.storage.data_dir = dir;
     }
-    let app = Application::build(settings).await.context("starting the bridge")?;
-    app.run_until_stopped(shutdown_signal()).await.context("serving")?;
+    let app = Application::build(settings)
+        .await
+        .context("starting the bridge")?;
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .context("serving")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -45,7 +49,10 @@ fn check(config: Option<&std::path::Path>) -> ExitCode {
         eprintln!("{problem}");
     }
     if problems.is_empty() {
-        println!("config and templates OK ({})", settings.templates.dir.display());
+        println!(
+            "config and templates OK ({})",
+            settings.templates.dir.display()
+        );
         ExitCode::SUCCESS
     } else {
         eprintln!("{} problem(s) found", problems.len());

@@ -16,7 +16,10 @@ pub struct TemplateRenderer {
 impl TemplateRenderer {
     /// Wraps a loaded engine.
     pub fn new(engine: TemplateEngine, default_locale: String) -> Self {
-        Self { engine, default_locale }
+        Self {
+            engine,
+            default_locale,
+        }
     }
 }
 

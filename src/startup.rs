@@ -83,7 +83,10 @@ impl Application {
         let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
         let templates = TemplateEngine::load(&settings.templates.dir)
             .map_err(|error| StartupError::Templates(error.to_string()))?;
-        let renderer = Arc::new(crate::render::TemplateRenderer::new(templates, settings.templates.default_locale.clone()));
+        let renderer = Arc::new(crate::render::TemplateRenderer::new(
+            templates,
+            settings.templates.default_locale.clone(),
+        ));
         let mut channels = ChannelRegistry::new();
         let webchat = if settings.webchat.enabled {
             Some(crate::http::webchat::build(&settings, &mut channels)?)
@@ -93,7 +96,10 @@ impl Application {
         if let Some(extra) = settings.channels.first() {
             return Err(StartupError::Channel {
                 id: extra.id.clone(),
-                reason: format!("channel type {:?} is not available in this build", extra.kind),
+                reason: format!(
+                    "channel type {:?} is not available in this build",
+                    extra.kind
+                ),
             });
         }
         for (id, channel) in extra {
@@ -122,7 +128,13 @@ impl Application {
             initial_backoff: Duration::from_millis(settings.outbox.initial_backoff_ms),
             max_backoff: Duration::from_millis(settings.outbox.max_backoff_ms),
         };
-        let worker = OutboxWorker::new(store.clone(), ingest.clone(), channels.clone(), metrics.clone(), retry);
+        let worker = OutboxWorker::new(
+            store.clone(),
+            ingest.clone(),
+            channels.clone(),
+            metrics.clone(),
+            retry,
+        );
         workers.spawn(worker.run(outbox, shutdown.clone()));
         let instance = format!("{}-{}", hostname(), std::process::id());
         for hook in &settings.webhooks {
@@ -137,12 +149,22 @@ impl Application {
                     max_backoff: Duration::from_millis(hook.max_backoff_ms),
                 },
             };
-            let dispatcher = WebhookDispatcher::new(endpoint, instance.clone(), bus.clone(), store.clone(), metrics.clone())
-                .map_err(|error| StartupError::Other(format!("webhook {}: {error}", hook.name)))?;
+            let dispatcher = WebhookDispatcher::new(
+                endpoint,
+                instance.clone(),
+                bus.clone(),
+                store.clone(),
+                metrics.clone(),
+            )
+            .map_err(|error| StartupError::Other(format!("webhook {}: {error}", hook.name)))?;
             workers.spawn(dispatcher.run(shutdown.clone()));
         }
         for handle in channels.iter() {
-            let inbox = Arc::new(crate::ingest::ChannelInbox::new(ingest.clone(), handle.id.clone(), handle.kind.clone()));
+            let inbox = Arc::new(crate::ingest::ChannelInbox::new(
+                ingest.clone(),
+                handle.id.clone(),
+                handle.kind.clone(),
+            ));
             let channel = handle.channel.clone();
             let stop = shutdown.clone();
             let id = handle.id.clone();
@@ -153,11 +175,15 @@ impl Application {
             });
         }
         let addr = settings.server.bind;
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartupError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
         Ok(Self {
             listener,
             state,
-            limits: HttpLimits { max_body_bytes: settings.server.max_body_bytes },
+            limits: HttpLimits {
+                max_body_bytes: settings.server.max_body_bytes,
+            },
             workers,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
@@ -174,7 +200,13 @@ impl Application {
         self,
         signal: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), std::io::Error> {
-        let Self { listener, state, limits, mut workers, grace } = self;
+        let Self {
+            listener,
+            state,
+            limits,
+            mut workers,
+            grace,
+        } = self;
         let shutdown = state.shutdown.clone();
         let app = http::router(state, limits);
         let addr = listener.local_addr().ok();
@@ -192,32 +224,41 @@ impl Application {
         });
         let result = server.await;
         shutdown.cancel();
-        let drained = tokio::time::timeout(grace, async { while workers.join_next().await.is_some() {} }).await;
+        let drained = tokio::time::timeout(grace, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await;
         if drained.is_err() {
-            tracing::warn!(grace_secs = grace.as_secs(), "Workers did not stop in time; aborting them.");
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "Workers did not stop in time; aborting them."
+            );
             workers.abort_all();
         }
         result
     }
 }
 
-async fn open_storage(settings: &Settings) -> Result<(Arc<dyn EventLog>, Arc<dyn Store>), StartupError> {
+async fn open_storage(
+    settings: &Settings,
+) -> Result<(Arc<dyn EventLog>, Arc<dyn Store>), StartupError> {
     let dir: &Path = &settings.storage.data_dir;
-    std::fs::create_dir_all(dir)
-        .map_err(|error| StartupError::Storage(format!("cannot create {}: {error}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|error| {
+        StartupError::Storage(format!("cannot create {}: {error}", dir.display()))
+    })?;
     let durability = match settings.storage.durability {
         crate::config::Durability::Full => Durability::Full,
         crate::config::Durability::Normal => Durability::Normal,
     };
     let db = Database::open(dir.join("omnibridge.sqlite"), durability)
         .map_err(|error| StartupError::Storage(error.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::new(db.clone()),
-    );
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
     let bus: Arc<dyn EventLog> = match &settings.storage.bus {
-        Bus::Sqlite => {
-            Arc::new(SqliteBus::new(db).await.map_err(|error| StartupError::Storage(error.to_string()))?)
-        }
+        Bus::Sqlite => Arc::new(
+            SqliteBus::new(db)
+                .await
+                .map_err(|error| StartupError::Storage(error.to_string()))?,
+        ),
         Bus::Redis(url) => Arc::new(
             RedisBus::connect(url, "omnibridge")
                 .await

@@ -54,11 +54,20 @@ pub struct WebChatState {
 }
 
 /// Builds the web-chat channel from config and registers it as [`CHANNEL_ID`].
-pub fn build(settings: &Settings, channels: &mut ChannelRegistry) -> Result<WebChatState, StartupError> {
-    let fail = |reason: String| StartupError::Channel { id: CHANNEL_ID.into(), reason };
+pub fn build(
+    settings: &Settings,
+    channels: &mut ChannelRegistry,
+) -> Result<WebChatState, StartupError> {
+    let fail = |reason: String| StartupError::Channel {
+        id: CHANNEL_ID.into(),
+        reason,
+    };
     let secret = token_secret(&settings.storage.data_dir).map_err(fail)?;
-    let tokens = SessionTokens::new(secret, Duration::from_secs(settings.webchat.session_ttl_secs))
-        .map_err(|error| fail(error.to_string()))?;
+    let tokens = SessionTokens::new(
+        secret,
+        Duration::from_secs(settings.webchat.session_ttl_secs),
+    )
+    .map_err(|error| fail(error.to_string()))?;
     let origins = OriginPolicy::new(settings.webchat.allowed_origins.clone())
         .map_err(|error| fail(format!("webchat.allowed_origins: {error}")))?;
     let channel = Arc::new(WebChatChannel::new(
@@ -66,9 +75,15 @@ pub fn build(settings: &Settings, channels: &mut ChannelRegistry) -> Result<WebC
         Arc::new(SessionHub::new()),
         tokens,
     ));
-    channels.register(CHANNEL_ID, channel.clone()).map_err(fail)?;
+    channels
+        .register(CHANNEL_ID, channel.clone())
+        .map_err(fail)?;
     let kind = omnibridge_sdk::Channel::kind(channel.as_ref());
-    Ok(WebChatState { channel, origins: Arc::new(origins), kind })
+    Ok(WebChatState {
+        channel,
+        origins: Arc::new(origins),
+        kind,
+    })
 }
 
 /// The web-chat routes.
@@ -85,9 +100,10 @@ async fn demo() -> Html<&'static str> {
 
 async fn widget() -> Response {
     let mut response = omnibridge_webchat::WIDGET_JS.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
     response
 }
 
@@ -118,7 +134,10 @@ async fn connect(
     }
     let now = chrono::Utc::now();
     let tokens = web.channel.tokens();
-    let session = query.token.as_deref().and_then(|token| tokens.verify(token, now).ok());
+    let session = query
+        .token
+        .as_deref()
+        .and_then(|token| tokens.verify(token, now).ok());
     let (session, token) = match session {
         Some(session) => {
             let token = tokens.issue_for(&session, now);
@@ -144,7 +163,14 @@ fn same_origin(origin: Option<&str>, headers: &HeaderMap) -> bool {
     }
 }
 
-async fn serve(socket: WebSocket, state: AppState, web: WebChatState, session: SessionId, token: String, after: u64) {
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    web: WebChatState,
+    session: SessionId,
+    token: String,
+    after: u64,
+) {
     let conversation = web.channel.conversation(&session);
     let conv_id = conversation_id(&web.kind, &conversation);
     let span = tracing::info_span!("webchat", channel = %web.kind, conversation_id = %conv_id);
@@ -161,12 +187,22 @@ async fn serve(socket: WebSocket, state: AppState, web: WebChatState, session: S
         }
         let writer = tokio::spawn(async move {
             while let Some(frame) = outgoing.recv().await {
-                if sink.send(Message::Text(frame.to_json().into())).await.is_err() {
+                if sink
+                    .send(Message::Text(frame.to_json().into()))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
         });
-        let follower = tokio::spawn(follow(state.clone(), web.clone(), conv_id.clone(), after, out.clone()));
+        let follower = tokio::spawn(follow(
+            state.clone(),
+            web.clone(),
+            conv_id.clone(),
+            after,
+            out.clone(),
+        ));
         tracing::debug!("Visitor connected.");
         loop {
             let message = tokio::select! {
@@ -196,7 +232,12 @@ async fn serve(socket: WebSocket, state: AppState, web: WebChatState, session: S
 }
 
 /// Handles one visitor frame; the answer is an `ack` only after the durable append.
-async fn handle_frame(state: &AppState, web: &WebChatState, session: &SessionId, text: &str) -> Option<ServerFrame> {
+async fn handle_frame(
+    state: &AppState,
+    web: &WebChatState,
+    session: &SessionId,
+    text: &str,
+) -> Option<ServerFrame> {
     let frame = match parse_client_frame(text) {
         Ok(frame) => frame,
         Err(error) => return Some(ServerFrame::from_error(&error)),
@@ -206,20 +247,37 @@ async fn handle_frame(state: &AppState, web: &WebChatState, session: &SessionId,
     }
     let client_msg_id = frame.client_msg_id().map(str::to_owned)?;
     let event = web.channel.normalize_frame(session, frame)?;
-    match state.ingest.accept(CHANNEL_ID, &web.kind, vec![event]).await {
+    match state
+        .ingest
+        .accept(CHANNEL_ID, &web.kind, vec![event])
+        .await
+    {
         Ok(_) => Some(ServerFrame::ack(client_msg_id)),
         Err(error) => {
             tracing::warn!(%error, "Could not store a visitor frame; the widget will resend it.");
-            Some(ServerFrame::error("unavailable", "the message could not be stored yet; retrying"))
+            Some(ServerFrame::error(
+                "unavailable",
+                "the message could not be stored yet; retrying",
+            ))
         }
     }
 }
 
 /// Replays and then follows the conversation's sent messages onto the socket.
-async fn follow(state: AppState, web: WebChatState, conv_id: ConversationId, mut after: u64, out: mpsc::Sender<ServerFrame>) {
+async fn follow(
+    state: AppState,
+    web: WebChatState,
+    conv_id: ConversationId,
+    mut after: u64,
+    out: mpsc::Sender<ServerFrame>,
+) {
     let mut head = state.bus.watch_head();
     loop {
-        match state.bus.read_conversation(&conv_id, after, REPLAY_BATCH).await {
+        match state
+            .bus
+            .read_conversation(&conv_id, after, REPLAY_BATCH)
+            .await
+        {
             Ok(events) if !events.is_empty() => {
                 for event in events {
                     after = event.seq.unwrap_or(after);
@@ -244,7 +302,9 @@ async fn follow(state: AppState, web: WebChatState, conv_id: ConversationId, mut
 }
 
 fn message_frame(event: &Envelope) -> Option<(MessageFrame, omnibridge_sdk::OutboundId)> {
-    let EventBody::MessageSent(message) = &event.body else { return None };
+    let EventBody::MessageSent(message) = &event.body else {
+        return None;
+    };
     let outbound = message.outbound_id.clone()?;
     let text = message.content.text_body().unwrap_or_default();
     let mut frame = MessageFrame::new(outbound.to_string(), text);
@@ -252,7 +312,9 @@ fn message_frame(event: &Envelope) -> Option<(MessageFrame, omnibridge_sdk::Outb
         .buttons
         .iter()
         .filter_map(|button| match &button.action {
-            ButtonAction::Payload(payload) => Some(FrameButton::payload(button.label.clone(), payload.clone())),
+            ButtonAction::Payload(payload) => {
+                Some(FrameButton::payload(button.label.clone(), payload.clone()))
+            }
             ButtonAction::Url(url) => Some(FrameButton::url(button.label.clone(), url.clone())),
             _ => None,
         })
@@ -260,13 +322,22 @@ fn message_frame(event: &Envelope) -> Option<(MessageFrame, omnibridge_sdk::Outb
     Some((frame.with_seq(event.seq.unwrap_or_default()), outbound))
 }
 
-async fn report_delivered(state: &AppState, web: &WebChatState, event: &Envelope, outbound: omnibridge_sdk::OutboundId) {
+async fn report_delivered(
+    state: &AppState,
+    web: &WebChatState,
+    event: &Envelope,
+    outbound: omnibridge_sdk::OutboundId,
+) {
     let delivered = InboundEvent::delivery(
         event.conversation.clone(),
         Delivery::new(DeliveryStatus::Delivered).for_outbound(outbound.clone()),
     )
     .with_dedup_key(format!("delivery:{outbound}:Delivered"));
-    if let Err(error) = state.ingest.accept(CHANNEL_ID, &web.kind, vec![delivered]).await {
+    if let Err(error) = state
+        .ingest
+        .accept(CHANNEL_ID, &web.kind, vec![delivered])
+        .await
+    {
         tracing::warn!(%error, "Could not record a web-chat delivery.");
     }
 }
@@ -285,9 +356,11 @@ fn token_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
         }
         Err(_) => {}
     }
-    std::fs::create_dir_all(data_dir).map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
     let secret = hex::encode(rand::random::<[u8; 32]>()).into_bytes();
-    write_private(&path, &secret).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    write_private(&path, &secret)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     Ok(secret)
 }
 

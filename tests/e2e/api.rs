@@ -6,17 +6,36 @@ use crate::helpers::{API_KEY, spawn_app, types};
 
 async fn problem(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("application/problem+json"), "content type {content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type}"
+    );
     (status, response.json().await.unwrap())
 }
 
 #[tokio::test]
 async fn missing_or_wrong_api_key_is_401_problem() {
     let app = spawn_app().await;
-    let (status, body) = problem(app.client.get(app.url("/v1/conversations")).send().await.unwrap()).await;
+    let (status, body) = problem(
+        app.client
+            .get(app.url("/v1/conversations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
-    let wrong = app.client.get(app.url("/v1/conversations")).bearer_auth("nope").send().await.unwrap();
+    let wrong = app
+        .client
+        .get(app.url("/v1/conversations"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     let (status, body) = problem(wrong).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
     app.stop().await;
@@ -28,7 +47,12 @@ async fn bad_requests_are_clear_problems_and_store_nothing() {
     let conversation = app.conversation_from("bad-input").await;
     let url = app.url(&format!("/v1/conversations/{conversation}/messages"));
     let post = |body: Vec<u8>| {
-        app.client.post(&url).bearer_auth(API_KEY).header("content-type", "application/json").body(body).send()
+        app.client
+            .post(&url)
+            .bearer_auth(API_KEY)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
     };
     let (status, body) = problem(post(b"{\"text\": ".to_vec()).await.unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_json")));
@@ -36,11 +60,31 @@ async fn bad_requests_are_clear_problems_and_store_nothing() {
     assert_eq!((status, body["code"].as_str()), (422, Some("invalid_body")));
     let huge = serde_json::to_vec(&json!({ "text": "x".repeat(2 * 1024 * 1024) })).unwrap();
     let (status, body) = problem(post(huge).await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("body_too_large")));
-    let (status, body) = problem(app.send_message("cv_unknown", json!({ "text": "hi" })).await).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_conversation")));
-    let (status, body) = problem(app.send_message(&conversation, json!({ "text": "hi", "buttons": [{ "label": "x" }] })).await).await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_button")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    let (status, body) = problem(
+        app.send_message("cv_unknown", json!({ "text": "hi" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_conversation"))
+    );
+    let (status, body) = problem(
+        app.send_message(
+            &conversation,
+            json!({ "text": "hi", "buttons": [{ "label": "x" }] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_button"))
+    );
     // Nothing was queued or sent, and the history holds only the customer's first message.
     let history = app.history(&conversation).await;
     assert_eq!(types(&history), ["message.received"]);
@@ -54,15 +98,23 @@ async fn a_reply_reaches_the_channel_with_sent_events() {
     let app = spawn_app().await;
     let conversation = app.conversation_from("reply").await;
     let response = app
-        .send_message(&conversation, json!({ "text": "Thanks!", "buttons": [{ "label": "Yes", "payload": "yes" }] }))
+        .send_message(
+            &conversation,
+            json!({ "text": "Thanks!", "buttons": [{ "label": "Yes", "payload": "yes" }] }),
+        )
         .await;
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
     let outbound_id = accepted["outbound_id"].as_str().unwrap().to_owned();
     let history = app
-        .wait_for_history(&conversation, |events| types(events).contains(&"delivery.updated".to_owned()))
+        .wait_for_history(&conversation, |events| {
+            types(events).contains(&"delivery.updated".to_owned())
+        })
         .await;
-    assert_eq!(types(&history), ["message.received", "message.sent", "delivery.updated"]);
+    assert_eq!(
+        types(&history),
+        ["message.received", "message.sent", "delivery.updated"]
+    );
     assert_eq!(history[1]["data"]["outbound_id"], outbound_id.as_str());
     assert_eq!(history[1]["data"]["buttons"][0]["payload"], "yes");
     assert_eq!(history[2]["data"]["status"], "sent");
@@ -90,7 +142,10 @@ async fn idempotency_key_replays_the_first_answer_and_sends_once() {
     assert_eq!(first, second);
     let conflict = send("different").await.unwrap();
     assert_eq!(conflict.status(), 422);
-    app.wait_for_history(&conversation, |e| types(e).contains(&"delivery.updated".to_owned())).await;
+    app.wait_for_history(&conversation, |e| {
+        types(e).contains(&"delivery.updated".to_owned())
+    })
+    .await;
     assert_eq!(app.channel.sent().len(), 1);
     app.stop().await;
 }
@@ -98,17 +153,54 @@ async fn idempotency_key_replays_the_first_answer_and_sends_once() {
 #[tokio::test]
 async fn health_readiness_openapi_and_metrics_answer() {
     let app = spawn_app().await;
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let ready: Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
-    let doc: Value = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/conversations", "/v1/conversations/{id}/messages", "/v1/events", "/v1/conversations/{id}/events"] {
+    for path in [
+        "/v1/conversations",
+        "/v1/conversations/{id}/messages",
+        "/v1/events",
+        "/v1/conversations/{id}/events",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert!(response.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
+    assert!(
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     let metrics = app.metrics().await;
-    assert!(metrics.contains("omnibridge_http_request_duration_seconds"), "{metrics}");
+    assert!(
+        metrics.contains("omnibridge_http_request_duration_seconds"),
+        "{metrics}"
+    );
     app.stop().await;
 }

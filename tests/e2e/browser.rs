@@ -18,7 +18,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -45,12 +49,19 @@ impl Browser {
             {
                 Ok(client) => break client,
                 Err(error) => {
-                    assert!(tokio::time::Instant::now() < deadline, "chromedriver did not start: {error}");
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "chromedriver did not start: {error}"
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         };
-        Self { client, driver, _profile: profile }
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
     }
 
     pub async fn stop(mut self) {
@@ -70,7 +81,10 @@ impl Browser {
                     }
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "no {selector} containing {text:?} appeared");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {selector} containing {text:?} appeared"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -78,9 +92,21 @@ impl Browser {
 
 /// Types a message into the widget and sends it.
 pub async fn type_and_send(browser: &Browser, text: &str) {
-    let input = browser.client.wait().for_element(Locator::Css("#ob-input")).await.unwrap();
+    let input = browser
+        .client
+        .wait()
+        .for_element(Locator::Css("#ob-input"))
+        .await
+        .unwrap();
     input.send_keys(text).await.unwrap();
-    browser.client.find(Locator::Css("#ob-send")).await.unwrap().click().await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("#ob-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// Waits for the widget's socket to be open.
@@ -94,7 +120,10 @@ pub async fn open_demo(app: &TestApp, browser: &Browser) {
         {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the widget never connected");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the widget never connected"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -115,7 +144,9 @@ async fn chat_in_a_real_browser_reply_and_button_press() {
     assert_eq!(envelope["sender"]["role"], "customer");
     assert_eq!(envelope["data"]["content"]["body"], "Hello from Chromium");
     let conversation = envelope["conversation_id"].as_str().unwrap().to_owned();
-    browser.wait_for_text(".ob-msg.ob-out", "Hello from Chromium").await;
+    browser
+        .wait_for_text(".ob-msg.ob-out", "Hello from Chromium")
+        .await;
 
     let reply = app
         .send_message(
@@ -124,7 +155,9 @@ async fn chat_in_a_real_browser_reply_and_button_press() {
         )
         .await;
     assert_eq!(reply.status(), 202);
-    browser.wait_for_text(".ob-msg.ob-in", "Shall we ship it?").await;
+    browser
+        .wait_for_text(".ob-msg.ob-in", "Shall we ship it?")
+        .await;
     let button = browser.wait_for_text("button.ob-action", "Ship it").await;
     button.click().await.unwrap();
 

@@ -22,14 +22,24 @@ struct Bridge {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start(data_dir: &Path, port: u16, bus: &str) -> Bridge {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let log = std::fs::File::create(data_dir.join(format!("bridge-{}.log", rand_suffix()))).unwrap();
+    let log =
+        std::fs::File::create(data_dir.join(format!("bridge-{}.log", rand_suffix()))).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("OMNIBRIDGE_API_KEYS", KEY)
         .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
@@ -41,15 +51,27 @@ async fn start(data_dir: &Path, port: u16, bus: &str) -> Bridge {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(tokio::time::Instant::now() < deadline, "bridge did not become ready");
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bridge did not become ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Bridge { child, base }
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// Streams messages over the web chat until `kill_after` acks, SIGKILLs the bridge, and
@@ -57,7 +79,9 @@ fn rand_suffix() -> u64 {
 async fn stream_and_kill(bridge: &mut Bridge, kill_after: usize) -> (HashSet<String>, String) {
     let ws_url = bridge.base.replace("http://", "ws://") + "/webchat/ws";
     let mut request = ws_url.into_client_request().unwrap();
-    request.headers_mut().insert("origin", bridge.base.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", bridge.base.parse().unwrap());
     let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let (mut write, mut read) = socket.split();
     let welcome: Value = loop {
@@ -72,7 +96,11 @@ async fn stream_and_kill(bridge: &mut Bridge, kill_after: usize) -> (HashSet<Str
     let writer = tokio::spawn(async move {
         for i in 0..100_000 {
             let frame = json!({ "type": "message", "text": format!("n{i}"), "client_msg_id": format!("c{i}") });
-            if write.send(Message::Text(frame.to_string().into())).await.is_err() {
+            if write
+                .send(Message::Text(frame.to_string().into()))
+                .await
+                .is_err()
+            {
                 break;
             }
             if i % 20 == 0 {
@@ -82,7 +110,9 @@ async fn stream_and_kill(bridge: &mut Bridge, kill_after: usize) -> (HashSet<Str
     });
     let mut acked = HashSet::new();
     while let Some(Ok(message)) = read.next().await {
-        let Message::Text(text) = message else { continue };
+        let Message::Text(text) = message else {
+            continue;
+        };
         let frame: Value = serde_json::from_str(&text).unwrap();
         if frame["type"] == "ack" {
             acked.insert(frame["client_msg_id"].as_str().unwrap().to_owned());
@@ -102,7 +132,9 @@ async fn received_ids(base: &str, conversation: &str) -> Vec<String> {
     let mut ids = Vec::new();
     loop {
         let page: Value = client
-            .get(format!("{base}/v1/conversations/{conversation}/events?after={after}&limit=500"))
+            .get(format!(
+                "{base}/v1/conversations/{conversation}/events?after={after}&limit=500"
+            ))
             .bearer_auth(KEY)
             .send()
             .await
@@ -136,9 +168,20 @@ async fn crash_and_check(bus: &str) {
         *counts.entry(id.as_str()).or_default() += 1;
     }
     let duplicated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicated.is_empty(), "duplicated on the bus: {duplicated:?}");
-    let missing: Vec<_> = acked.iter().filter(|id| !counts.contains_key(id.as_str())).collect();
-    assert!(missing.is_empty(), "{} acknowledged messages lost, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        duplicated.is_empty(),
+        "duplicated on the bus: {duplicated:?}"
+    );
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|id| !counts.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged messages lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     let mut restarted = restarted;
     let _ = restarted.child.kill();
     let _ = restarted.child.wait();

@@ -53,9 +53,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.outbox.max_backoff_ms = 50;
     configure(&mut settings);
     let channel = TestChannel::new();
-    let app = Application::build_with_channels(settings, vec![(CHANNEL_ID.into(), channel.clone())])
-        .await
-        .expect("bridge builds");
+    let app =
+        Application::build_with_channels(settings, vec![(CHANNEL_ID.into(), channel.clone())])
+            .await
+            .expect("bridge builds");
     let addr = app.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -94,7 +95,9 @@ impl TestApp {
 
     /// Sends an inbound message and returns the conversation id it landed in.
     pub async fn conversation_from(&self, thread: &str) -> String {
-        let response = self.inbound(thread, &format!("{thread}-first"), "hello").await;
+        let response = self
+            .inbound(thread, &format!("{thread}-first"), "hello")
+            .await;
         assert_eq!(response.status(), 200);
         let events = self.conversation_list().await;
         events["data"]
@@ -107,7 +110,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(API_KEY).send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn conversation_list(&self) -> Value {
@@ -115,8 +123,14 @@ impl TestApp {
     }
 
     pub async fn history(&self, conversation: &str) -> Vec<Value> {
-        let body: Value =
-            self.get(&format!("/v1/conversations/{conversation}/events?limit=500")).await.json().await.unwrap();
+        let body: Value = self
+            .get(&format!(
+                "/v1/conversations/{conversation}/events?limit=500"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
         body["data"].as_array().unwrap().clone()
     }
 
@@ -131,7 +145,14 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Opens `/v1/events` (resuming after `last_event_id` when given).
@@ -140,24 +161,39 @@ impl TestApp {
         query: &str,
         last_event_id: Option<u64>,
     ) -> impl Stream<Item = Event> + Unpin + use<> {
-        let mut request = self.client.get(self.url(&format!("/v1/events{query}"))).bearer_auth(API_KEY);
+        let mut request = self
+            .client
+            .get(self.url(&format!("/v1/events{query}")))
+            .bearer_auth(API_KEY);
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id.to_string());
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200);
-        Box::pin(response.bytes_stream().eventsource().filter_map(|event| async move { event.ok() }))
+        Box::pin(
+            response
+                .bytes_stream()
+                .eventsource()
+                .filter_map(|event| async move { event.ok() }),
+        )
     }
 
     /// Polls the conversation history until `predicate` holds (at most 10 s).
-    pub async fn wait_for_history(&self, conversation: &str, predicate: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_for_history(
+        &self,
+        conversation: &str,
+        predicate: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let events = self.history(conversation).await;
             if predicate(&events) {
                 return events;
             }
-            assert!(tokio::time::Instant::now() < deadline, "timed out; history: {events:#?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out; history: {events:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -174,7 +210,10 @@ impl TestApp {
 
 /// The `type` of each event.
 pub fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap_or_default().to_owned()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// Reads the next SSE event within 10 s.

@@ -1,5 +1,11 @@
 //! End-to-end tests: the whole bridge on a random port with a temp store.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub,
+    dead_code
+)]
 
 #[path = "../support/mod.rs"]
 mod support;

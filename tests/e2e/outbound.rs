@@ -10,17 +10,40 @@ use crate::test_channel::Scripted;
 async fn retryable_failures_are_retried_until_the_channel_recovers() {
     let app = spawn_app().await;
     let conversation = app.conversation_from("retry").await;
-    app.channel.script(&[Scripted::Transient, Scripted::RateLimited, Scripted::Transient]);
-    let accepted: Value = app.send_message(&conversation, json!({ "text": "eventually" })).await.json().await.unwrap();
+    app.channel.script(&[
+        Scripted::Transient,
+        Scripted::RateLimited,
+        Scripted::Transient,
+    ]);
+    let accepted: Value = app
+        .send_message(&conversation, json!({ "text": "eventually" }))
+        .await
+        .json()
+        .await
+        .unwrap();
     let history = app
-        .wait_for_history(&conversation, |e| types(e).contains(&"delivery.updated".to_owned()))
+        .wait_for_history(&conversation, |e| {
+            types(e).contains(&"delivery.updated".to_owned())
+        })
         .await;
     assert_eq!(history.last().unwrap()["data"]["status"], "sent");
     assert_eq!(app.channel.sent().len(), 1);
-    let status: Value = app.get(&format!("/v1/outbound/{}", accepted["outbound_id"].as_str().unwrap())).await.json().await.unwrap();
+    let status: Value = app
+        .get(&format!(
+            "/v1/outbound/{}",
+            accepted["outbound_id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["state"], "sent");
     assert_eq!(status["attempts"], 4);
-    assert!(app.metrics().await.contains("omnibridge_retries_total{kind=\"outbound\"} 3"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("omnibridge_retries_total{kind=\"outbound\"} 3")
+    );
     app.stop().await;
 }
 
@@ -29,15 +52,22 @@ async fn permanent_failure_dead_letters_with_a_failed_delivery_event() {
     let app = spawn_app().await;
     let conversation = app.conversation_from("dead").await;
     app.channel.script(&[Scripted::Rejected]);
-    app.send_message(&conversation, json!({ "text": "never" })).await;
+    app.send_message(&conversation, json!({ "text": "never" }))
+        .await;
     let history = app
-        .wait_for_history(&conversation, |e| types(e).contains(&"delivery.updated".to_owned()))
+        .wait_for_history(&conversation, |e| {
+            types(e).contains(&"delivery.updated".to_owned())
+        })
         .await;
     let failed = history.last().unwrap();
     assert_eq!(failed["data"]["status"], "failed");
     assert_eq!(failed["data"]["code"], "bad_recipient");
     assert!(app.channel.sent().is_empty());
-    assert!(app.metrics().await.contains("omnibridge_dead_letters_total{kind=\"outbound\"} 1"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("omnibridge_dead_letters_total{kind=\"outbound\"} 1")
+    );
     app.stop().await;
 }
 
@@ -45,10 +75,17 @@ async fn permanent_failure_dead_letters_with_a_failed_delivery_event() {
 async fn retries_run_out_into_a_dead_letter() {
     let app = crate::helpers::spawn_app_with(|s| s.outbox.max_attempts = 2).await;
     let conversation = app.conversation_from("exhaust").await;
-    app.channel.script(&[Scripted::Transient, Scripted::Transient, Scripted::Transient]);
-    app.send_message(&conversation, json!({ "text": "lost cause" })).await;
+    app.channel.script(&[
+        Scripted::Transient,
+        Scripted::Transient,
+        Scripted::Transient,
+    ]);
+    app.send_message(&conversation, json!({ "text": "lost cause" }))
+        .await;
     let history = app
-        .wait_for_history(&conversation, |e| types(e).contains(&"delivery.updated".to_owned()))
+        .wait_for_history(&conversation, |e| {
+            types(e).contains(&"delivery.updated".to_owned())
+        })
         .await;
     assert_eq!(history.last().unwrap()["data"]["status"], "failed");
     assert_eq!(history.last().unwrap()["data"]["code"], "transient_failure");

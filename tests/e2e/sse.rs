@@ -12,7 +12,12 @@ async fn resume_with_last_event_id_delivers_every_event_once_in_order() {
     let app = spawn_app().await;
     let mut stream = app.sse("", None).await;
     for i in 0..10 {
-        assert_eq!(app.inbound("sse", &format!("m{i}"), &format!("n{i}")).await.status(), 200);
+        assert_eq!(
+            app.inbound("sse", &format!("m{i}"), &format!("n{i}"))
+                .await
+                .status(),
+            200
+        );
     }
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -22,7 +27,12 @@ async fn resume_with_last_event_id_delivers_every_event_once_in_order() {
     let last_id: u64 = seen.last().unwrap().id.parse().unwrap();
     drop(stream);
     for i in 10..20 {
-        assert_eq!(app.inbound("sse", &format!("m{i}"), &format!("n{i}")).await.status(), 200);
+        assert_eq!(
+            app.inbound("sse", &format!("m{i}"), &format!("n{i}"))
+                .await
+                .status(),
+            200
+        );
     }
     let mut resumed = app.sse("", Some(last_id)).await;
     for _ in 0..16 {
@@ -32,13 +42,19 @@ async fn resume_with_last_event_id_delivers_every_event_once_in_order() {
         .iter()
         .map(|e| {
             let envelope: Value = serde_json::from_str(&e.data).unwrap();
-            envelope["data"]["content"]["body"].as_str().unwrap().to_owned()
+            envelope["data"]["content"]["body"]
+                .as_str()
+                .unwrap()
+                .to_owned()
         })
         .collect();
     let expected: Vec<String> = (0..20).map(|i| format!("n{i}")).collect();
     assert_eq!(bodies, expected);
     let ids: Vec<u64> = seen.iter().map(|e| e.id.parse().unwrap()).collect();
-    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids not consecutive: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "ids not consecutive: {ids:?}"
+    );
     let extra = tokio::time::timeout(Duration::from_millis(300), resumed.next()).await;
     assert!(extra.is_err(), "an event arrived twice: {extra:?}");
     app.stop().await;
@@ -65,6 +81,9 @@ async fn filters_by_type_and_channel() {
     assert_eq!(envelope["data"]["payload"], "pay:1");
     assert_eq!(envelope["channel"], "testchan");
     let none = tokio::time::timeout(Duration::from_millis(300), other_channel.next()).await;
-    assert!(none.is_err(), "the whatsapp filter let a testchan event through");
+    assert!(
+        none.is_err(),
+        "the whatsapp filter let a testchan event through"
+    );
     app.stop().await;
 }

@@ -67,8 +67,12 @@ impl Channel for TestChannel {
     fn verify(&self, req: &WebhookRequest<'_>) -> Result<(), ChannelError> {
         match req.header("x-test-secret") {
             Some(SECRET) => Ok(()),
-            Some(_) => Err(ChannelError::Unauthorized { reason: "bad_secret" }),
-            None => Err(ChannelError::Unauthorized { reason: "missing_secret" }),
+            Some(_) => Err(ChannelError::Unauthorized {
+                reason: "bad_secret",
+            }),
+            None => Err(ChannelError::Unauthorized {
+                reason: "missing_secret",
+            }),
         }
     }
 
@@ -77,21 +81,30 @@ impl Channel for TestChannel {
             serde_json::from_slice(req.body).map_err(|e| ChannelError::Malformed(e.to_string()))?;
         let conversation = ConversationRef::new("acct", payload.thread.clone());
         let event = match (payload.text, payload.action) {
-            (_, Some(action)) => InboundEvent::action(conversation, omnibridge_sdk::Action::new(action)),
+            (_, Some(action)) => {
+                InboundEvent::action(conversation, omnibridge_sdk::Action::new(action))
+            }
             (Some(text), None) => InboundEvent::message(conversation, Content::text(text)),
             (None, None) => return Err(ChannelError::Malformed("text or action required".into())),
         };
-        Ok(vec![event.with_sender(Participant::customer(payload.thread)).with_provider_message_id(payload.id)])
+        Ok(vec![
+            event
+                .with_sender(Participant::customer(payload.thread))
+                .with_provider_message_id(payload.id),
+        ])
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, ChannelError> {
         let step = self.script.lock().unwrap().pop_front();
         match step {
-            Some(Scripted::RateLimited) => {
-                Err(ChannelError::RateLimited { retry_after: Some(Duration::from_millis(20)) })
-            }
+            Some(Scripted::RateLimited) => Err(ChannelError::RateLimited {
+                retry_after: Some(Duration::from_millis(20)),
+            }),
             Some(Scripted::Transient) => Err(ChannelError::transient("connection reset")),
-            Some(Scripted::Rejected) => Err(ChannelError::rejected("bad_recipient", "the recipient does not exist")),
+            Some(Scripted::Rejected) => Err(ChannelError::rejected(
+                "bad_recipient",
+                "the recipient does not exist",
+            )),
             None => {
                 self.sent.lock().unwrap().push(msg.clone());
                 Ok(SendReceipt::sent(Some(format!("tc-{}", msg.id).into())))

@@ -10,18 +10,33 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::{TestApp, spawn_app, types};
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(app: &TestApp, origin: &str, query: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{}/webchat/ws{query}", app.addr).into_client_request().unwrap();
-    request.headers_mut().insert("origin", origin.parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+async fn open(
+    app: &TestApp,
+    origin: &str,
+    query: &str,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}/webchat/ws{query}", app.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
 }
 
 async fn next_frame(socket: &mut Socket, kind: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let message = tokio::time::timeout_at(deadline, socket.next()).await.expect("frame in time").unwrap().unwrap();
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("frame in time")
+            .unwrap()
+            .unwrap();
         if let Message::Text(text) = message {
             let frame: Value = serde_json::from_str(&text).unwrap();
             if frame["type"] == kind {
@@ -41,7 +56,13 @@ async fn a_disallowed_origin_gets_403_problem_and_nothing_is_stored() {
     assert_eq!(response.status(), 403);
     let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
     assert_eq!(body["code"], "origin_not_allowed");
-    assert_eq!(app.conversation_list().await["data"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        app.conversation_list().await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     // A configured origin is allowed.
     assert!(open(&app, "http://localhost:8080", "").await.is_ok());
     app.stop().await;
@@ -56,18 +77,31 @@ async fn reconnecting_visitor_keeps_the_conversation_and_gets_what_they_missed()
     let token = welcome["token"].as_str().unwrap().to_owned();
     let conversation = welcome["conversation_id"].as_str().unwrap().to_owned();
     let hello = json!({ "type": "message", "text": "hello", "client_msg_id": "c-1" });
-    socket.send(Message::Text(hello.to_string().into())).await.unwrap();
+    socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
     assert_eq!(next_frame(&mut socket, "ack").await["client_msg_id"], "c-1");
     let history = app.history(&conversation).await;
     assert_eq!(types(&history), ["message.received"]);
     socket.close(None).await.unwrap();
 
     // Sent while the visitor is away.
-    let accepted = app.send_message(&conversation, json!({ "text": "We replied while you were away" })).await;
+    let accepted = app
+        .send_message(
+            &conversation,
+            json!({ "text": "We replied while you were away" }),
+        )
+        .await;
     assert_eq!(accepted.status(), 202);
-    app.wait_for_history(&conversation, |e| types(e).contains(&"message.sent".to_owned())).await;
+    app.wait_for_history(&conversation, |e| {
+        types(e).contains(&"message.sent".to_owned())
+    })
+    .await;
 
-    let mut again = open(&app, &origin, &format!("?token={token}&after=0")).await.unwrap();
+    let mut again = open(&app, &origin, &format!("?token={token}&after=0"))
+        .await
+        .unwrap();
     let welcome = next_frame(&mut again, "welcome").await;
     assert_eq!(welcome["conversation_id"], conversation.as_str());
     let missed = next_frame(&mut again, "message").await;
@@ -75,15 +109,22 @@ async fn reconnecting_visitor_keeps_the_conversation_and_gets_what_they_missed()
     let seq = missed["seq"].as_u64().unwrap();
     let history = app
         .wait_for_history(&conversation, |e| {
-            e.iter().any(|event| event["type"] == "delivery.updated" && event["data"]["status"] == "delivered")
+            e.iter().any(|event| {
+                event["type"] == "delivery.updated" && event["data"]["status"] == "delivered"
+            })
         })
         .await;
     assert!(history.iter().any(|e| e["seq"].as_u64() == Some(seq)));
     // Resuming after that seq replays nothing.
-    let mut resumed = open(&app, &origin, &format!("?token={token}&after={seq}")).await.unwrap();
+    let mut resumed = open(&app, &origin, &format!("?token={token}&after={seq}"))
+        .await
+        .unwrap();
     next_frame(&mut resumed, "welcome").await;
     let nothing = tokio::time::timeout(Duration::from_millis(400), resumed.next()).await;
-    assert!(nothing.is_err(), "replayed a message the widget had seen: {nothing:?}");
+    assert!(
+        nothing.is_err(),
+        "replayed a message the widget had seen: {nothing:?}"
+    );
     app.stop().await;
 }
 
@@ -96,16 +137,27 @@ async fn a_resent_frame_after_reconnect_is_stored_once() {
     let token = welcome["token"].as_str().unwrap().to_owned();
     let conversation = welcome["conversation_id"].as_str().unwrap().to_owned();
     let frame = json!({ "type": "message", "text": "once", "client_msg_id": "c-9" }).to_string();
-    socket.send(Message::Text(frame.clone().into())).await.unwrap();
+    socket
+        .send(Message::Text(frame.clone().into()))
+        .await
+        .unwrap();
     next_frame(&mut socket, "ack").await;
     drop(socket);
-    let mut again = open(&app, &origin, &format!("?token={token}")).await.unwrap();
+    let mut again = open(&app, &origin, &format!("?token={token}"))
+        .await
+        .unwrap();
     next_frame(&mut again, "welcome").await;
     again.send(Message::Text(frame.into())).await.unwrap();
     next_frame(&mut again, "ack").await;
-    assert_eq!(types(&app.history(&conversation).await), ["message.received"]);
+    assert_eq!(
+        types(&app.history(&conversation).await),
+        ["message.received"]
+    );
     let garbage = json!({ "type": "message" }).to_string();
     again.send(Message::Text(garbage.into())).await.unwrap();
-    assert_eq!(next_frame(&mut again, "error").await["code"], "malformed_payload");
+    assert_eq!(
+        next_frame(&mut again, "error").await["code"],
+        "malformed_payload"
+    );
     app.stop().await;
 }

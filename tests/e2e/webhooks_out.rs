@@ -32,7 +32,11 @@ async fn start_receiver() -> (Arc<Receiver>, String) {
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
                 let signature = headers["omnibridge-signature"].to_str().unwrap().to_owned();
-                state.received.lock().unwrap().push((signature, body.to_vec()));
+                state
+                    .received
+                    .lock()
+                    .unwrap()
+                    .push((signature, body.to_vec()));
                 StatusCode::OK
             }
         }),
@@ -54,7 +58,9 @@ fn verify(header: &str, body: &[u8]) -> bool {
             v1 = Some(value.to_owned());
         }
     }
-    let (Some(t), Some(v1)) = (t, v1) else { return false };
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
     let age = chrono::Utc::now().timestamp() - t.parse::<i64>().unwrap();
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
@@ -72,14 +78,22 @@ async fn receiver_down_for_a_while_gets_everything_signed_and_in_order() {
     receiver.down.store(true, Ordering::SeqCst);
     let app = spawn_app_with(|s| s.webhooks = vec![webhook(&url, 50)]).await;
     for i in 0..5 {
-        assert_eq!(app.inbound("wh", &format!("m{i}"), &format!("n{i}")).await.status(), 200);
+        assert_eq!(
+            app.inbound("wh", &format!("m{i}"), &format!("n{i}"))
+                .await
+                .status(),
+            200
+        );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received.lock().unwrap().is_empty());
     receiver.down.store(false, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while receiver.received.lock().unwrap().len() < 5 {
-        assert!(tokio::time::Instant::now() < deadline, "receiver did not get all events");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "receiver did not get all events"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let received = receiver.received.lock().unwrap().clone();
@@ -88,12 +102,19 @@ async fn receiver_down_for_a_while_gets_everything_signed_and_in_order() {
         .map(|(signature, body)| {
             assert!(verify(signature, body), "signature does not verify");
             let envelope: Value = serde_json::from_slice(body).unwrap();
-            envelope["data"]["content"]["body"].as_str().unwrap().to_owned()
+            envelope["data"]["content"]["body"]
+                .as_str()
+                .unwrap()
+                .to_owned()
         })
         .collect();
     assert_eq!(bodies, ["n0", "n1", "n2", "n3", "n4"]);
     assert!(!verify(&received[0].0, b"{\"tampered\":true}"));
-    assert!(app.metrics().await.contains("omnibridge_retries_total{kind=\"webhook\"}"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("omnibridge_retries_total{kind=\"webhook\"}")
+    );
     app.stop().await;
 }
 
@@ -105,7 +126,11 @@ async fn receiver_that_stays_down_dead_letters_and_shows_in_metrics() {
     assert_eq!(app.inbound("gone", "m1", "hello").await.status(), 200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if app.metrics().await.contains("omnibridge_dead_letters_total{kind=\"webhook\"} 1") {
+        if app
+            .metrics()
+            .await
+            .contains("omnibridge_dead_letters_total{kind=\"webhook\"} 1")
+        {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "no dead letter");
