@@ -9,14 +9,19 @@ use omnibridge::config::Settings;
 use omnibridge::startup::Application;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<ExitCode> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     omnibridge::telemetry::init();
-    match cli.command {
+    let result = match cli.command {
         None => serve(cli.config.as_deref(), ServeArgs::default()).await,
         Some(Command::Serve(args)) => serve(cli.config.as_deref(), args).await,
         Some(Command::Check) => Ok(check(cli.config.as_deref())),
-    }
+    };
+    // One line with the whole cause chain, no backtrace: these are operator errors.
+    result.unwrap_or_else(|error| {
+        eprintln!("omnibridge: {error:#}");
+        ExitCode::FAILURE
+    })
 }
 
 async fn serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -44,7 +44,7 @@ pub enum StartupError {
         reason: String,
     },
     /// The listening socket could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -78,7 +78,16 @@ impl Application {
         settings: Settings,
         extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
     ) -> Result<Self, StartupError> {
+        let addr = settings.server.bind;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
         let (bus, store) = open_storage(&settings).await?;
+        if settings.api_keys().is_empty() {
+            tracing::warn!(
+                "No API keys are configured: set OMNIBRIDGE_API_KEYS (or api.keys) to use the business API."
+            );
+        }
         let metrics = Arc::new(Metrics::new());
         let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
         let templates = TemplateEngine::load(&settings.templates.dir)
@@ -174,10 +183,6 @@ impl Application {
                 }
             });
         }
-        let addr = settings.server.bind;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
         Ok(Self {
             listener,
             state,
@@ -209,13 +214,13 @@ impl Application {
         } = self;
         let shutdown = state.shutdown.clone();
         let app = http::router(state, limits);
-        let addr = listener.local_addr().ok();
+        let addr = listener.local_addr()?;
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "Could not set TCP_NODELAY.");
             }
         });
-        tracing::info!(addr = ?addr, "omnibridge is listening.");
+        tracing::info!(%addr, "omnibridge is listening; the web-chat demo is at http://{addr}/ when web chat is on.");
         let stop = shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             signal.await;

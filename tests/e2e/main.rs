@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod browser;
+mod cli;
 mod crash;
 mod helpers;
 mod inbound;

@@ -1,0 +1,164 @@
+//! The `omnibridge` binary's command line: `check`, config errors, `--help`, and a clean
+//! shutdown on SIGTERM.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn omnibridge(args: &[&str], templates: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args(args)
+        .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn repo_templates() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
+}
+
+fn tree_with(file: &str, contents: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(file);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+    dir
+}
+
+#[test]
+fn check_passes_on_the_shipped_templates() {
+    let output = omnibridge(&["check"], &repo_templates());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn check_names_file_and_line_of_a_syntax_error() {
+    let tree = tree_with(
+        "default/en/broken.hbs",
+        "Hello\nthere\n{{#if name}}oops{{/each}}\n",
+    );
+    let output = omnibridge(&["check"], tree.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("default/en/broken.hbs:3"), "{stderr}");
+}
+
+#[test]
+fn check_names_file_and_line_of_an_unknown_helper() {
+    let tree = tree_with("webchat/de/greeting.hbs", "Hallo\n{{shout name}}!\n");
+    let output = omnibridge(&["check"], tree.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("webchat/de/greeting.hbs:2"), "{stderr}");
+    assert!(stderr.contains("shout"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_config_key_stops_the_start_naming_it() {
+    let config = tree_with("bad.toml", "[server]\nbnd = \"127.0.0.1:1\"\n");
+    let output = omnibridge(
+        &[
+            "--config",
+            config.path().join("bad.toml").to_str().unwrap(),
+            "check",
+        ],
+        &repo_templates(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("bnd") && stderr.contains("server"),
+        "{stderr}"
+    );
+    let bad_env = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args(["serve"])
+        .env("OMNIBRIDGE__SERVER__BIND", "not-an-address")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad_env.stderr);
+    assert!(!bad_env.status.success());
+    assert!(stderr.contains("server.bind"), "{stderr}");
+}
+
+#[test]
+fn help_lists_the_commands_and_flags() {
+    let output = omnibridge(&["--help"], &repo_templates());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("serve") && stdout.contains("check") && stdout.contains("--config"),
+        "{stdout}"
+    );
+    let serve = omnibridge(&["serve", "--help"], &repo_templates());
+    let stdout = String::from_utf8_lossy(&serve.stdout);
+    assert!(
+        stdout.contains("--bind") && stdout.contains("--data-dir"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("OMNIBRIDGE__TEMPLATES__DIR", repo_templates())
+        .env("OMNIBRIDGE_API_KEYS", "k")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while client
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // An open SSE stream must not hold the shutdown up.
+    let stream = client
+        .get(format!("{url}/v1/events"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    drop(stream);
+}
