@@ -68,30 +68,39 @@ impl Ingest {
             tracing::debug_span!("ingest", channel = %kind, channel_id, count = events.len());
         async move {
             let now = chrono::Utc::now();
-            let mut batch = Vec::with_capacity(events.len());
-            for event in events {
+            // One conversation update per distinct conversation in the batch, before the
+            // append: a crash in between leaves a conversation without events (harmless, the
+            // provider retries), never an event without its conversation.
+            let mut touched: Vec<(ConversationId, &ConversationRef, bool)> = Vec::new();
+            let mut ids = Vec::with_capacity(events.len());
+            for event in &events {
                 let conv_id = conversation_id(kind, &event.conversation);
                 let inbound = matches!(
                     event.body,
                     EventBody::MessageReceived(_) | EventBody::ActionInvoked(_)
                 );
-                self.store
-                    .touch_conversation(
-                        &conv_id,
-                        channel_id,
-                        kind,
-                        &event.conversation,
-                        now,
-                        inbound,
-                    )
-                    .await?;
-                let dedup_key = event.effective_dedup_key().map(str::to_owned);
-                let envelope = Envelope::stamp(event, kind.clone(), conv_id, now);
-                batch.push(NewEvent {
-                    envelope,
-                    dedup_key,
-                });
+                match touched.iter_mut().find(|(id, _, _)| *id == conv_id) {
+                    Some(entry) => entry.2 |= inbound,
+                    None => touched.push((conv_id.clone(), &event.conversation, inbound)),
+                }
+                ids.push(conv_id);
             }
+            for (conv_id, conversation, inbound) in &touched {
+                self.store
+                    .touch_conversation(conv_id, channel_id, kind, conversation, now, *inbound)
+                    .await?;
+            }
+            let batch: Vec<NewEvent> = events
+                .into_iter()
+                .zip(ids)
+                .map(|(event, conv_id)| {
+                    let dedup_key = event.effective_dedup_key().map(str::to_owned);
+                    NewEvent {
+                        envelope: Envelope::stamp(event, kind.clone(), conv_id, now),
+                        dedup_key,
+                    }
+                })
+                .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
             let appended = self.bus.append(batch).await?;
             for result in &appended {

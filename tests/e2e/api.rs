@@ -204,3 +204,48 @@ async fn health_readiness_openapi_and_metrics_answer() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_documented_operation_is_served() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 6);
+    for (path, operations) in paths {
+        let concrete = path.replace("{id}", "cv_missing");
+        for method in operations.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app
+                .client
+                .request(method.clone(), app.url(&concrete))
+                .bearer_auth(API_KEY)
+                .json(&json!({ "text": "x" }))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await;
+            // SSE keeps the stream open: headers arriving is enough.
+            let Ok(response) = response else { continue };
+            assert_ne!(
+                response.status(),
+                405,
+                "{method} {path} is documented but not routed"
+            );
+            if response.status() == 404 {
+                let body: Value = response.json().await.unwrap();
+                assert_ne!(
+                    body["code"], "not_found",
+                    "{method} {path} is documented but not routed"
+                );
+            }
+        }
+    }
+    app.stop().await;
+}
