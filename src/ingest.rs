@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use omnibridge_sdk::{
     ChannelKind, ConversationId, ConversationRef, Envelope, EventBody, InboundEvent, Inbox,
-    InboxError,
+    InboxError, Participant,
 };
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -89,6 +89,18 @@ impl Ingest {
                 self.store
                     .touch_conversation(conv_id, channel_id, kind, conversation, now, *inbound)
                     .await?;
+                let senders: Vec<Participant> = events
+                    .iter()
+                    .zip(&ids)
+                    .filter(|(_, id)| *id == conv_id)
+                    .filter_map(|(event, _)| event.sender.clone())
+                    .filter(|sender| sender.id.is_some())
+                    .collect();
+                if !senders.is_empty() {
+                    self.store
+                        .touch_participants(conv_id, &senders, now)
+                        .await?;
+                }
             }
             let batch: Vec<NewEvent> = events
                 .into_iter()

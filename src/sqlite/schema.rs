@@ -73,6 +73,15 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX dead_letters_kind ON dead_letters (kind, id);",
+    "CREATE TABLE participants (
+        conversation_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        display_name TEXT,
+        role TEXT NOT NULL,
+        first_seen_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, user_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
+use omnibridge_sdk::{
+    ChannelKind, ConversationId, ConversationRef, OutboundId, Participant, Role, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 pub mod sqlite;
@@ -47,6 +49,24 @@ pub struct Conversation {
     /// When the customer last wrote (for reply windows).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_inbound_at: Option<Timestamp>,
+}
+
+/// Someone who took part in a conversation, as the channel identified them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ParticipantRecord {
+    /// The channel's user id.
+    pub id: String,
+    /// The latest display name the channel gave.
+    pub display_name: Option<String>,
+    /// Their side of the conversation.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// When they first appeared.
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen_at: Timestamp,
+    /// When they last appeared.
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: Timestamp,
 }
 
 /// An outbox record: one message the business asked to send.
@@ -125,6 +145,21 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
         inbound: bool,
     ) -> Result<(), StoreError>;
+
+    /// Records that these participants (those with a channel user id) took part in the
+    /// conversation at `at`; keeps the newest display name and never moves times backwards.
+    async fn touch_participants(
+        &self,
+        conversation: &ConversationId,
+        participants: &[Participant],
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The participants of a conversation, in order of first appearance.
+    async fn participants(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ParticipantRecord>, StoreError>;
 
     /// One conversation.
     async fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, StoreError>;

@@ -10,10 +10,14 @@
 use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Conversation, IdempotentResponse, OutboxOutcome, OutboxRecord, Store, StoreError};
+use super::{
+    Conversation, IdempotentResponse, OutboxOutcome, OutboxRecord, ParticipantRecord, Store,
+    StoreError,
+};
 use crate::sqlite::{Database, DbError};
 
 mod outbox;
+mod participants;
 mod records;
 
 /// The SQLite store. Cheap to clone.
@@ -144,6 +148,22 @@ impl Store for SqliteStore {
             })
             .await?;
         Ok(())
+    }
+
+    async fn touch_participants(
+        &self,
+        conversation: &ConversationId,
+        participants: &[omnibridge_sdk::Participant],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        participants::touch(&self.db, conversation, participants, at).await
+    }
+
+    async fn participants(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Vec<ParticipantRecord>, StoreError> {
+        participants::list(&self.db, conversation).await
     }
 
     async fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, StoreError> {

@@ -314,3 +314,42 @@ async fn dead_letters_are_kept_by_kind() {
     assert!(store.dead_letters("none").await.unwrap().is_empty());
     store.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn participants_are_kept_once_with_the_newest_name() {
+    let (store, _dir) = store();
+    let conv = ConversationId::new("cv_people");
+    let t0 = chrono::Utc::now();
+    let anon = omnibridge_sdk::Participant::with_role(omnibridge_sdk::Role::Customer);
+    store
+        .touch_participants(
+            &conv,
+            &[omnibridge_sdk::Participant::customer("u1"), anon],
+            t0,
+        )
+        .await
+        .unwrap();
+    let named = omnibridge_sdk::Participant::customer("u1").named("Ada");
+    store
+        .touch_participants(&conv, &[named], t0 + chrono::Duration::seconds(5))
+        .await
+        .unwrap();
+    store
+        .touch_participants(
+            &conv,
+            &[omnibridge_sdk::Participant::customer("u1")],
+            t0 - chrono::Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+    let people = store.participants(&conv).await.unwrap();
+    assert_eq!(
+        people.len(),
+        1,
+        "participants without an id are not recorded"
+    );
+    assert_eq!(people[0].id, "u1");
+    assert_eq!(people[0].display_name.as_deref(), Some("Ada"));
+    assert_eq!(people[0].first_seen_at, t0);
+    assert_eq!(people[0].last_seen_at, t0 + chrono::Duration::seconds(5));
+}

@@ -249,3 +249,27 @@ async fn every_documented_operation_is_served() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_conversation_lists_its_participants() {
+    let app = spawn_app().await;
+    let conversation = app.conversation_from("people").await;
+    assert_eq!(app.inbound("people", "p2", "again").await.status(), 200);
+    let detail: Value = app
+        .get(&format!("/v1/conversations/{conversation}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["id"], conversation.as_str());
+    assert_eq!(detail["channel"], "testchan");
+    let participants = detail["participants"].as_array().unwrap();
+    assert_eq!(participants.len(), 1);
+    assert_eq!(participants[0]["id"], "people");
+    assert_eq!(participants[0]["role"], "customer");
+    assert!(
+        participants[0]["last_seen_at"].as_str().unwrap()
+            >= participants[0]["first_seen_at"].as_str().unwrap()
+    );
+    app.stop().await;
+}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::clamp_limit;
 use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
-use crate::store::Conversation;
+use crate::store::{Conversation, ParticipantRecord};
 
 /// Query of the conversation list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -28,6 +28,16 @@ pub struct ConversationPage {
     pub data: Vec<Conversation>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A conversation with the people in it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConversationDetail {
+    /// The conversation.
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// Who took part, in order of first appearance.
+    pub participants: Vec<ParticipantRecord>,
 }
 
 /// Query of a conversation's history.
@@ -69,14 +79,19 @@ pub async fn list(
 
 /// One conversation.
 #[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = Conversation), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, body = ConversationDetail), (status = 404, body = crate::http::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn get_one(
     _caller: ApiCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Conversation>, ApiError> {
-    Ok(Json(find(&state, &id).await?))
+) -> Result<Json<ConversationDetail>, ApiError> {
+    let conversation = find(&state, &id).await?;
+    let participants = state.store.participants(&conversation.id).await?;
+    Ok(Json(ConversationDetail {
+        conversation,
+        participants,
+    }))
 }
 
 /// A conversation's events, oldest first, paginated by `seq`.

@@ -1,0 +1,86 @@
+//! Conversation participants on SQLite: one row per (conversation, channel user id).
+
+use omnibridge_sdk::{ConversationId, Participant, Role, Timestamp};
+use rusqlite::params;
+
+use super::{time_from_sql, time_to_sql};
+use crate::sqlite::{Database, DbError};
+use crate::store::{ParticipantRecord, StoreError};
+
+pub(super) async fn touch(
+    db: &Database,
+    conversation: &ConversationId,
+    participants: &[Participant],
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let at = time_to_sql(at)?;
+    let rows: Vec<(String, Option<String>, String)> = participants
+        .iter()
+        .filter_map(|p| Some((p.id.clone()?, p.display_name.clone(), role_name(p.role)?)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let conversation = conversation.as_str().to_owned();
+    db.write(move |conn| {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO participants \
+             (conversation_id, user_id, display_name, role, first_seen_at, last_seen_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
+             display_name = coalesce(excluded.display_name, display_name), \
+             last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+        )?;
+        for (user, name, role) in &rows {
+            insert.execute(params![conversation, user, name, role, at])?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn list(
+    db: &Database,
+    conversation: &ConversationId,
+) -> Result<Vec<ParticipantRecord>, StoreError> {
+    let conversation = conversation.as_str().to_owned();
+    Ok(db
+        .read(move |conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT user_id, display_name, role, first_seen_at, last_seen_at \
+                 FROM participants WHERE conversation_id = ?1 ORDER BY first_seen_at, user_id",
+            )?;
+            let rows = query.query_map([conversation], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, display_name, role, first, last) = row?;
+                out.push(ParticipantRecord {
+                    id,
+                    display_name,
+                    role: role_from_name(&role)?,
+                    first_seen_at: time_from_sql(first),
+                    last_seen_at: time_from_sql(last),
+                });
+            }
+            Ok(out)
+        })
+        .await?)
+}
+
+fn role_name(role: Role) -> Option<String> {
+    serde_json::to_value(role).ok()?.as_str().map(str::to_owned)
+}
+
+fn role_from_name(name: &str) -> Result<Role, DbError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|_| DbError::Corrupt(format!("unknown participant role {name:?}")))
+}
