@@ -23,8 +23,8 @@ use omnibridge_sdk::{
     InboundEvent,
 };
 use omnibridge_webchat::{
-    ClientFrame, FrameButton, MessageFrame, OriginPolicy, ServerFrame, SessionHub, SessionId,
-    SessionTokens, WebChatChannel, WebChatConfig, parse_client_frame,
+    ClientFrame, FrameButton, MessageFrame, OriginPolicy, ServerFrame, SessionId, SessionTokens,
+    WebChatChannel, WebChatConfig, parse_client_frame,
 };
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -70,11 +70,10 @@ pub fn build(
     .map_err(|error| fail(error.to_string()))?;
     let origins = OriginPolicy::new(settings.webchat.allowed_origins.clone())
         .map_err(|error| fail(format!("webchat.allowed_origins: {error}")))?;
-    let channel = Arc::new(WebChatChannel::new(
-        WebChatConfig::new(settings.webchat.account.clone()),
-        Arc::new(SessionHub::new()),
-        tokens,
-    ));
+    let channel = Arc::new(
+        WebChatChannel::new(WebChatConfig::new(settings.webchat.account.clone()), tokens)
+            .map_err(|error| fail(error.to_string()))?,
+    );
     channels
         .register(CHANNEL_ID, channel.clone())
         .map_err(fail)?;

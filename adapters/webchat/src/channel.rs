@@ -2,10 +2,9 @@
 //!
 //! Inbound traffic does not come through webhooks but through the bridge's WebSocket route,
 //! which parses frames and turns them into events with
-//! [`normalize_frame`](WebChatChannel::normalize_frame). Outbound messages are published to
-//! the visitor's open tabs through the [`SessionHub`].
-
-use std::sync::Arc;
+//! [`normalize_frame`](WebChatChannel::normalize_frame). Outbound messages are not pushed by
+//! this crate: [`send`](Channel::send) only validates them, and the hosting bridge delivers
+//! them by following the conversation's `message.sent` events on its bus (see the README).
 
 use omnibridge_sdk::{
     Action, ButtonLimits, Capabilities, Channel, ChannelError, ChannelKind, Content,
@@ -14,8 +13,7 @@ use omnibridge_sdk::{
 };
 use serde::Deserialize;
 
-use crate::frames::{ClientFrame, MAX_TEXT_CHARS, MessageFrame, ServerFrame};
-use crate::hub::SessionHub;
+use crate::frames::{ClientFrame, MAX_TEXT_CHARS};
 use crate::session::{SessionId, SessionTokens};
 
 /// The channel kind, `webchat`.
@@ -53,19 +51,25 @@ impl WebChatConfig {
 /// The web-chat channel of one site.
 #[derive(Debug)]
 pub struct WebChatChannel {
+    /// The channel kind, [`KIND`], parsed once.
+    kind: ChannelKind,
     /// The site, as conversation account.
     account: String,
     /// What the widget renders.
     capabilities: Capabilities,
-    /// Live connections, shared with the bridge's WebSocket route.
-    hub: Arc<SessionHub>,
     /// Session tokens, shared with the bridge's WebSocket route.
     tokens: SessionTokens,
 }
 
 impl WebChatChannel {
-    /// A web-chat channel publishing through `hub` and signing sessions with `tokens`.
-    pub fn new(config: WebChatConfig, hub: Arc<SessionHub>, tokens: SessionTokens) -> Self {
+    /// A web-chat channel of `config.account` signing sessions with `tokens`.
+    ///
+    /// # Errors
+    /// [`ChannelError::Rejected`] with code `invalid_kind` if [`KIND`] is not a valid
+    /// [`ChannelKind`] (it is; the check keeps [`Channel::kind`] free of panics).
+    pub fn new(config: WebChatConfig, tokens: SessionTokens) -> Result<Self, ChannelError> {
+        let kind = ChannelKind::new(KIND)
+            .map_err(|reason| ChannelError::rejected("invalid_kind", reason))?;
         let max_text = config
             .max_text_chars
             .unwrap_or(MAX_TEXT_CHARS)
@@ -73,22 +77,17 @@ impl WebChatChannel {
         let capabilities = Capabilities::text_only(max_text)
             .with_buttons(ButtonLimits::new(10, 40, true))
             .with_receipts(Receipts::Delivered);
-        Self {
+        Ok(Self {
+            kind,
             account: config.account,
             capabilities,
-            hub,
             tokens,
-        }
+        })
     }
 
     /// The site this chat belongs to.
     pub fn account(&self) -> &str {
         &self.account
-    }
-
-    /// The hub this channel publishes through.
-    pub fn hub(&self) -> &Arc<SessionHub> {
-        &self.hub
     }
 
     /// The session token issuer.
@@ -139,16 +138,23 @@ impl WebChatChannel {
 #[async_trait::async_trait]
 impl Channel for WebChatChannel {
     fn kind(&self) -> ChannelKind {
-        ChannelKind::new(KIND).unwrap_or_else(|_| unreachable!("`webchat` is a valid kind"))
+        self.kind.clone()
     }
 
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
 
-    /// Publishes a `message` frame (with `seq` unset) to every open tab of the session in
-    /// `msg.conversation.thread`. `delivered` when a tab took it, `sent` when the visitor is
-    /// offline: they get it on reconnect, when the bridge replays from the bus.
+    /// Validates the message and reports it `sent`, with the outbound id as provider message
+    /// id. Nothing is pushed from here: the hosting bridge delivers by following the
+    /// conversation's `message.sent` events on its bus (replay after the widget's `after` seq,
+    /// then live) and records a `delivered` delivery event itself when it writes the frame to
+    /// a visitor's socket. An offline visitor is not an error; they get the message on
+    /// reconnect.
+    ///
+    /// # Errors
+    /// [`ChannelError::Rejected`] with code `wrong_account` when the conversation belongs to
+    /// another site, `invalid_session` when `msg.conversation.thread` is not a session id.
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, ChannelError> {
         if msg.conversation.account != self.account {
             return Err(ChannelError::rejected(
@@ -156,17 +162,11 @@ impl Channel for WebChatChannel {
                 "the conversation belongs to another web-chat site",
             ));
         }
-        let session = SessionId::parse(&msg.conversation.thread).map_err(|_| {
+        SessionId::parse(&msg.conversation.thread).map_err(|_| {
             ChannelError::rejected("invalid_session", "the thread is not a web-chat session id")
         })?;
-        let frame = ServerFrame::Message(MessageFrame::from_outbound(msg));
-        let reached = self.hub.publish(&session, frame);
-        let id = Some(ProviderMessageId::new(msg.id.as_str()));
-        tracing::debug!(connections = reached, "Published a web-chat message.");
-        Ok(if reached > 0 {
-            SendReceipt::delivered(id)
-        } else {
-            SendReceipt::sent(id)
-        })
+        Ok(SendReceipt::sent(Some(ProviderMessageId::new(
+            msg.id.as_str(),
+        ))))
     }
 }
