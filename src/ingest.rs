@@ -9,6 +9,7 @@ use omnibridge_sdk::{
     InboxError, Participant,
 };
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 use tracing::Instrument;
 
 use crate::bus::{Appended, BusError, EventLog, NewEvent};
@@ -32,7 +33,25 @@ pub struct Ingest {
     bus: Arc<dyn EventLog>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    appended: broadcast::Sender<AppendNotice>,
 }
+
+/// Told in-process after each new (non-duplicate) event is durable, so live readers of one
+/// conversation (the web-chat socket) wake only for their own conversation instead of
+/// re-reading on every append. Appends by other bridge instances are not announced: readers
+/// also poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendNotice {
+    /// The event's conversation.
+    pub conversation_id: ConversationId,
+    /// The event's seq.
+    pub seq: crate::bus::Seq,
+    /// The event's type (`message.sent`, ...).
+    pub event_type: &'static str,
+}
+
+/// Notices buffered per subscriber before it lags (and must re-read).
+const NOTICE_BUFFER: usize = 1024;
 
 /// The bridge's id for a conversation: a pure function of channel, account and thread, so
 /// every instance derives the same id without coordination.
@@ -49,11 +68,18 @@ pub fn conversation_id(kind: &ChannelKind, conversation: &ConversationRef) -> Co
 impl Ingest {
     /// An ingest path over this bus and store.
     pub fn new(bus: Arc<dyn EventLog>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        let (appended, _) = broadcast::channel(NOTICE_BUFFER);
         Self {
             bus,
             store,
             metrics,
+            appended,
         }
+    }
+
+    /// Notices of events appended through this instance from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<AppendNotice> {
+        self.appended.subscribe()
     }
 
     /// Stamps and appends events from the channel configured as `channel_id`. Returns only
@@ -115,13 +141,18 @@ impl Ingest {
                 .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
             let appended = self.bus.append(batch).await?;
-            for result in &appended {
-                let family = if result.duplicate {
-                    &self.metrics.duplicates
-                } else {
-                    &self.metrics.events_in
-                };
-                Metrics::count_channel(family, kind.as_str());
+            for (result, envelope) in appended.iter().zip(&envelopes) {
+                if result.duplicate {
+                    Metrics::count_channel(&self.metrics.duplicates, kind.as_str());
+                    continue;
+                }
+                Metrics::count_channel(&self.metrics.events_in, kind.as_str());
+                // No subscriber is fine: nobody is following this conversation live.
+                let _ = self.appended.send(AppendNotice {
+                    conversation_id: envelope.conversation_id.clone(),
+                    seq: result.seq,
+                    event_type: envelope.event_type(),
+                });
             }
             Ok(appended
                 .into_iter()

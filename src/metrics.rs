@@ -39,7 +39,7 @@ pub struct HttpLabel {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
-    /// Events appended to the bus from customers, per channel.
+    /// Events appended to the bus (customers' and the bridge's own), per channel.
     pub events_in: Family<ChannelLabel, Counter>,
     /// Messages handed to a channel, per channel.
     pub events_out: Family<ChannelLabel, Counter>,

@@ -27,14 +27,14 @@ use omnibridge_webchat::{
     WebChatChannel, WebChatConfig, parse_client_frame,
 };
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
 use super::AppState;
 use super::problem::ApiError;
 use crate::channels::ChannelRegistry;
 use crate::config::Settings;
-use crate::ingest::conversation_id;
+use crate::ingest::{AppendNotice, conversation_id};
 use crate::startup::StartupError;
 
 /// The channel id the web chat is registered under.
@@ -44,6 +44,8 @@ pub const CHANNEL_ID: &str = "webchat";
 pub const SECRET_ENV: &str = "OMNIBRIDGE_WEBCHAT_SECRET";
 /// Events read from the bus per replay query.
 const REPLAY_BATCH: usize = 128;
+/// How often a socket looks for messages appended by other bridge instances.
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
 
 /// What the web-chat routes need.
 #[derive(Clone)]
@@ -262,7 +264,8 @@ async fn handle_frame(
     }
 }
 
-/// Replays and then follows the conversation's sent messages onto the socket.
+/// Replays and then follows the conversation's sent messages onto the socket. It wakes when
+/// this instance appends to the conversation, and polls for other instances' appends.
 async fn follow(
     state: AppState,
     web: WebChatState,
@@ -270,7 +273,7 @@ async fn follow(
     mut after: u64,
     out: mpsc::Sender<ServerFrame>,
 ) {
-    let mut head = state.bus.watch_head();
+    let mut notices = state.ingest.subscribe();
     loop {
         match state
             .bus
@@ -292,10 +295,38 @@ async fn follow(
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "Web-chat replay read failed; retrying."),
         }
+        if !next_wake(&state, &mut notices, &conv_id, after).await {
+            return;
+        }
+    }
+}
+
+/// Waits until something may have been sent to `conv_id` after `after`: a `message.sent`
+/// notice for it, a lagged notice stream, or the poll interval. `false` on shutdown.
+async fn next_wake(
+    state: &AppState,
+    notices: &mut broadcast::Receiver<AppendNotice>,
+    conv_id: &ConversationId,
+    after: u64,
+) -> bool {
+    let poll = tokio::time::sleep(FOLLOW_POLL);
+    tokio::pin!(poll);
+    loop {
         tokio::select! {
-            () = state.shutdown.cancelled() => return,
-            () = crate::bus::head_moved(&mut head) => {}
-            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = state.shutdown.cancelled() => return false,
+            () = &mut poll => return true,
+            notice = notices.recv() => match notice {
+                Ok(notice) => {
+                    if notice.conversation_id == *conv_id
+                        && notice.seq > after
+                        && notice.event_type == "message.sent"
+                    {
+                        return true;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                Err(broadcast::error::RecvError::Closed) => return false,
+            },
         }
     }
 }

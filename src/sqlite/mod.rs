@@ -38,7 +38,7 @@ pub const MAX_BATCH: usize = 256;
 /// How long a connection waits for another connection's (or process's) lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Idle read connections kept open.
+/// Read connections kept open, and reads allowed to run at once.
 const READ_POOL_SIZE: usize = 4;
 
 /// When an acknowledged write reaches the disk.
@@ -94,6 +94,9 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// At most [`READ_POOL_SIZE`] reads run at once, so every read reuses a pooled
+    /// connection (and its prepared statements) instead of opening a new one under load.
+    read_slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Database {
@@ -123,6 +126,7 @@ impl Database {
                 path,
                 writer,
                 readers: Mutex::new(Vec::new()),
+                read_slots: tokio::sync::Semaphore::new(READ_POOL_SIZE),
             }),
         })
     }
@@ -152,6 +156,12 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
     {
+        let _slot = self
+            .inner
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| DbError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = inner.take_reader()?;
