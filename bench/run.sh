@@ -5,7 +5,7 @@
 # Usage: bench/run.sh            (from anywhere inside the repository)
 # Knobs (env): SECS=10 WARMUP_SECS=2 CONNECTIONS=32 WINDOW=8 PACED_PERCENT=50
 #              REDIS_AOF=1 (also run Redis with appendfsync everysec; 0 to skip)
-#              RESULTS_DIR=bench/results CARGO_TARGET_DIR=target
+#              RESULTS_DIR=bench/results (binaries come from cargo's target dir)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,7 +17,6 @@ WINDOW=${WINDOW:-8}
 PACED_PERCENT=${PACED_PERCENT:-50}
 REDIS_AOF=${REDIS_AOF:-1}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 KEY=bench-key-0123456789abcdef
 
 command -v jq >/dev/null || { echo "bench/run.sh needs jq" >&2; exit 1; }
@@ -26,6 +25,7 @@ command -v redis-server >/dev/null || { echo "bench/run.sh needs redis-server" >
 BUILD_CMD="cargo build --release -p omnibridge -p omnibridge-bench"
 echo "+ $BUILD_CMD" >&2
 $BUILD_CMD
+TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 BRIDGE="$TARGET/release/omnibridge"
 LOAD="$TARGET/release/webchat-load"
 
