@@ -33,7 +33,8 @@ impl Renderer for TemplateRenderer {
     ) -> Result<String, String> {
         self.engine
             .render(channel, locale, name, data)
-            .map(|rendered| rendered.text)
+            // Template files end with a newline by convention; a chat message should not.
+            .map(|rendered| rendered.text.trim_end_matches(['\n', '\r']).to_owned())
             .map_err(|error| error.to_string())
     }
 

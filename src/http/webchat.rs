@@ -19,8 +19,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use omnibridge_sdk::{
-    ButtonAction, ChannelKind, ConversationId, Delivery, DeliveryStatus, Envelope, EventBody,
-    InboundEvent,
+    ChannelKind, ConversationId, Delivery, DeliveryStatus, Envelope, EventBody, InboundEvent,
 };
 use omnibridge_webchat::{
     ClientFrame, FrameButton, MessageFrame, OriginPolicy, ServerFrame, SessionId, SessionTokens,
@@ -341,13 +340,7 @@ fn message_frame(event: &Envelope) -> Option<(MessageFrame, omnibridge_sdk::Outb
     frame.buttons = message
         .buttons
         .iter()
-        .filter_map(|button| match &button.action {
-            ButtonAction::Payload(payload) => {
-                Some(FrameButton::payload(button.label.clone(), payload.clone()))
-            }
-            ButtonAction::Url(url) => Some(FrameButton::url(button.label.clone(), url.clone())),
-            _ => None,
-        })
+        .filter_map(FrameButton::from_button)
         .collect();
     Some((frame.with_seq(event.seq.unwrap_or_default()), outbound))
 }

@@ -273,3 +273,55 @@ async fn a_conversation_lists_its_participants() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn templates_render_per_locale_and_errors_are_422() {
+    let app = spawn_app().await;
+    let conversation = app.conversation_from("tpl").await;
+    let spanish = app
+        .send_message(
+            &conversation,
+            json!({ "template": "welcome", "locale": "es-MX" }),
+        )
+        .await;
+    assert_eq!(spanish.status(), 202);
+    let with_data = app
+        .send_message(
+            &conversation,
+            json!({ "template": "message", "data": { "text": "from a template" } }),
+        )
+        .await;
+    assert_eq!(with_data.status(), 202);
+    let history = app
+        .wait_for_history(&conversation, |e| {
+            types(e).iter().filter(|t| *t == "delivery.updated").count() == 2
+        })
+        .await;
+    let sent: Vec<_> = history
+        .iter()
+        .filter(|e| e["type"] == "message.sent")
+        .map(|e| e["data"]["content"]["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(sent[0].starts_with("¡Hola!"), "{sent:?}");
+    assert_eq!(sent[1], "from a template");
+    let (status, body) = problem(
+        app.send_message(&conversation, json!({ "template": "message" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("template_error"))
+    );
+    assert!(body["detail"].as_str().unwrap().contains("text"), "{body}");
+    let (status, body) = problem(
+        app.send_message(&conversation, json!({ "template": "nope" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("template_error"))
+    );
+    app.stop().await;
+}

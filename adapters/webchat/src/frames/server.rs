@@ -1,6 +1,6 @@
 //! Frames the bridge sends to the widget.
 
-use omnibridge_sdk::{ButtonAction, ChannelError, OutboundMessage};
+use omnibridge_sdk::{Button, ButtonAction, ChannelError};
 use serde::{Deserialize, Serialize};
 
 use crate::session::SessionId;
@@ -111,28 +111,6 @@ impl MessageFrame {
         self
     }
 
-    /// A frame for an outbound message, without a seq (see [`MessageFrame::with_seq`]).
-    /// Buttons of kinds the widget does not know are left out.
-    pub fn from_outbound(msg: &OutboundMessage) -> Self {
-        let buttons = msg
-            .buttons
-            .iter()
-            .filter_map(|button| match &button.action {
-                ButtonAction::Payload(payload) => {
-                    Some(FrameButton::payload(button.label.clone(), payload.clone()))
-                }
-                ButtonAction::Url(url) => Some(FrameButton::url(button.label.clone(), url.clone())),
-                _ => None,
-            })
-            .collect();
-        Self {
-            id: msg.id.to_string(),
-            text: msg.text.clone(),
-            buttons,
-            seq: None,
-        }
-    }
-
     /// Sets the bus sequence number (replays and bridge-built frames).
     pub fn with_seq(mut self, seq: u64) -> Self {
         self.seq = Some(seq);
@@ -170,6 +148,18 @@ impl FrameButton {
             label: label.into(),
             payload: None,
             url: Some(url.into()),
+        }
+    }
+
+    /// The widget's rendering of a canonical button; `None` for kinds the widget does not
+    /// know (they are left out).
+    pub fn from_button(button: &Button) -> Option<Self> {
+        match &button.action {
+            ButtonAction::Payload(payload) => {
+                Some(Self::payload(button.label.clone(), payload.clone()))
+            }
+            ButtonAction::Url(url) => Some(Self::url(button.label.clone(), url.clone())),
+            _ => None,
         }
     }
 }
