@@ -21,6 +21,9 @@ use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
 const LEASE: Duration = Duration::from_secs(60);
 /// Records leased per step.
 const BATCH: usize = 16;
+/// Longest a channel's `send` may take before the try counts as a transient failure (well
+/// inside the lease, so no other worker takes the record meanwhile).
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one dispatch step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -191,7 +194,10 @@ impl OutboxWorker {
             part.reply_to.clone_from(&message.reply_to);
             part.template.clone_from(&message.template);
             part.locale.clone_from(&message.locale);
-            last = Some(handle.channel.send(&part).await?);
+            let sent = tokio::time::timeout(SEND_TIMEOUT, handle.channel.send(&part))
+                .await
+                .map_err(|_| ChannelError::transient("the channel did not answer within 30 s"))?;
+            last = Some(sent?);
             Metrics::count_channel(&self.metrics.events_out, handle.kind.as_str());
         }
         last.ok_or_else(|| ChannelError::rejected("empty_message", "nothing to send"))
