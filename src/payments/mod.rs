@@ -7,3 +7,4 @@
 //!   (`stripe`, `sandbox`) implement, and what they exchange with the engine.
 
 pub mod method;
+pub mod stripe;
