@@ -104,12 +104,12 @@ pub(crate) fn outcome(intent: &PaymentIntent) -> Result<Settlement, SettleError>
         }),
         PaymentIntentStatus::RequiresAction => Err(refused("requires_action")),
         PaymentIntentStatus::RequiresPaymentMethod => {
-            let code = intent
-                .last_payment_error
-                .as_deref()
-                .and_then(|e| e.decline_code.clone().or_else(|| error_code(e)))
+            let error = intent.last_payment_error.as_deref();
+            let code = error
+                .and_then(error_code)
                 .unwrap_or_else(|| "requires_payment_method".to_owned());
-            Err(refused(&code))
+            let reason = error.and_then(|e| e.decline_code.clone());
+            Err(refused_because(&code, reason.as_deref().unwrap_or(&code)))
         }
         PaymentIntentStatus::Canceled => Err(refused("payment_intent_canceled")),
         // `processing` (async methods) may still succeed: the webhook reconciles it.
@@ -126,12 +126,8 @@ pub(crate) fn from_api_error(status: u16, error: &ApiErrors, intent_id: &str) ->
     let code = error_code(error);
     match (&error.type_, status) {
         (ApiErrorsType::CardError, _) | (_, 402) => {
-            let reason = error
-                .decline_code
-                .clone()
-                .or(code)
-                .unwrap_or_else(|| "card_declined".to_owned());
-            refused(&reason)
+            let code = code.unwrap_or_else(|| "card_declined".to_owned());
+            refused_because(&code, error.decline_code.as_deref().unwrap_or(&code))
         }
         (ApiErrorsType::IdempotencyError, _) => {
             tracing::error!(
@@ -177,9 +173,15 @@ fn is_token_problem(error: &ApiErrors) -> bool {
 
 /// A refusal with the customer's message for `code`.
 pub(crate) fn refused(code: &str) -> SettleError {
+    refused_because(code, code)
+}
+
+/// A refusal with `code` (`card_declined`) and the customer's message for the more precise
+/// `reason` (the decline code, e.g. `insufficient_funds`).
+fn refused_because(code: &str, reason: &str) -> SettleError {
     SettleError::Refused {
         code: code.to_owned(),
-        customer_message: customer_message(code).to_owned(),
+        customer_message: customer_message(reason).to_owned(),
     }
 }
 
@@ -298,6 +300,6 @@ mod tests {
         };
         assert_eq!(code, "insufficient_funds");
         assert!(customer_message.contains("another card"));
-        assert!(customer_message("something_new").contains("declined"));
+        assert!(super::customer_message("something_new").contains("declined"));
     }
 }
