@@ -160,10 +160,11 @@ impl Write for Captured {
 async fn no_token_or_key_reaches_the_logs() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let _guard = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
-        .set_default();
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
     let fake = StripeFake::start().await;
     let stripe = method(&fake);
     for (challenge, spt) in [

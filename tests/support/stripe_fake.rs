@@ -97,7 +97,8 @@ impl StripeFake {
         StripeFake::start_with_latency(Duration::ZERO).await
     }
 
-    /// Starts a fake that waits `latency` before answering each request.
+    /// Starts a fake that handles each request at once but holds its answer for `latency`
+    /// (a lost or late answer to a request that did execute).
     pub(crate) async fn start_with_latency(latency: Duration) -> StripeFake {
         let secret_key = "sk_test_fake".to_owned();
         let state = Arc::new(Mutex::new(FakeState {
@@ -208,7 +209,8 @@ fn lock(state: &Mutex<FakeState>) -> MutexGuard<'_, FakeState> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// 401 without `Authorization: Bearer <secret key>`; the configured latency otherwise.
+/// 401 without `Authorization: Bearer <secret key>`; otherwise the answer, delayed by the
+/// configured latency.
 async fn authenticate(
     State(state): State<Arc<Mutex<FakeState>>>,
     request: Request,
@@ -233,10 +235,13 @@ async fn authenticate(
         );
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
+    let response = next.run(request).await;
+    // After the work, before the answer: a client that times out meanwhile has been charged
+    // and must find out by retrying with the same idempotency key.
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    next.run(request).await
+    response
 }
 
 async fn create_payment_intent(
