@@ -28,18 +28,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-#[path = "stripe_fake_objects.rs"]
-mod objects;
+mod handlers;
+mod payment_intents;
+mod refunds;
+mod wire;
 
-use objects::{Answer, Params, error};
+use handlers::{authenticate, create_payment_intent, create_refund, retrieve_payment_intent};
+use wire::Params;
 
 /// One request the fake answered.
 #[derive(Clone, Debug)]
@@ -59,7 +58,7 @@ pub(crate) struct Recorded {
 impl Recorded {
     /// The value of form parameter `name` (`metadata[challenge_id]` ...).
     pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        objects::param(&self.params, name)
+        wire::param(&self.params, name)
     }
 }
 
@@ -173,7 +172,7 @@ impl StripeFake {
     /// A Stripe event of `event_type` about `object`, created now, and its
     /// `Stripe-Signature` header (`t=…,v1=…` with this fake's webhook secret).
     pub(crate) fn signed_event(&self, event_type: &str, object: Value) -> (String, String) {
-        self.signed_event_at(objects::now(), event_type, object)
+        self.signed_event_at(wire::now(), event_type, object)
     }
 
     /// Like [`StripeFake::signed_event`], signed at unix time `t`.
@@ -184,14 +183,14 @@ impl StripeFake {
         object: Value,
     ) -> (String, String) {
         let event = json!({
-            "id": objects::id("evt"), "object": "event", "api_version": "2025-09-30.clover",
+            "id": wire::id("evt"), "object": "event", "api_version": "2025-09-30.clover",
             "created": t, "livemode": false, "pending_webhooks": 1, "type": event_type,
             "data": {"object": object}, "request": {"id": null, "idempotency_key": null},
         });
         let body = event.to_string();
         let header = format!(
             "t={t},v1={}",
-            objects::sign(self.webhook_secret.as_bytes(), t, body.as_bytes())
+            wire::sign(self.webhook_secret.as_bytes(), t, body.as_bytes())
         );
         (body, header)
     }
@@ -207,158 +206,4 @@ fn lock(state: &Mutex<FakeState>) -> MutexGuard<'_, FakeState> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// 401 without `Authorization: Bearer <secret key>`; otherwise the answer, delayed by the
-/// configured latency.
-async fn authenticate(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let (secret_key, latency) = {
-        let state = lock(&state);
-        (state.secret_key.clone(), state.latency)
-    };
-    let presented = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if presented != Some(secret_key.as_str()) {
-        let body = error(
-            "invalid_request_error",
-            None,
-            None,
-            "You did not provide a valid API key.",
-            None,
-        );
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    }
-    let response = next.run(request).await;
-    // After the work, before the answer: a client that times out meanwhile has been charged
-    // and must find out by retrying with the same idempotency key.
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    response
-}
-
-async fn create_payment_intent(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut state = lock(&state);
-    idempotent(
-        &mut state,
-        "/v1/payment_intents",
-        &headers,
-        &body,
-        objects::create_payment_intent,
-    )
-}
-
-async fn create_refund(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut state = lock(&state);
-    idempotent(
-        &mut state,
-        "/v1/refunds",
-        &headers,
-        &body,
-        objects::create_refund,
-    )
-}
-
-async fn retrieve_payment_intent(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    Path(id): Path<String>,
-) -> Response {
-    let mut state = lock(&state);
-    let answer = match state.payment_intents.get(&id) {
-        Some(intent) => Answer::ok(intent.clone()),
-        None => Answer::not_saved(
-            404,
-            error(
-                "invalid_request_error",
-                Some("resource_missing"),
-                None,
-                &format!("No such payment_intent: '{id}'"),
-                Some("intent"),
-            ),
-        ),
-    };
-    record(
-        &mut state,
-        Method::GET,
-        &format!("/v1/payment_intents/{id}"),
-        Vec::new(),
-        None,
-        answer.status,
-    );
-    answer.into_response()
-}
-
-/// Runs `handler` under Stripe's idempotency rules.
-fn idempotent(
-    state: &mut FakeState,
-    path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    handler: fn(&mut FakeState, &Params) -> Answer,
-) -> Response {
-    let params = objects::parse_form(body);
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let slot = key.clone().map(|k| (path.to_owned(), k));
-    let answer = match slot.as_ref().and_then(|slot| state.idempotent.get(slot)) {
-        Some((first, status, body)) if objects::same_params(first, &params) => {
-            Answer::replay(*status, body.clone())
-        }
-        Some(_) => Answer::not_saved(
-            400,
-            error(
-                "idempotency_error",
-                None,
-                None,
-                "Keys for idempotent requests can only be used with the same parameters they were first used with. \
-             Try using a key other than the one used in this request.",
-                None,
-            ),
-        ),
-        None => {
-            let answer = handler(state, &params);
-            if let (Some(slot), true) = (slot, answer.saved) {
-                state
-                    .idempotent
-                    .insert(slot, (params.clone(), answer.status, answer.body.clone()));
-            }
-            answer
-        }
-    };
-    record(state, Method::POST, path, params, key, answer.status);
-    answer.into_response()
-}
-
-fn record(
-    state: &mut FakeState,
-    method: Method,
-    path: &str,
-    params: Params,
-    idempotency_key: Option<String>,
-    status: u16,
-) {
-    state.recorded.push(Recorded {
-        method: method.to_string(),
-        path: path.to_owned(),
-        params,
-        idempotency_key,
-        status,
-    });
 }

@@ -19,6 +19,7 @@ use crate::payments::method::{Charge, PaymentMethod, Refunded, SettleError, Sett
 
 mod client;
 pub mod config;
+mod messages;
 mod refund;
 mod settle;
 pub mod state;
@@ -26,7 +27,7 @@ pub mod webhook;
 
 pub use client::redact;
 pub use config::{StripeConfig, StripeConfigError};
-pub use settle::customer_message;
+pub use messages::customer_message;
 pub use state::{IntentPhase, IntentStateSnapshot, Transition, apply};
 pub use webhook::{StripeUpdate, UpdateKind, WebhookError, reconcile, verify_stripe_signature};
 

@@ -79,7 +79,7 @@ fn permutations<'a, T>(items: &[&'a T]) -> Vec<Vec<&'a T>> {
         }
         for i in 0..k {
             go(k - 1, items, out);
-            items.swap(if k % 2 == 0 { i } else { 0 }, k - 1);
+            items.swap(if k.is_multiple_of(2) { i } else { 0 }, k - 1);
         }
     }
     let mut out = Vec::new();

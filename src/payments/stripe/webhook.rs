@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::settle::customer_message;
+use super::messages::customer_message;
 
 /// The header carrying Stripe's signature.
 pub const STRIPE_SIGNATURE_HEADER: &str = "stripe-signature";
