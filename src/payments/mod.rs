@@ -5,5 +5,8 @@
 //! # Layout
 //! - [`method`]: the [`PaymentMethod`](method::PaymentMethod) trait settlement methods
 //!   (`stripe`, `sandbox`) implement, and what they exchange with the engine.
+//! - [`stripe`]: the Stripe method (PaymentIntent with a Shared Payment Token, refunds),
+//!   `Stripe-Signature` verification and convergent webhook reconciliation.
 
 pub mod method;
+pub mod stripe;

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub(crate) mod redis_server;
+pub(crate) mod stripe_fake;

@@ -1,0 +1,166 @@
+//! The fake's HTTP side: authentication, latency, idempotency and the routes.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::wire::{self, Answer, Params, error};
+use super::{FakeState, Recorded, lock, payment_intents, refunds};
+
+/// 401 without `Authorization: Bearer <secret key>`; otherwise the answer, delayed by the
+/// configured latency.
+pub(crate) async fn authenticate(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (secret_key, latency) = {
+        let state = lock(&state);
+        (state.secret_key.clone(), state.latency)
+    };
+    let presented = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if presented != Some(secret_key.as_str()) {
+        let body = error(
+            "invalid_request_error",
+            None,
+            None,
+            "You did not provide a valid API key.",
+            None,
+        );
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let response = next.run(request).await;
+    // After the work, before the answer: a client that times out meanwhile has been charged
+    // and must find out by retrying with the same idempotency key.
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    response
+}
+
+pub(crate) async fn create_payment_intent(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = lock(&state);
+    idempotent(
+        &mut state,
+        "/v1/payment_intents",
+        &headers,
+        &body,
+        payment_intents::create_payment_intent,
+    )
+}
+
+pub(crate) async fn create_refund(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = lock(&state);
+    idempotent(
+        &mut state,
+        "/v1/refunds",
+        &headers,
+        &body,
+        refunds::create_refund,
+    )
+}
+
+pub(crate) async fn retrieve_payment_intent(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    Path(id): Path<String>,
+) -> Response {
+    let mut state = lock(&state);
+    let answer = match state.payment_intents.get(&id) {
+        Some(intent) => Answer::ok(intent.clone()),
+        None => Answer::not_saved(
+            404,
+            error(
+                "invalid_request_error",
+                Some("resource_missing"),
+                None,
+                &format!("No such payment_intent: '{id}'"),
+                Some("intent"),
+            ),
+        ),
+    };
+    record(
+        &mut state,
+        Method::GET,
+        &format!("/v1/payment_intents/{id}"),
+        Vec::new(),
+        None,
+        answer.status,
+    );
+    answer.into_response()
+}
+
+/// Runs `handler` under Stripe's idempotency rules.
+fn idempotent(
+    state: &mut FakeState,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    handler: fn(&mut FakeState, &Params) -> Answer,
+) -> Response {
+    let params = wire::parse_form(body);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let slot = key.clone().map(|k| (path.to_owned(), k));
+    let answer = match slot.as_ref().and_then(|slot| state.idempotent.get(slot)) {
+        Some((first, status, body)) if wire::same_params(first, &params) => {
+            Answer::replay(*status, body.clone())
+        }
+        Some(_) => Answer::not_saved(
+            400,
+            error(
+                "idempotency_error",
+                None,
+                None,
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. \
+             Try using a key other than the one used in this request.",
+                None,
+            ),
+        ),
+        None => {
+            let answer = handler(state, &params);
+            if let (Some(slot), true) = (slot, answer.saved) {
+                state
+                    .idempotent
+                    .insert(slot, (params.clone(), answer.status, answer.body.clone()));
+            }
+            answer
+        }
+    };
+    record(state, Method::POST, path, params, key, answer.status);
+    answer.into_response()
+}
+
+fn record(
+    state: &mut FakeState,
+    method: Method,
+    path: &str,
+    params: Params,
+    idempotency_key: Option<String>,
+    status: u16,
+) {
+    state.recorded.push(Recorded {
+        method: method.to_string(),
+        path: path.to_owned(),
+        params,
+        idempotency_key,
+        status,
+    });
+}
