@@ -284,11 +284,12 @@ impl Application {
     }
 }
 
+/// The enabled methods, and the sandbox (for its test counter) when it is one of them.
+type Methods = (Vec<Arc<dyn PaymentMethod>>, Option<Arc<SandboxMethod>>);
+
 /// The enabled settlement methods, in server preference order. A new method (Stripe) is
 /// one more `methods.push(...)` here.
-fn payment_methods(
-    settings: &Settings,
-) -> Result<(Vec<Arc<dyn PaymentMethod>>, Option<Arc<SandboxMethod>>), StartupError> {
+fn payment_methods(settings: &Settings) -> Result<Methods, StartupError> {
     let payments = &settings.payments;
     let mut methods: Vec<Arc<dyn PaymentMethod>> = Vec::new();
     let mut sandbox = None;

@@ -13,7 +13,7 @@
 //!   (`stripe`, `sandbox`) implement, and what they exchange with the engine.
 //! - [`sandbox`]: the keyless `sandbox` method with magic tokens.
 //! - [`mpp`]: the MPP endpoint (challenges, credentials, receipts).
-//! - [`error`]: [`PaymentError`](error::PaymentError).
+//! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
 pub mod engine;
 pub mod error;

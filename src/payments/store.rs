@@ -13,7 +13,7 @@ use crate::store::StoreError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BeginOutcome {
     /// The challenge is now consumed and the intent is `processing`: settle it.
-    Started(PaymentIntent),
+    Started(Box<PaymentIntent>),
     /// The challenge id was consumed before (replay, or a concurrent identical submission).
     ChallengeUsed,
     /// The intent is not `requires_confirmation` (paid, settling, canceled, expired).

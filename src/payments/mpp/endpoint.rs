@@ -102,7 +102,7 @@ async fn handle(
         .await
         .map_err(engine_error)?
     {
-        BeginOutcome::Started(started) => started,
+        BeginOutcome::Started(started) => *started,
         BeginOutcome::ChallengeUsed => {
             return Ok(payment_required(
                 mpp,

@@ -204,7 +204,7 @@ impl PaymentStore for SqliteStore {
                 }
                 let intent = find(conn, &intent_id)?
                     .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?;
-                Ok(BeginOutcome::Started(intent))
+                Ok(BeginOutcome::Started(Box::new(intent)))
             })
             .await?)
     }
