@@ -17,6 +17,7 @@
 
 pub mod engine;
 pub mod error;
+mod events;
 pub mod intent;
 pub mod method;
 pub mod mpp;

@@ -18,7 +18,7 @@ use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::payments::engine::NewIntent;
 use crate::payments::intent::PaymentIntent;
-use crate::payments::mpp::endpoint::{engine_error, intent_json, json_response};
+use crate::payments::mpp::answers::{engine_error, intent_json, json_response};
 use crate::store::IdempotentResponse;
 
 /// Default lifetime of an intent: 24 hours.

@@ -5,8 +5,10 @@
 //! - [`keys`]: the challenge-binding secrets (current and rotated).
 //! - [`challenge`]: issuing challenges and verifying credentials.
 //! - [`response`]: 402s with fresh challenges and problems; 200s with receipts.
+//! - [`answers`]: problems and JSON shared with the payment-intent API.
 //! - [`endpoint`]: the handler: verify → consume once → settle → answer.
 
+pub mod answers;
 pub mod challenge;
 pub mod endpoint;
 pub mod keys;
