@@ -451,6 +451,24 @@ mod tests {
     }
 
     #[test]
+    fn payment_events_round_trip_and_are_bridge_only() {
+        let update =
+            PaymentUpdate::new("payint_1", 1250, "EUR", "succeeded").with_reference("pi_1");
+        let body = EventBody::PaymentSucceeded(update.clone());
+        assert_eq!(body.type_name(), "payment.succeeded");
+        assert!(EventBody::TYPE_NAMES.contains(&body.type_name()));
+        assert!(body.is_bridge_only());
+        assert_eq!(body.payment(), Some(&update));
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["type"], "payment.succeeded");
+        assert_eq!(json["data"]["amount_minor"], 1250);
+        assert!(json["data"].get("reason").is_none());
+        assert_eq!(serde_json::from_value::<EventBody>(json).unwrap(), body);
+        let text = EventBody::MessageReceived(Message::new(Content::text("hi")));
+        assert!(!text.is_bridge_only());
+    }
+
+    #[test]
     fn raw_payload_cuts_on_char_boundary() {
         let body = "é".repeat(RAW_PAYLOAD_CAP);
         let raw = RawPayload::capped("text/plain", &body);

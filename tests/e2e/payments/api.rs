@@ -121,3 +121,31 @@ async fn creation_is_idempotent_and_intents_are_listed() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn live_mode_refuses_the_sandbox_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.payments.live = true;
+    settings.payments.secret = Some(omnibridge::config::Secret::new(
+        "live-secret-live-secret-live-secret-01",
+    ));
+    let error = omnibridge::startup::Application::build(settings.clone())
+        .await
+        .err()
+        .expect("live + sandbox must not start")
+        .to_string();
+    assert!(
+        error.contains("payments.live") && error.contains("sandbox"),
+        "{error}"
+    );
+    // Live without the secret in env: refused too, naming the variable.
+    settings.payments.sandbox = false;
+    settings.payments.secret = None;
+    let error = omnibridge::startup::Application::build(settings)
+        .await
+        .err()
+        .expect("live needs its secret")
+        .to_string();
+    assert!(error.contains("OMNIBRIDGE_PAYMENTS_SECRET"), "{error}");
+}
