@@ -25,6 +25,10 @@ pub enum IngestError {
     /// The store refused the conversation update.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A channel (or any caller but the payment engine) tried to append a bridge-only
+    /// event (`payment.*`); nothing of the batch was appended.
+    #[error("{0} events are appended by the bridge's payment engine only")]
+    BridgeOnly(&'static str),
 }
 
 /// Appends events for every channel.
@@ -83,8 +87,46 @@ impl Ingest {
     }
 
     /// Stamps and appends events from the channel configured as `channel_id`. Returns only
-    /// after every event is durable (or known as a duplicate).
+    /// after every event is durable (or known as a duplicate). Refuses the whole batch when
+    /// any event is bridge-only (`payment.*`, see [`EventBody::is_bridge_only`]).
     pub async fn accept(
+        &self,
+        channel_id: &str,
+        kind: &ChannelKind,
+        events: Vec<InboundEvent>,
+    ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
+        if let Some(event) = events.iter().find(|event| event.body.is_bridge_only()) {
+            tracing::warn!(
+                channel_id,
+                event_type = event.body.type_name(),
+                "bridge-only event refused at ingest"
+            );
+            return Err(IngestError::BridgeOnly(event.body.type_name()));
+        }
+        self.append(channel_id, kind, events).await
+    }
+
+    /// Appends one `payment.*` event on the conversation `conversation` of the channel
+    /// `channel_id`: the payment engine's own path onto the bus (channels cannot use it:
+    /// [`Ingest::accept`] refuses these bodies).
+    pub async fn emit_payment(
+        &self,
+        channel_id: &str,
+        kind: &ChannelKind,
+        event: InboundEvent,
+    ) -> Result<(Appended, Envelope), IngestError> {
+        if !event.body.is_bridge_only() {
+            return Err(IngestError::Bus(BusError::Unavailable(
+                "emit_payment takes payment events only".into(),
+            )));
+        }
+        let mut results = self.append(channel_id, kind, vec![event]).await?;
+        results.pop().ok_or_else(|| {
+            IngestError::Bus(BusError::Unavailable("append returned nothing".into()))
+        })
+    }
+
+    async fn append(
         &self,
         channel_id: &str,
         kind: &ChannelKind,
@@ -233,5 +275,36 @@ mod tests {
             conversation_id(&kind, &ConversationRef::new("sites", "1"))
         );
         assert_eq!(a.as_str().len(), 27);
+    }
+
+    #[tokio::test]
+    async fn channels_cannot_append_payment_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::sqlite::Database::open(
+            dir.path().join("t.sqlite"),
+            crate::sqlite::Durability::Normal,
+        )
+        .unwrap();
+        let store: Arc<dyn Store> = Arc::new(crate::store::sqlite::SqliteStore::new(db.clone()));
+        let bus: Arc<dyn EventLog> =
+            Arc::new(crate::bus::sqlite::SqliteBus::new(db).await.unwrap());
+        let ingest = Ingest::new(bus, store, Arc::new(Metrics::new()));
+        let kind = ChannelKind::new("webchat").unwrap();
+        let conversation = ConversationRef::new("site", "s1");
+        let update = omnibridge_sdk::PaymentUpdate::new("payint_1", 1200, "EUR", "succeeded");
+        let forged = InboundEvent::new(conversation.clone(), EventBody::PaymentSucceeded(update));
+        let error = ingest
+            .accept("wc", &kind, vec![forged.clone()])
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            IngestError::BridgeOnly("payment.succeeded")
+        ));
+        assert!(ingest.emit("wc", &kind, forged.clone()).await.is_err());
+        let (_, envelope) = ingest.emit_payment("wc", &kind, forged).await.unwrap();
+        assert_eq!(envelope.event_type(), "payment.succeeded");
+        let text = InboundEvent::message(conversation, omnibridge_sdk::Content::text("hi"));
+        assert!(ingest.emit_payment("wc", &kind, text).await.is_err());
     }
 }

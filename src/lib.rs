@@ -11,7 +11,7 @@
 //! - [`webhooks_out`]: signed business webhooks with retry and dead letters.
 //! - [`http`]: the axum server: business API, SSE, channel webhooks, web chat, health.
 //! - [`templates`], [`render`]: handlebars message templates per channel and locale, with checks.
-//! - [`payments`]: payment intents and the MPP endpoint (in progress).
+//! - [`payments`]: payment intents and the MPP endpoint (`/pay/{intent_id}`), the sandbox method.
 //! - [`money`]: integer minor-unit amounts in ISO 4217 currencies, and their display.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`sqlite`]: the embedded SQLite database (WAL, single writer with group commit) shared

@@ -24,6 +24,15 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// Labels of a payment outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PaymentLabel {
+    /// The settlement method (`sandbox`, `stripe`).
+    pub method: String,
+    /// `succeeded`, `refused`, `unavailable` or `malformed`.
+    pub outcome: String,
+}
+
 /// Labels of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabel {
@@ -53,6 +62,8 @@ pub struct Metrics {
     pub dead_letters: Family<KindLabel, Counter>,
     /// HTTP request latency in seconds.
     pub http_latency: Family<HttpLabel, Histogram>,
+    /// Settlement attempts through the MPP endpoint, by method and outcome.
+    pub payment_settlements: Family<PaymentLabel, Counter>,
 }
 
 impl Metrics {
@@ -90,6 +101,12 @@ impl Metrics {
         );
         registry.register("retries", "Retries scheduled", retries.clone());
         registry.register("dead_letters", "Messages given up on", dead_letters.clone());
+        let payment_settlements = Family::<PaymentLabel, Counter>::default();
+        registry.register(
+            "payment_settlements",
+            "Settlement attempts by method and outcome",
+            payment_settlements.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP latency",
@@ -104,7 +121,18 @@ impl Metrics {
             retries,
             dead_letters,
             http_latency,
+            payment_settlements,
         }
+    }
+
+    /// Counts one settlement attempt of `method` ending in `outcome`.
+    pub fn count_settlement(&self, method: &str, outcome: &str) {
+        self.payment_settlements
+            .get_or_create(&PaymentLabel {
+                method: method.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one thing for `channel` in `family`.

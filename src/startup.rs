@@ -20,6 +20,13 @@ use crate::http::{self, AppState, HttpLimits};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
+use crate::payments::engine::PaymentEngine;
+use crate::payments::method::PaymentMethod;
+use crate::payments::mpp::Mpp;
+use crate::payments::mpp::keys::ChallengeKeys;
+use crate::payments::notify::Notifier;
+use crate::payments::sandbox::SandboxMethod;
+use crate::payments::store::PaymentStore;
 use crate::sqlite::{Database, Durability};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
@@ -63,6 +70,7 @@ pub struct Application {
     limits: HttpLimits,
     workers: JoinSet<()>,
     grace: Duration,
+    sandbox: Option<Arc<SandboxMethod>>,
 }
 
 impl Application {
@@ -82,7 +90,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
-        let (bus, store) = open_storage(&settings).await?;
+        let (bus, store, payment_store) = open_storage(&settings).await?;
         if settings.api_keys().is_empty() {
             tracing::warn!(
                 "No API keys are configured: set OMNIBRIDGE_API_KEYS (or api.keys) to use the business API."
@@ -118,6 +126,30 @@ impl Application {
         }
         let channels = Arc::new(channels);
         let outbox = Outbox::new(store.clone());
+        let (methods, sandbox) = payment_methods(&settings)?;
+        let keys = ChallengeKeys::from_settings(&settings.payments, &settings.storage.data_dir)
+            .map_err(|error| StartupError::Other(format!("payments: {error}")))?;
+        let notifier = Notifier::new(
+            store.clone(),
+            channels.clone(),
+            outbox.clone(),
+            renderer.clone(),
+            &settings.server.public_url,
+        );
+        let engine = PaymentEngine::new(
+            payment_store,
+            store.clone(),
+            ingest.clone(),
+            notifier,
+            methods,
+            metrics.clone(),
+        );
+        let payments = Arc::new(Mpp {
+            engine,
+            keys,
+            realm: settings.payments.realm.clone(),
+            challenge_ttl_secs: settings.payments.challenge_ttl_secs,
+        });
         let shutdown = CancellationToken::new();
         let state = AppState {
             bus: bus.clone(),
@@ -128,6 +160,7 @@ impl Application {
             auth: Arc::new(settings.api_keys()),
             outbox: outbox.clone(),
             renderer,
+            payments,
             webchat,
             shutdown: shutdown.clone(),
         };
@@ -191,7 +224,13 @@ impl Application {
             },
             workers,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            sandbox,
         })
+    }
+
+    /// The sandbox payment method, when enabled (tests read its settlement counter).
+    pub fn sandbox(&self) -> Option<Arc<SandboxMethod>> {
+        self.sandbox.clone()
     }
 
     /// The address the bridge listens on.
@@ -211,6 +250,7 @@ impl Application {
             limits,
             mut workers,
             grace,
+            sandbox: _,
         } = self;
         let shutdown = state.shutdown.clone();
         let app = http::router(state, limits);
@@ -244,9 +284,36 @@ impl Application {
     }
 }
 
-async fn open_storage(
-    settings: &Settings,
-) -> Result<(Arc<dyn EventLog>, Arc<dyn Store>), StartupError> {
+/// The enabled methods, and the sandbox (for its test counter) when it is one of them.
+type Methods = (Vec<Arc<dyn PaymentMethod>>, Option<Arc<SandboxMethod>>);
+
+/// The enabled settlement methods, in server preference order. A new method (Stripe) is
+/// one more `methods.push(...)` here.
+fn payment_methods(settings: &Settings) -> Result<Methods, StartupError> {
+    let payments = &settings.payments;
+    let mut methods: Vec<Arc<dyn PaymentMethod>> = Vec::new();
+    let mut sandbox = None;
+    if payments.sandbox {
+        if payments.live {
+            return Err(StartupError::Other(
+                "payments: payments.live = true and the sandbox method is enabled; set \
+                 payments.sandbox = false (OMNIBRIDGE__PAYMENTS__SANDBOX=false) for real money"
+                    .to_owned(),
+            ));
+        }
+        let method = Arc::new(SandboxMethod::new());
+        methods.push(method.clone());
+        sandbox = Some(method);
+    }
+    if methods.is_empty() {
+        tracing::warn!("No payment method is enabled: payment intents cannot be paid.");
+    }
+    Ok((methods, sandbox))
+}
+
+type Storage = (Arc<dyn EventLog>, Arc<dyn Store>, Arc<dyn PaymentStore>);
+
+async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let dir: &Path = &settings.storage.data_dir;
     std::fs::create_dir_all(dir).map_err(|error| {
         StartupError::Storage(format!("cannot create {}: {error}", dir.display()))
@@ -257,7 +324,9 @@ async fn open_storage(
     };
     let db = Database::open(dir.join("omnibridge.sqlite"), durability)
         .map_err(|error| StartupError::Storage(error.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(db.clone()));
+    let sqlite_store = Arc::new(SqliteStore::new(db.clone()));
+    let store: Arc<dyn Store> = sqlite_store.clone();
+    let payment_store: Arc<dyn PaymentStore> = sqlite_store;
     let bus: Arc<dyn EventLog> = match &settings.storage.bus {
         Bus::Sqlite => Arc::new(
             SqliteBus::new(db)
@@ -270,7 +339,7 @@ async fn open_storage(
                 .map_err(|error| StartupError::Storage(error.to_string()))?,
         ),
     };
-    Ok((bus, store))
+    Ok((bus, store, payment_store))
 }
 
 fn hostname() -> String {

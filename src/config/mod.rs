@@ -24,11 +24,13 @@ use serde::Deserialize;
 
 mod api_keys;
 mod env;
+mod payments;
 mod secret;
 mod sections;
 
 pub use api_keys::{API_KEYS_ENV, ApiKeyHash, ApiKeys, Sha256Hex};
 pub use env::EnvVars;
+pub use payments::{MIN_SECRET_BYTES, PaymentSettings, StripeSettings};
 pub use secret::Secret;
 pub use sections::{
     ApiSettings, Bus, ChannelSettings, Durability, OutboxSettings, ServerSettings, StorageSettings,
@@ -112,6 +114,8 @@ pub struct Settings {
     /// Configured channel accounts (`[[channels]]`).
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
+    /// Payment intents and the MPP endpoint.
+    pub payments: PaymentSettings,
 }
 
 impl Settings {
@@ -158,6 +162,21 @@ impl Settings {
                 })?;
             hook.secret = Secret::new(value.clone());
         }
+        self.payments
+            .resolve_secrets(env)
+            .map_err(|problem| match problem {
+                payments::SecretProblem::Missing(var) => ConfigError::MissingSecret {
+                    key: "payments.previous_secret_envs".to_owned(),
+                    var,
+                },
+                payments::SecretProblem::Short(var) => ConfigError::Invalid {
+                    key: "payments.secret_env".to_owned(),
+                    message: format!(
+                        "the secret in {var} is shorter than {MIN_SECRET_BYTES} bytes"
+                    ),
+                    origin: format!("from env {var}"),
+                },
+            })?;
         if let Some(keys) = env.get(API_KEYS_ENV) {
             self.api.env_keys = ApiKeys::parse_env(keys);
         }

@@ -179,3 +179,33 @@ fn production_example_parses() {
     assert_eq!(s.channels.len(), 1);
     assert!(matches!(s.storage.bus, Bus::Redis(_)));
 }
+
+#[test]
+fn payment_secrets_come_from_env_and_are_long_enough() {
+    let s = Settings::load_from(None, env(&[])).unwrap();
+    assert!(s.payments.sandbox && !s.payments.live);
+    assert!(s.payments.secret.is_none(), "generated at start when unset");
+    assert_eq!(s.payments.stripe.payment_method_types, ["card"]);
+
+    let long = "0123456789abcdef0123456789abcdef";
+    let vars = env(&[("OMNIBRIDGE_PAYMENTS_SECRET", long)]);
+    let s = Settings::load_from(None, vars).unwrap();
+    assert_eq!(s.payments.secret.as_ref().unwrap().expose(), long);
+    assert!(!format!("{s:?}").contains(long));
+
+    let vars = env(&[("OMNIBRIDGE_PAYMENTS_SECRET", "short")]);
+    let msg = Settings::load_from(None, vars).unwrap_err().to_string();
+    assert!(
+        msg.contains("payments.secret_env") && msg.contains("32 bytes"),
+        "{msg}"
+    );
+
+    let f = file("[payments]\nprevious_secret_envs = [\"OLD_PAY_SECRET\"]\n");
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("OLD_PAY_SECRET"), "{msg}");
+    let vars = env(&[("OLD_PAY_SECRET", long)]);
+    let s = Settings::load_from(Some(f.path()), vars).unwrap();
+    assert_eq!(s.payments.previous_secrets.len(), 1);
+}

@@ -48,6 +48,8 @@ pub struct AppState {
     pub outbox: Outbox,
     /// Renders message templates.
     pub renderer: Arc<dyn api::messages::Renderer>,
+    /// Payment intents and the MPP endpoint.
+    pub payments: Arc<crate::payments::mpp::Mpp>,
     /// Web chat, when enabled.
     pub webchat: Option<webchat::WebChatState>,
     /// Cancelled when the bridge shuts down (ends SSE streams and sockets).
@@ -72,10 +74,27 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         )
         .route("/v1/conversations/{id}/messages", post(api::messages::send))
         .route("/v1/outbound/{id}", get(api::messages::outbound_status))
+        .route(
+            "/v1/payment-intents",
+            post(api::payments::create).get(api::payments::list),
+        )
+        .route("/v1/payment-intents/{id}", get(api::payments::get_one))
+        .route(
+            "/v1/payment-intents/{id}/cancel",
+            post(api::payments::cancel),
+        )
+        .route(
+            "/v1/payment-intents/{id}/refund",
+            post(api::payments::refund),
+        )
         .route("/v1/events", get(stream::events))
         .route("/v1/openapi.json", get(openapi::document));
     let mut app = Router::new()
         .merge(api)
+        .route(
+            "/pay/{intent_id}",
+            get(crate::payments::mpp::endpoint::pay).post(crate::payments::mpp::endpoint::pay),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -16,9 +16,14 @@ use super::{api, stream};
         api::conversations::events,
         api::messages::send,
         api::messages::outbound_status,
+        api::payments::create,
+        api::payments::get_one,
+        api::payments::list,
+        api::payments::cancel,
+        api::payments::refund,
         stream::events,
     ),
-    components(schemas(crate::http::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted)),
+    components(schemas(crate::http::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, api::payments::CreateIntent, api::payments::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -3,10 +3,31 @@
 //! 402 with the `Payment` scheme). Channel code never touches money.
 //!
 //! # Layout
+//! - [`intent`]: [`PaymentIntent`](intent::PaymentIntent) and its states.
+//! - [`store`]: the [`PaymentStore`](store::PaymentStore) trait (compare-and-set transitions,
+//!   single-use challenge ids); SQLite in `crate::store::sqlite`.
+//! - [`engine`]: [`PaymentEngine`](engine::PaymentEngine): create, cancel, expire, settle,
+//!   fail, refund (`refund.rs`), each announced as a `payment.*` event.
+//! - [`notify`]: the messages to the conversation (templates, Pay/Cancel buttons).
 //! - [`method`]: the [`PaymentMethod`](method::PaymentMethod) trait settlement methods
 //!   (`stripe`, `sandbox`) implement, and what they exchange with the engine.
 //! - [`stripe`]: the Stripe method (PaymentIntent with a Shared Payment Token, refunds),
 //!   `Stripe-Signature` verification and convergent webhook reconciliation.
+//! - [`sandbox`]: the keyless `sandbox` method with magic tokens.
+//! - [`mpp`]: the MPP endpoint (challenges, credentials, receipts).
+//! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
+pub mod engine;
+pub mod error;
+mod events;
+pub mod intent;
 pub mod method;
+pub mod mpp;
+pub mod notify;
+mod refund;
+pub mod sandbox;
+pub mod store;
 pub mod stripe;
+mod validate;
+
+pub use validate::{MAX_AMOUNT_MINOR, MAX_EXPIRES_IN_SECS};

@@ -82,6 +82,32 @@ const MIGRATIONS: &[&str] = &[
         last_seen_at INTEGER NOT NULL,
         PRIMARY KEY (conversation_id, user_id)
     ) WITHOUT ROWID;",
+    // 4: payment intents and consumed MPP challenge ids (single use, across processes).
+    "CREATE TABLE payment_intents (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        description TEXT NOT NULL,
+        external_id TEXT,
+        locale TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        metadata TEXT,
+        state TEXT NOT NULL,
+        refunded_minor INTEGER NOT NULL,
+        method TEXT,
+        reference TEXT,
+        settled_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX payment_intents_conversation ON payment_intents (conversation_id, created_at);
+    CREATE TABLE payment_challenges_used (
+        challenge_id TEXT PRIMARY KEY,
+        intent_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

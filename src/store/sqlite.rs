@@ -18,6 +18,7 @@ use crate::sqlite::{Database, DbError};
 
 mod outbox;
 mod participants;
+mod payments;
 mod records;
 
 /// The SQLite store. Cheap to clone.

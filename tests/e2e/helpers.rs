@@ -25,6 +25,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub channel: Arc<TestChannel>,
     pub dir: TempDir,
+    /// The sandbox payment method (its settlement counter), when enabled.
+    pub sandbox: Option<Arc<omnibridge::payments::sandbox::SandboxMethod>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -58,6 +60,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .await
             .expect("bridge builds");
     let addr = app.local_addr().unwrap();
+    let sandbox = app.sandbox();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -72,6 +75,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         client: reqwest::Client::new(),
         channel,
         dir,
+        sandbox,
         stop: Some(stop),
         server: Some(server),
     }

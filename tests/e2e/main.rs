@@ -17,6 +17,7 @@ mod crash;
 mod helpers;
 mod inbound;
 mod outbound;
+mod payments;
 mod sse;
 mod test_channel;
 mod webchat;

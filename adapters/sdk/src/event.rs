@@ -20,6 +20,7 @@ use crate::ids::{
     ProviderMessageId, Timestamp,
 };
 use crate::outbound::Button;
+use crate::payment::PaymentUpdate;
 
 /// The version of the envelope schema this crate writes.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -110,6 +111,27 @@ pub enum EventBody {
     /// A delivery status changed for an outbound message.
     #[serde(rename = "delivery.updated")]
     DeliveryUpdated(Delivery),
+    /// Bridge-only: a payment intent was offered in the conversation.
+    #[serde(rename = "payment.requested")]
+    PaymentRequested(PaymentUpdate),
+    /// Bridge-only: a payment credential was accepted for settlement.
+    #[serde(rename = "payment.confirmation_submitted")]
+    PaymentConfirmationSubmitted(PaymentUpdate),
+    /// Bridge-only: the payment settled.
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded(PaymentUpdate),
+    /// Bridge-only: the payment was refused or could not be processed.
+    #[serde(rename = "payment.failed")]
+    PaymentFailed(PaymentUpdate),
+    /// Bridge-only: the business canceled the intent.
+    #[serde(rename = "payment.canceled")]
+    PaymentCanceled(PaymentUpdate),
+    /// Bridge-only: the intent expired unpaid.
+    #[serde(rename = "payment.expired")]
+    PaymentExpired(PaymentUpdate),
+    /// Bridge-only: some or all of a settled payment was refunded.
+    #[serde(rename = "payment.refunded")]
+    PaymentRefunded(PaymentUpdate),
 }
 
 impl EventBody {
@@ -120,7 +142,34 @@ impl EventBody {
             Self::MessageSent(_) => "message.sent",
             Self::ActionInvoked(_) => "action.invoked",
             Self::DeliveryUpdated(_) => "delivery.updated",
+            Self::PaymentRequested(_) => "payment.requested",
+            Self::PaymentConfirmationSubmitted(_) => "payment.confirmation_submitted",
+            Self::PaymentSucceeded(_) => "payment.succeeded",
+            Self::PaymentFailed(_) => "payment.failed",
+            Self::PaymentCanceled(_) => "payment.canceled",
+            Self::PaymentExpired(_) => "payment.expired",
+            Self::PaymentRefunded(_) => "payment.refunded",
         }
+    }
+
+    /// The payment update, for `payment.*` bodies.
+    pub fn payment(&self) -> Option<&PaymentUpdate> {
+        match self {
+            Self::PaymentRequested(update)
+            | Self::PaymentConfirmationSubmitted(update)
+            | Self::PaymentSucceeded(update)
+            | Self::PaymentFailed(update)
+            | Self::PaymentCanceled(update)
+            | Self::PaymentExpired(update)
+            | Self::PaymentRefunded(update) => Some(update),
+            _ => None,
+        }
+    }
+
+    /// Whether only the bridge itself may append this body (payment events): channels'
+    /// events carrying one are refused at ingest.
+    pub fn is_bridge_only(&self) -> bool {
+        self.payment().is_some()
     }
 
     /// Every type name, for filters and docs.
@@ -129,6 +178,13 @@ impl EventBody {
         "message.sent",
         "action.invoked",
         "delivery.updated",
+        "payment.requested",
+        "payment.confirmation_submitted",
+        "payment.succeeded",
+        "payment.failed",
+        "payment.canceled",
+        "payment.expired",
+        "payment.refunded",
     ];
 }
 
@@ -392,6 +448,24 @@ mod tests {
         assert_eq!(json["v"], 1);
         let back: Envelope = serde_json::from_value(json).unwrap();
         assert_eq!(back, envelope);
+    }
+
+    #[test]
+    fn payment_events_round_trip_and_are_bridge_only() {
+        let update =
+            PaymentUpdate::new("payint_1", 1250, "EUR", "succeeded").with_reference("pi_1");
+        let body = EventBody::PaymentSucceeded(update.clone());
+        assert_eq!(body.type_name(), "payment.succeeded");
+        assert!(EventBody::TYPE_NAMES.contains(&body.type_name()));
+        assert!(body.is_bridge_only());
+        assert_eq!(body.payment(), Some(&update));
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["type"], "payment.succeeded");
+        assert_eq!(json["data"]["amount_minor"], 1250);
+        assert!(json["data"].get("reason").is_none());
+        assert_eq!(serde_json::from_value::<EventBody>(json).unwrap(), body);
+        let text = EventBody::MessageReceived(Message::new(Content::text("hi")));
+        assert!(!text.is_bridge_only());
     }
 
     #[test]

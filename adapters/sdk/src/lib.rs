@@ -10,6 +10,7 @@
 //! - [`outbound`]: a message the bridge asks a channel to deliver, and the receipt.
 //! - [`error`]: [`ChannelError`], typed so the caller knows what to do next.
 //! - [`ids`]: newtype identifiers.
+//! - [`payment`]: the payload of the bridge-only `payment.*` events.
 //! - `testkit` (feature `testkit`): a recording inbox and a conformance check.
 //!
 //! See the crate README (below) for a complete channel in well under 200 lines.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod outbound;
+pub mod payment;
 pub mod prelude;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -43,3 +45,4 @@ pub use ids::{
     ProviderMessageId, Role, Timestamp,
 };
 pub use outbound::{Button, ButtonAction, OutboundMessage, SendReceipt};
+pub use payment::PaymentUpdate;

@@ -1,7 +1,8 @@
-//! Business API v1: conversations, their history, and sending messages.
+//! Business API v1: conversations, their history, sending messages, and payment intents.
 
 pub mod conversations;
 pub mod messages;
+pub mod payments;
 
 use serde::Deserialize;
 

@@ -1,0 +1,96 @@
+//! `[payments]` and `[payments.stripe]`: the payment engine and its MPP endpoint.
+//!
+//! The challenge-binding HMAC secret never sits in TOML: `secret_env` names the env var that
+//! holds it (at least 32 bytes). Without that variable and with `live = false`, the bridge
+//! generates one into the data dir at start (`payments.secret`), like the web-chat token
+//! secret; with `live = true` the variable is required. `previous_secret_envs` name retired
+//! secrets that still verify the challenges they issued until those expire.
+
+use serde::Deserialize;
+
+use super::Secret;
+
+/// Shortest accepted challenge-binding secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// `[payments]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    /// The MPP protection space (`realm` of every challenge), e.g. the public host name.
+    pub realm: String,
+    /// Lifetime of an MPP challenge, in seconds (never beyond the intent's own expiry).
+    pub challenge_ttl_secs: u64,
+    /// Real money moves: refuses the `sandbox` method and requires `secret_env` to be set.
+    pub live: bool,
+    /// Offer the keyless `sandbox` method (magic tokens, see the README).
+    pub sandbox: bool,
+    /// The env var holding the challenge-binding HMAC secret (≥ 32 bytes).
+    pub secret_env: String,
+    /// Env vars holding retired secrets that still verify their unexpired challenges.
+    #[serde(default)]
+    pub previous_secret_envs: Vec<String>,
+    /// The Stripe method's settings.
+    pub stripe: StripeSettings,
+    /// The secret read from `secret_env`, when that variable is set.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    /// The secrets read from `previous_secret_envs`.
+    #[serde(skip)]
+    pub previous_secrets: Vec<Secret>,
+}
+
+/// `[payments.stripe]`: read by the Stripe method.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSettings {
+    /// Offer the `stripe` method.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Stripe's API base URL (a local fake in tests).
+    pub api_base: String,
+    /// The env var holding the Stripe secret key (`sk_…`).
+    pub secret_key_env: String,
+    /// The Stripe business network id, sent as `methodDetails.networkId`.
+    pub network_id: String,
+    /// `methodDetails.paymentMethodTypes` (non-empty, e.g. `["card"]`).
+    pub payment_method_types: Vec<String>,
+    /// The env var holding the webhook signing secret (`whsec_…`).
+    pub webhook_secret_env: String,
+}
+
+/// Why the payment secrets could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SecretProblem {
+    /// The named variable is not set.
+    #[error("missing")]
+    Missing(String),
+    /// The value is shorter than [`MIN_SECRET_BYTES`].
+    #[error("short")]
+    Short(String),
+}
+
+impl PaymentSettings {
+    /// Reads `secret_env` (optional) and `previous_secret_envs` (each required) from `env`.
+    pub(super) fn resolve_secrets(
+        &mut self,
+        env: &std::collections::HashMap<String, String>,
+    ) -> Result<(), SecretProblem> {
+        let read = |var: &str| -> Result<Option<Secret>, SecretProblem> {
+            match env.get(var).filter(|value| !value.is_empty()) {
+                None => Ok(None),
+                Some(value) if value.len() < MIN_SECRET_BYTES => {
+                    Err(SecretProblem::Short(var.to_owned()))
+                }
+                Some(value) => Ok(Some(Secret::new(value.clone()))),
+            }
+        };
+        self.secret = read(&self.secret_env)?;
+        self.previous_secrets = self
+            .previous_secret_envs
+            .iter()
+            .map(|var| read(var)?.ok_or_else(|| SecretProblem::Missing(var.clone())))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! Payment intents: `POST /v1/payment-intents` (with `Idempotency-Key`),
+//! `GET /v1/payment-intents/{id}`, `GET /v1/payment-intents?conversation_id=`,
+//! `POST /v1/payment-intents/{id}/cancel`, `POST /v1/payment-intents/{id}/refund`.
+//! The customer pays at the intent's `pay_url` (the MPP endpoint).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use omnibridge_sdk::ConversationId;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::clamp_limit;
+use super::messages::{idempotency_key, parse_body, require_json};
+use crate::http::problem::ApiError;
+use crate::http::{ApiCaller, AppState};
+use crate::payments::engine::NewIntent;
+use crate::payments::intent::PaymentIntent;
+use crate::payments::mpp::answers::{engine_error, intent_json, json_response};
+use crate::store::IdempotentResponse;
+
+/// Default lifetime of an intent: 24 hours.
+const DEFAULT_EXPIRES_IN_SECS: u64 = 24 * 3600;
+
+/// A charge to offer in a conversation.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntent {
+    /// The conversation to offer it in.
+    pub conversation_id: String,
+    /// Integer minor units (1250 = €12.50; 1200 = ¥1,200).
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// What the customer pays for (1–500 characters).
+    pub description: String,
+    /// Your reference (order id).
+    pub external_id: Option<String>,
+    /// Seconds until it can no longer be paid (default 86400, at most 30 days).
+    pub expires_in: Option<u64>,
+    /// Your own data, returned as given (a JSON object, at most 8 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// Locale of the messages to the customer (default: templates' default locale).
+    pub locale: Option<String>,
+}
+
+/// A refund request.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Minor units to refund; the rest of the payment when absent.
+    pub amount: Option<i64>,
+}
+
+/// `?conversation_id=&limit=`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListIntents {
+    /// The conversation whose intents to list.
+    pub conversation_id: String,
+    /// Items (1–500, default 50).
+    pub limit: Option<usize>,
+}
+
+/// Creates an intent, sends `payment_request` to the conversation, returns it (201).
+#[utoipa::path(post, path = "/v1/payment-intents", request_body = CreateIntent,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
+    responses((status = 201, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn create(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let key = idempotency_key(&headers)?;
+    let fingerprint = hex::encode(Sha256::digest(
+        [b"payment-intent\0".as_slice(), &body].concat(),
+    ));
+    let scope = format!("{}:payment-intents", caller.key_name);
+    if let Some(key) = &key
+        && let Some(stored) = state.store.idempotent_response(&scope, key).await?
+    {
+        return replay(stored, &fingerprint);
+    }
+    let request: CreateIntent = parse_body(&body)?;
+    let id = match &key {
+        // Same caller + same key → same id, so concurrent retries create once.
+        Some(key) => {
+            let digest = Sha256::digest(format!("{scope}\0{key}"));
+            format!("payint_k{}", hex::encode(&digest[..13]))
+        }
+        None => PaymentIntent::new_id(),
+    };
+    let engine = &state.payments.engine;
+    let (intent, _) = engine
+        .create(NewIntent {
+            id,
+            conversation_id: ConversationId::new(request.conversation_id),
+            amount: request.amount,
+            currency: request.currency,
+            description: request.description,
+            external_id: request.external_id,
+            expires_in_secs: request.expires_in.unwrap_or(DEFAULT_EXPIRES_IN_SECS),
+            metadata: request.metadata,
+            locale: request.locale,
+        })
+        .await
+        .map_err(engine_error)?;
+    let response = IdempotentResponse {
+        fingerprint: fingerprint.clone(),
+        status: 201,
+        body: intent_json(engine, &intent),
+    };
+    let response = match &key {
+        Some(key) => {
+            state
+                .store
+                .save_idempotent_response(&scope, key, &response)
+                .await?
+        }
+        None => response,
+    };
+    replay(response, &fingerprint)
+}
+
+/// One intent.
+#[utoipa::path(get, path = "/v1/payment-intents/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn get_one(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let engine = &state.payments.engine;
+    let intent = engine.get(&id).await.map_err(engine_error)?;
+    Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
+}
+
+/// The intents of a conversation, newest first.
+#[utoipa::path(get, path = "/v1/payment-intents", params(ListIntents),
+    responses((status = 200, description = "`{\"data\": [intent, …]}`")),
+    security(("api_key" = [])))]
+pub async fn list(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Query(query): Query<ListIntents>,
+) -> Result<Response, ApiError> {
+    let engine = &state.payments.engine;
+    let conversation = ConversationId::new(query.conversation_id);
+    let intents = engine
+        .list(&conversation, clamp_limit(query.limit))
+        .await
+        .map_err(engine_error)?;
+    let data: Vec<_> = intents.iter().map(|i| intent_json(engine, i)).collect();
+    Ok(json_response(StatusCode::OK, json!({ "data": data })))
+}
+
+/// Cancels an unpaid intent; a later credential never pays it.
+#[utoipa::path(post, path = "/v1/payment-intents/{id}/cancel", params(("id" = String, Path)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem),
+        (status = 409, body = crate::http::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn cancel(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let engine = &state.payments.engine;
+    let intent = engine.cancel(&id).await.map_err(engine_error)?;
+    Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
+}
+
+/// Refunds a paid intent, in full or in part, through the method that settled it.
+#[utoipa::path(post, path = "/v1/payment-intents/{id}/refund", request_body = RefundRequest,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Passed to the method: a retry refunds once")),
+    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn refund(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request: RefundRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefundRequest::default()
+    } else {
+        require_json(&headers)?;
+        parse_body(&body)?
+    };
+    let engine = &state.payments.engine;
+    let intent = engine
+        .refund(&id, request.amount, key.as_deref())
+        .await
+        .map_err(engine_error)?;
+    Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
+}
+
+fn replay(stored: IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {
+    if stored.fingerprint != fingerprint {
+        return Err(crate::store::StoreError::IdempotencyConflict.into());
+    }
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED);
+    Ok(json_response(status, stored.body))
+}

@@ -1,0 +1,304 @@
+//! The payment engine: creates intents, moves them through their states (always a
+//! compare-and-set in the store), and tells the conversation and the bus about every move.
+
+use std::sync::Arc;
+
+use omnibridge_sdk::{ConversationId, EventBody, Timestamp};
+
+pub(super) use super::events::update;
+
+use super::error::PaymentError;
+use super::intent::{IntentState, PaymentIntent, TransitionPatch};
+use super::method::{Charge, PaymentMethod, Settlement};
+use super::notify::Notifier;
+use super::store::{BeginOutcome, PaymentStore};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// A new intent, validated by [`PaymentEngine::create`].
+#[derive(Clone, Debug)]
+pub struct NewIntent {
+    /// The id to create it under (derived from an idempotency key, or fresh).
+    pub id: String,
+    /// The conversation to offer it in.
+    pub conversation_id: ConversationId,
+    /// Minor units, > 0.
+    pub amount: i64,
+    /// ISO 4217 code (any case).
+    pub currency: String,
+    /// What the customer pays for.
+    pub description: String,
+    /// The business's reference.
+    pub external_id: Option<String>,
+    /// Seconds until it can no longer be paid.
+    pub expires_in_secs: u64,
+    /// The business's own data.
+    pub metadata: Option<serde_json::Value>,
+    /// Locale of the messages (default: the templates' default locale).
+    pub locale: Option<String>,
+}
+
+/// Everything the engine works with. Cheap to clone.
+#[derive(Clone)]
+pub struct PaymentEngine {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PaymentEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let methods: Vec<&str> = self.inner.methods.iter().map(|m| m.name()).collect();
+        f.debug_struct("PaymentEngine")
+            .field("methods", &methods)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn PaymentStore>,
+    pub(super) conversations: Arc<dyn Store>,
+    pub(super) ingest: Ingest,
+    pub(super) notifier: Notifier,
+    pub(super) methods: Vec<Arc<dyn PaymentMethod>>,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl PaymentEngine {
+    /// An engine over its store, the bus, the conversation's messages and the enabled
+    /// settlement methods (in server preference order).
+    pub fn new(
+        store: Arc<dyn PaymentStore>,
+        conversations: Arc<dyn Store>,
+        ingest: Ingest,
+        notifier: Notifier,
+        methods: Vec<Arc<dyn PaymentMethod>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                conversations,
+                ingest,
+                notifier,
+                methods,
+                metrics,
+            }),
+        }
+    }
+
+    /// The enabled methods, in server preference order.
+    pub fn methods(&self) -> &[Arc<dyn PaymentMethod>] {
+        &self.inner.methods
+    }
+
+    /// The enabled method called `name`.
+    pub fn method(&self, name: &str) -> Option<&Arc<dyn PaymentMethod>> {
+        self.inner.methods.iter().find(|m| m.name() == name)
+    }
+
+    /// The messages side (templates to the conversation).
+    pub fn notifier(&self) -> &Notifier {
+        &self.inner.notifier
+    }
+
+    /// The MPP pay URL of an intent.
+    pub fn pay_url(&self, intent_id: &str) -> String {
+        self.inner.notifier.pay_url(intent_id)
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Creates the intent (once per id: a second call with the same id returns the first
+    /// intent and `false`), appends `payment.requested` and sends `payment_request`.
+    pub async fn create(&self, new: NewIntent) -> Result<(PaymentIntent, bool), PaymentError> {
+        let now = chrono::Utc::now();
+        let intent = super::validate::intent(new, now, self.inner.notifier.default_locale())?;
+        if self
+            .inner
+            .conversations
+            .conversation(&intent.conversation_id)
+            .await?
+            .is_none()
+        {
+            return Err(PaymentError::UnknownConversation(
+                intent.conversation_id.to_string(),
+            ));
+        }
+        let (intent, created) = self.inner.store.insert_intent(&intent).await?;
+        if created {
+            self.announce(&intent, EventBody::PaymentRequested, None)
+                .await;
+            self.inner.notifier.payment_request(&intent).await;
+        }
+        Ok((intent, created))
+    }
+
+    /// One intent; an unpaid intent past its expiry is moved to `expired` first.
+    pub async fn get(&self, id: &str) -> Result<PaymentIntent, PaymentError> {
+        let intent = self
+            .inner
+            .store
+            .intent(id)
+            .await?
+            .ok_or_else(|| PaymentError::UnknownIntent(id.to_owned()))?;
+        if intent.state == IntentState::RequiresConfirmation
+            && intent.is_expired_at(chrono::Utc::now())
+        {
+            let moved = self
+                .inner
+                .store
+                .transition(
+                    id,
+                    IntentState::RequiresConfirmation,
+                    IntentState::Expired,
+                    TransitionPatch::default(),
+                )
+                .await?;
+            return match moved {
+                Some(expired) => {
+                    self.announce(&expired, EventBody::PaymentExpired, None)
+                        .await;
+                    Ok(expired)
+                }
+                None => Box::pin(self.get(id)).await,
+            };
+        }
+        Ok(intent)
+    }
+
+    /// The intents of a conversation, newest first.
+    pub async fn list(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<PaymentIntent>, PaymentError> {
+        Ok(self.inner.store.intents_for(conversation, limit).await?)
+    }
+
+    /// Cancels an unpaid intent: a later credential never pays it.
+    pub async fn cancel(&self, id: &str) -> Result<PaymentIntent, PaymentError> {
+        let intent = self.get(id).await?;
+        let canceled = self
+            .inner
+            .store
+            .transition(
+                id,
+                IntentState::RequiresConfirmation,
+                IntentState::Canceled,
+                TransitionPatch::default(),
+            )
+            .await?;
+        match canceled {
+            Some(canceled) => {
+                self.announce(&canceled, EventBody::PaymentCanceled, Some("canceled"))
+                    .await;
+                Ok(canceled)
+            }
+            None => {
+                let now = self.get(id).await.map_or(intent.state, |i| i.state);
+                Err(PaymentError::WrongState(now))
+            }
+        }
+    }
+
+    /// The charge a challenge for `intent` is issued for.
+    pub fn charge(intent: &PaymentIntent) -> Result<Charge, PaymentError> {
+        let amount = intent.money().map_err(|error| PaymentError::Invalid {
+            field: "currency",
+            reason: error.to_string(),
+        })?;
+        Ok(Charge {
+            intent_id: intent.id.clone(),
+            conversation_id: intent.conversation_id.to_string(),
+            amount,
+            description: intent.description.clone(),
+            external_id: intent.external_id.clone(),
+        })
+    }
+
+    /// Consumes `challenge_id` and moves the intent to `processing`, atomically; appends
+    /// `payment.confirmation_submitted` when it did.
+    pub async fn begin(
+        &self,
+        intent_id: &str,
+        challenge_id: &str,
+        challenge_expires: Timestamp,
+    ) -> Result<BeginOutcome, PaymentError> {
+        let outcome = self
+            .inner
+            .store
+            .begin_confirmation(intent_id, challenge_id, challenge_expires)
+            .await?;
+        if let BeginOutcome::Started(intent) = &outcome {
+            self.announce(intent, EventBody::PaymentConfirmationSubmitted, None)
+                .await;
+        }
+        Ok(outcome)
+    }
+
+    /// Records a settlement: `processing → succeeded`, `payment.succeeded`, the receipt
+    /// message.
+    pub async fn succeeded(
+        &self,
+        intent: &PaymentIntent,
+        method: &str,
+        settlement: &Settlement,
+    ) -> Result<PaymentIntent, PaymentError> {
+        let patch = TransitionPatch {
+            method: Some(method.to_owned()),
+            reference: Some(settlement.reference.clone()),
+            settled_at: Some(chrono::Utc::now()),
+        };
+        let paid = self
+            .inner
+            .store
+            .transition(
+                &intent.id,
+                IntentState::Processing,
+                IntentState::Succeeded,
+                patch,
+            )
+            .await?
+            .ok_or(PaymentError::WrongState(IntentState::Processing))?;
+        self.announce(&paid, EventBody::PaymentSucceeded, None)
+            .await;
+        self.inner.notifier.payment_receipt(&paid).await;
+        Ok(paid)
+    }
+
+    /// Records a refused or failed settlement: `processing → requires_confirmation` (the
+    /// payer may try again with a fresh challenge), `payment.failed` with `reason`, and the
+    /// `payment_failed` message. With `reason = None` (the payload was malformed) nothing is
+    /// announced.
+    pub async fn retryable_failure(
+        &self,
+        intent: &PaymentIntent,
+        reason: Option<&str>,
+    ) -> Result<PaymentIntent, PaymentError> {
+        let back = self
+            .inner
+            .store
+            .transition(
+                &intent.id,
+                IntentState::Processing,
+                IntentState::RequiresConfirmation,
+                TransitionPatch::default(),
+            )
+            .await?
+            .ok_or(PaymentError::WrongState(IntentState::Processing))?;
+        if let Some(reason) = reason {
+            let update = update(&back, "failed").with_reason(reason);
+            self.emit(&back, EventBody::PaymentFailed(update)).await;
+            self.inner.notifier.payment_failed(&back, reason).await;
+        }
+        Ok(back)
+    }
+
+    /// The store.
+    pub(super) fn store(&self) -> &Arc<dyn PaymentStore> {
+        &self.inner.store
+    }
+}

@@ -1,0 +1,232 @@
+//! `GET|POST /pay/{intent_id}`: no credential → 402 with challenges; a credential →
+//! checks in the spec's order, the challenge consumed exactly once (atomically with the
+//! intent's move to `processing`), settlement by the named method, and 200 with a receipt.
+//! Spans carry `payment_intent_id`, never credentials, tokens or receipts.
+
+use ::mpp::protocol::core::extract_payment_scheme;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use super::Mpp;
+use super::answers::{engine_error, intent_json, not_payable, unknown};
+use super::challenge::{Rejection, verify};
+use super::response::{PaymentProblem, paid, payment_required};
+use crate::http::AppState;
+use crate::http::problem::ApiError;
+use crate::payments::engine::PaymentEngine;
+use crate::payments::intent::{IntentState, PaymentIntent};
+use crate::payments::method::SettleError;
+use crate::payments::store::BeginOutcome;
+use crate::store::IdempotentResponse;
+
+/// What the payer is told when the processor is unavailable.
+const TRY_AGAIN: &str = "The payment could not be processed right now. Please try again.";
+
+/// The pay endpoint (GET probes, POST pays; both answer the same way).
+pub async fn pay(
+    State(state): State<AppState>,
+    Path(intent_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let span = tracing::info_span!("mpp.pay", payment_intent_id = %intent_id);
+    let mpp = state.payments.clone();
+    async move {
+        match handle(&mpp, &state, &intent_id, &headers).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle(
+    mpp: &Mpp,
+    state: &AppState,
+    intent_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    if !PaymentIntent::is_valid_id(intent_id) {
+        return Err(unknown(intent_id));
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(extract_payment_scheme);
+    let idempotency = idempotency(intent_id, headers, authorization)?;
+    if let Some((key, fingerprint)) = &idempotency
+        && let Some(stored) = state
+            .store
+            .idempotent_response(&scope(intent_id), key)
+            .await?
+    {
+        return replay(&stored, fingerprint);
+    }
+    let intent = mpp.engine.get(intent_id).await.map_err(engine_error)?;
+    if intent.state != IntentState::RequiresConfirmation {
+        return Ok(not_payable(intent.state));
+    }
+    let Some(authorization) = authorization else {
+        return Ok(payment_required(
+            mpp,
+            &intent,
+            headers,
+            PaymentProblem::PaymentRequired,
+            "This payment needs a Payment credential for one of the offered challenges.",
+        ));
+    };
+    let verified = match verify(&mpp.keys, &mpp.realm, &mpp.engine, &intent, authorization) {
+        Ok(verified) => verified,
+        Err(rejection) => {
+            let (problem, detail) = match &rejection {
+                Rejection::Malformed(_) => {
+                    (PaymentProblem::MalformedCredential, rejection.to_string())
+                }
+                Rejection::InvalidChallenge(_) => {
+                    (PaymentProblem::InvalidChallenge, rejection.to_string())
+                }
+                Rejection::Expired(_) => (PaymentProblem::PaymentExpired, rejection.to_string()),
+            };
+            tracing::info!(problem = problem.slug(), "payment credential refused");
+            return Ok(payment_required(mpp, &intent, headers, problem, &detail));
+        }
+    };
+    let started = match mpp
+        .engine
+        .begin(&intent.id, &verified.challenge_id, verified.expires)
+        .await
+        .map_err(engine_error)?
+    {
+        BeginOutcome::Started(started) => *started,
+        BeginOutcome::ChallengeUsed => {
+            return Ok(payment_required(
+                mpp,
+                &intent,
+                headers,
+                PaymentProblem::InvalidChallenge,
+                "This challenge was already used; pay with a fresh one.",
+            ));
+        }
+        BeginOutcome::NotConfirmable(now) => return Ok(not_payable(now)),
+        BeginOutcome::UnknownIntent => return Err(unknown(intent_id)),
+    };
+    let method = mpp
+        .engine
+        .method(&verified.method)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("verified method vanished"))?;
+    let charge = PaymentEngine::charge(&started).map_err(engine_error)?;
+    let outcome = method
+        .settle(&charge, &verified.challenge_id, &verified.payload)
+        .await;
+    let metrics = mpp.engine.metrics();
+    match outcome {
+        Ok(settlement) => {
+            metrics.count_settlement(method.name(), "succeeded");
+            let paid_intent = mpp
+                .engine
+                .succeeded(&started, method.name(), &settlement)
+                .await
+                .map_err(engine_error)?;
+            tracing::info!(method = method.name(), "payment settled");
+            let body = intent_json(&mpp.engine, &paid_intent);
+            if let Some((key, fingerprint)) = &idempotency {
+                let record = IdempotentResponse {
+                    fingerprint: fingerprint.clone(),
+                    status: 200,
+                    body: body.clone(),
+                };
+                state
+                    .store
+                    .save_idempotent_response(&scope(intent_id), key, &record)
+                    .await?;
+            }
+            Ok(paid(&paid_intent, body))
+        }
+        Err(error) => {
+            let (outcome, problem, reason, detail) = match &error {
+                SettleError::MalformedPayload(detail) => (
+                    "malformed",
+                    PaymentProblem::MalformedCredential,
+                    None,
+                    detail.clone(),
+                ),
+                SettleError::Refused {
+                    customer_message, ..
+                } => (
+                    "refused",
+                    PaymentProblem::VerificationFailed,
+                    Some(customer_message.clone()),
+                    customer_message.clone(),
+                ),
+                SettleError::Unavailable(_) => (
+                    "unavailable",
+                    PaymentProblem::VerificationFailed,
+                    Some(TRY_AGAIN.to_owned()),
+                    TRY_AGAIN.to_owned(),
+                ),
+            };
+            metrics.count_settlement(method.name(), outcome);
+            tracing::info!(method = method.name(), %error, "payment not settled");
+            let back = mpp
+                .engine
+                .retryable_failure(&started, reason.as_deref())
+                .await
+                .map_err(engine_error)?;
+            let mut response = payment_required(mpp, &back, headers, problem, &detail);
+            if outcome == "unavailable" {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Ok(response)
+        }
+    }
+}
+
+fn scope(intent_id: &str) -> String {
+    format!("mpp:{intent_id}")
+}
+
+/// `(key, fingerprint)` of a request with an `Idempotency-Key`; the fingerprint covers the
+/// intent and the credential, so the key cannot replay a result for another credential.
+fn idempotency(
+    intent_id: &str,
+    headers: &HeaderMap,
+    authorization: Option<&str>,
+) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= 255)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1–255 visible ASCII characters",
+            )
+        })?;
+    let digest = Sha256::digest(
+        [
+            intent_id.as_bytes(),
+            b"\0",
+            authorization.unwrap_or("").as_bytes(),
+        ]
+        .concat(),
+    );
+    Ok(Some((key.to_owned(), hex::encode(digest))))
+}
+
+fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {
+    if stored.fingerprint != fingerprint {
+        return Err(crate::store::StoreError::IdempotencyConflict.into());
+    }
+    let intent: PaymentIntent = serde_json::from_value(stored.body.clone())
+        .map_err(|error| ApiError::internal(format!("stored pay response: {error}")))?;
+    Ok(paid(&intent, stored.body.clone()))
+}

@@ -1,0 +1,179 @@
+//! Messages about a payment in its conversation: the templates `payment_request` (with
+//! "Pay <amount>" / "Cancel" buttons), `payment_receipt`, `payment_failed`,
+//! `payment_refunded` and `payment_link`, rendered for the conversation's channel and the
+//! intent's locale and queued through the outbox. The outbox fits the buttons to the
+//! channel's capabilities (numbered text where it has none): no channel-specific code here.
+//!
+//! Template data: `amount` (minor units), `currency`, `description`, `pay_url`, `intent_id`,
+//! plus `reason` (failed), `reference` (receipt), `refund_amount` (refunded). Format amounts
+//! with `{{money amount currency}}`.
+
+use std::sync::Arc;
+
+use omnibridge_sdk::{Button, OutboundMessage};
+use serde_json::{Value, json};
+
+use super::intent::PaymentIntent;
+use crate::channels::ChannelRegistry;
+use crate::http::api::messages::Renderer;
+use crate::outbox::Outbox;
+use crate::store::Store;
+
+/// The payload of the "Pay" button: `pay:<intent_id>`.
+pub const PAY_ACTION_PREFIX: &str = "pay:";
+/// The payload of the "Cancel" button: `cancel:<intent_id>`.
+pub const CANCEL_ACTION_PREFIX: &str = "cancel:";
+
+/// Sends payment messages to conversations.
+#[derive(Clone)]
+pub struct Notifier {
+    conversations: Arc<dyn Store>,
+    channels: Arc<ChannelRegistry>,
+    outbox: Outbox,
+    renderer: Arc<dyn Renderer>,
+    public_url: String,
+}
+
+impl Notifier {
+    /// A notifier; `public_url` is `server.public_url` (pay URLs are `<public_url>/pay/<id>`).
+    pub fn new(
+        conversations: Arc<dyn Store>,
+        channels: Arc<ChannelRegistry>,
+        outbox: Outbox,
+        renderer: Arc<dyn Renderer>,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            conversations,
+            channels,
+            outbox,
+            renderer,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The MPP pay URL of an intent.
+    pub fn pay_url(&self, intent_id: &str) -> String {
+        format!("{}/pay/{intent_id}", self.public_url)
+    }
+
+    /// The locale used when a request names none.
+    pub fn default_locale(&self) -> &str {
+        self.renderer.default_locale()
+    }
+
+    fn data(&self, intent: &PaymentIntent) -> Value {
+        json!({
+            "intent_id": intent.id,
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "description": intent.description,
+            "pay_url": self.pay_url(&intent.id),
+            "reference": intent.reference,
+            "external_id": intent.external_id,
+        })
+    }
+
+    /// `payment_request` with "Pay <amount>" (`pay:<id>`) and "Cancel" (`cancel:<id>`).
+    pub async fn payment_request(&self, intent: &PaymentIntent) {
+        let data = self.data(intent);
+        let pay = self.label(intent, "payment_pay_button", &data);
+        let cancel = self.label(intent, "payment_cancel_button", &data);
+        let buttons = vec![
+            Button::payload(pay, format!("{PAY_ACTION_PREFIX}{}", intent.id)),
+            Button::payload(cancel, format!("{CANCEL_ACTION_PREFIX}{}", intent.id)),
+        ];
+        self.send(intent, "payment_request", data, buttons).await;
+    }
+
+    /// `payment_receipt`.
+    pub async fn payment_receipt(&self, intent: &PaymentIntent) {
+        self.send(intent, "payment_receipt", self.data(intent), Vec::new())
+            .await;
+    }
+
+    /// `payment_failed` with the reason in the customer's words.
+    pub async fn payment_failed(&self, intent: &PaymentIntent, reason: &str) {
+        let mut data = self.data(intent);
+        data["reason"] = json!(reason);
+        self.send(intent, "payment_failed", data, Vec::new()).await;
+    }
+
+    /// `payment_refunded` for a refund of `refund_amount` minor units.
+    pub async fn payment_refunded(&self, intent: &PaymentIntent, refund_amount: i64) {
+        let mut data = self.data(intent);
+        data["refund_amount"] = json!(refund_amount);
+        data["refunded_total"] = json!(intent.refunded_minor);
+        self.send(intent, "payment_refunded", data, Vec::new())
+            .await;
+    }
+
+    /// `payment_link`: the pay URL only, for a customer with no linked payment source.
+    pub async fn payment_link(&self, intent: &PaymentIntent) {
+        self.send(intent, "payment_link", self.data(intent), Vec::new())
+            .await;
+    }
+
+    fn label(&self, intent: &PaymentIntent, name: &str, data: &Value) -> String {
+        let fallback = match name {
+            "payment_pay_button" => intent
+                .money()
+                .map(|money| format!("Pay {}", money.format(&intent.locale)))
+                .unwrap_or_else(|_| "Pay".to_owned()),
+            _ => "Cancel".to_owned(),
+        };
+        // Labels render like any template (per channel and locale), without the channel:
+        // a button is the same on every channel that has buttons.
+        self.renderer
+            .render("default", &intent.locale, name, data)
+            .ok()
+            .filter(|label| !label.trim().is_empty())
+            .unwrap_or(fallback)
+    }
+
+    /// Renders `template` for the conversation's channel and queues it. Failures are
+    /// logged: the intent's state does not depend on the message.
+    async fn send(
+        &self,
+        intent: &PaymentIntent,
+        template: &str,
+        data: Value,
+        buttons: Vec<Button>,
+    ) {
+        if let Err(error) = self.try_send(intent, template, data, buttons).await {
+            tracing::warn!(payment_intent_id = %intent.id, template, %error, "payment message not sent");
+        }
+    }
+
+    async fn try_send(
+        &self,
+        intent: &PaymentIntent,
+        template: &str,
+        data: Value,
+        buttons: Vec<Button>,
+    ) -> Result<(), String> {
+        let conversation = self
+            .conversations
+            .conversation(&intent.conversation_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the conversation is gone")?;
+        let handle = self
+            .channels
+            .get(&conversation.channel_id)
+            .ok_or("the conversation's channel is not configured")?;
+        let text = self
+            .renderer
+            .render(handle.kind.as_str(), &intent.locale, template, &data)?;
+        let message = OutboundMessage::text(Outbox::new_id(), conversation.conversation, text)
+            .with_buttons(buttons);
+        let mut message = message;
+        message.template = Some(template.to_owned());
+        message.locale = Some(intent.locale.clone());
+        self.outbox
+            .enqueue(&conversation.id, &message)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

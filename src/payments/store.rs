@@ -1,0 +1,72 @@
+//! Durable state of the payment engine: intents, and consumed MPP challenge ids.
+//!
+//! Every state change is a compare-and-set (`UPDATE … WHERE id = ? AND state = ?`), and a
+//! challenge id is consumed in the same write as the intent's move to `processing`, through
+//! a UNIQUE key: exactly once across threads, processes and instances sharing the store.
+
+use omnibridge_sdk::{ConversationId, Timestamp};
+
+use super::intent::{IntentState, PaymentIntent, TransitionPatch};
+use crate::store::StoreError;
+
+/// What [`PaymentStore::begin_confirmation`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BeginOutcome {
+    /// The challenge is now consumed and the intent is `processing`: settle it.
+    Started(Box<PaymentIntent>),
+    /// The challenge id was consumed before (replay, or a concurrent identical submission).
+    ChallengeUsed,
+    /// The intent is not `requires_confirmation` (paid, settling, canceled, expired).
+    NotConfirmable(IntentState),
+    /// No such intent.
+    UnknownIntent,
+}
+
+/// Durable state of payment intents.
+#[async_trait::async_trait]
+pub trait PaymentStore: Send + Sync + 'static {
+    /// Inserts `intent` unless one with its id exists; returns the stored intent and whether
+    /// this call created it (so concurrent retries with one idempotency key create once).
+    async fn insert_intent(
+        &self,
+        intent: &PaymentIntent,
+    ) -> Result<(PaymentIntent, bool), StoreError>;
+
+    /// One intent.
+    async fn intent(&self, id: &str) -> Result<Option<PaymentIntent>, StoreError>;
+
+    /// The intents of a conversation, newest first.
+    async fn intents_for(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<PaymentIntent>, StoreError>;
+
+    /// Moves the intent from `from` to `to` (setting `patch`'s fields) if it is still in
+    /// `from`; `None` if it was not (someone else moved it first).
+    async fn transition(
+        &self,
+        id: &str,
+        from: IntentState,
+        to: IntentState,
+        patch: TransitionPatch,
+    ) -> Result<Option<PaymentIntent>, StoreError>;
+
+    /// In one atomic write: if the intent is `requires_confirmation`, consumes
+    /// `challenge_id` (kept until `challenge_expires`) and moves the intent to `processing`.
+    async fn begin_confirmation(
+        &self,
+        intent_id: &str,
+        challenge_id: &str,
+        challenge_expires: Timestamp,
+    ) -> Result<BeginOutcome, StoreError>;
+
+    /// Adds `amount` to the refunded total if it is still `refunded_before` and the intent
+    /// is paid; the state becomes `refunded` or `partially_refunded`. `None` if it changed.
+    async fn record_refund(
+        &self,
+        id: &str,
+        refunded_before: i64,
+        amount: i64,
+    ) -> Result<Option<PaymentIntent>, StoreError>;
+}

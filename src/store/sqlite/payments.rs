@@ -1,0 +1,240 @@
+//! [`PaymentStore`] on SQLite: intents and consumed challenge ids, every change a
+//! compare-and-set inside the single writer's transaction (`BEGIN IMMEDIATE` also serialises
+//! writers of other processes sharing the file).
+
+use omnibridge_sdk::{ConversationId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{SqliteStore, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
+use crate::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
+use crate::payments::store::{BeginOutcome, PaymentStore};
+use crate::sqlite::DbError;
+use crate::store::StoreError;
+
+const COLUMNS: &str = "id, conversation_id, amount, currency, description, external_id, locale, \
+     expires_at, metadata, state, refunded_minor, method, reference, settled_at, created_at, \
+     updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<PaymentIntent, DbError>> {
+    let metadata: Option<String> = r.get(8)?;
+    let state: String = r.get(9)?;
+    let settled_at: Option<i64> = r.get(13)?;
+    let build = move |metadata: Option<String>| -> Result<PaymentIntent, DbError> {
+        Ok(PaymentIntent {
+            id: r.get(0)?,
+            conversation_id: ConversationId::new(r.get::<_, String>(1)?),
+            amount: r.get(2)?,
+            currency: r.get(3)?,
+            description: r.get(4)?,
+            external_id: r.get(5)?,
+            locale: r.get(6)?,
+            expires_at: time_from_sql(r.get(7)?),
+            metadata: metadata.as_deref().map(json_from_sql).transpose()?,
+            state: IntentState::parse(&state)
+                .ok_or_else(|| DbError::Corrupt(format!("unknown intent state {state:?}")))?,
+            refunded_minor: r.get(10)?,
+            method: r.get(11)?,
+            reference: r.get(12)?,
+            settled_at: settled_at.map(time_from_sql),
+            created_at: time_from_sql(r.get(14)?),
+            updated_at: time_from_sql(r.get(15)?),
+        })
+    };
+    Ok(build(metadata))
+}
+
+fn find(conn: &Connection, id: &str) -> Result<Option<PaymentIntent>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM payment_intents WHERE id = ?1");
+    conn.prepare_cached(&sql)?
+        .query_row([id], from_row)
+        .optional()?
+        .transpose()
+}
+
+fn now_sql() -> Result<i64, DbError> {
+    time_to_sql(chrono::Utc::now())
+}
+
+#[async_trait::async_trait]
+impl PaymentStore for SqliteStore {
+    async fn insert_intent(
+        &self,
+        intent: &PaymentIntent,
+    ) -> Result<(PaymentIntent, bool), StoreError> {
+        let i = intent.clone();
+        let metadata = i.metadata.as_ref().map(json_to_sql).transpose()?;
+        let times = (
+            time_to_sql(i.expires_at)?,
+            time_to_sql(i.created_at)?,
+            time_to_sql(i.updated_at)?,
+        );
+        Ok(self
+            .database()
+            .write(move |conn| {
+                let inserted = conn
+                    .prepare_cached(&format!(
+                        "INSERT INTO payment_intents ({COLUMNS}) VALUES \
+                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, NULL, ?12, ?13) \
+                         ON CONFLICT (id) DO NOTHING"
+                    ))?
+                    .execute(params![
+                        i.id,
+                        i.conversation_id.as_str(),
+                        i.amount,
+                        i.currency,
+                        i.description,
+                        i.external_id,
+                        i.locale,
+                        times.0,
+                        metadata,
+                        i.state.as_str(),
+                        i.refunded_minor,
+                        times.1,
+                        times.2
+                    ])?;
+                let stored = find(conn, &i.id)?
+                    .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?;
+                Ok((stored, inserted == 1))
+            })
+            .await?)
+    }
+
+    async fn intent(&self, id: &str) -> Result<Option<PaymentIntent>, StoreError> {
+        let id = id.to_owned();
+        Ok(self.database().read(move |conn| find(conn, &id)).await?)
+    }
+
+    async fn intents_for(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<PaymentIntent>, StoreError> {
+        let conversation = conversation.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .database()
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM payment_intents WHERE conversation_id = ?1 \
+                     ORDER BY created_at DESC, id DESC LIMIT ?2"
+                );
+                conn.prepare_cached(&sql)?
+                    .query_map(params![conversation, limit], from_row)?
+                    .map(|row| row.map_err(DbError::from).and_then(|intent| intent))
+                    .collect()
+            })
+            .await?)
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        from: IntentState,
+        to: IntentState,
+        patch: TransitionPatch,
+    ) -> Result<Option<PaymentIntent>, StoreError> {
+        let id = id.to_owned();
+        let settled_at = patch.settled_at.map(time_to_sql).transpose()?;
+        Ok(self
+            .database()
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE payment_intents SET state = ?3, updated_at = ?4, \
+                         method = coalesce(?5, method), reference = coalesce(?6, reference), \
+                         settled_at = coalesce(?7, settled_at) \
+                         WHERE id = ?1 AND state = ?2",
+                    )?
+                    .execute(params![
+                        id,
+                        from.as_str(),
+                        to.as_str(),
+                        now_sql()?,
+                        patch.method,
+                        patch.reference,
+                        settled_at
+                    ])?;
+                if changed == 1 {
+                    find(conn, &id)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?)
+    }
+
+    async fn begin_confirmation(
+        &self,
+        intent_id: &str,
+        challenge_id: &str,
+        challenge_expires: Timestamp,
+    ) -> Result<BeginOutcome, StoreError> {
+        let (intent_id, challenge_id) = (intent_id.to_owned(), challenge_id.to_owned());
+        let expires = time_to_sql(challenge_expires)?;
+        Ok(self
+            .database()
+            .write(move |conn| {
+                let Some(intent) = find(conn, &intent_id)? else {
+                    return Ok(BeginOutcome::UnknownIntent);
+                };
+                if intent.state != IntentState::RequiresConfirmation {
+                    return Ok(BeginOutcome::NotConfirmable(intent.state));
+                }
+                let now = now_sql()?;
+                let consumed = conn
+                    .prepare_cached(
+                        "INSERT INTO payment_challenges_used \
+                         (challenge_id, intent_id, expires_at, used_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (challenge_id) DO NOTHING",
+                    )?
+                    .execute(params![challenge_id, intent_id, expires, now])?;
+                if consumed == 0 {
+                    return Ok(BeginOutcome::ChallengeUsed);
+                }
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE payment_intents SET state = 'processing', updated_at = ?2 \
+                         WHERE id = ?1 AND state = 'requires_confirmation'",
+                    )?
+                    .execute(params![intent_id, now])?;
+                if changed != 1 {
+                    // Unreachable inside one write transaction; fail the job so the consumed
+                    // id is rolled back with it.
+                    return Err(DbError::Corrupt("intent moved under the writer".to_owned()));
+                }
+                let intent = find(conn, &intent_id)?
+                    .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?;
+                Ok(BeginOutcome::Started(Box::new(intent)))
+            })
+            .await?)
+    }
+
+    async fn record_refund(
+        &self,
+        id: &str,
+        refunded_before: i64,
+        amount: i64,
+    ) -> Result<Option<PaymentIntent>, StoreError> {
+        let id = id.to_owned();
+        Ok(self
+            .database()
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE payment_intents SET refunded_minor = refunded_minor + ?3, \
+                         state = CASE WHEN refunded_minor + ?3 >= amount THEN 'refunded' \
+                                      ELSE 'partially_refunded' END, updated_at = ?4 \
+                         WHERE id = ?1 AND refunded_minor = ?2 \
+                         AND state IN ('succeeded', 'partially_refunded') \
+                         AND refunded_minor + ?3 <= amount",
+                    )?
+                    .execute(params![id, refunded_before, amount, now_sql()?])?;
+                if changed == 1 {
+                    find(conn, &id)
+                } else {
+                    Ok(None)
+                }
+            })
+            .await?)
+    }
+}

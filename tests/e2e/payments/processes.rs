@@ -1,0 +1,199 @@
+//! Single use across processes: two `omnibridge serve` processes share one SQLite data dir;
+//! one credential submitted concurrently to both settles exactly once.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::{SUCCESS, challenges, credential};
+
+const KEY: &str = "payments-process-key-0123456789";
+const SECRET: &str = "shared-secret-shared-secret-shared-0001";
+
+struct Bridge {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(data_dir: &Path, name: &str) -> Bridge {
+    let port = free_port();
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let log = std::fs::File::create(data_dir.join(format!("{name}.log"))).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("OMNIBRIDGE_API_KEYS", KEY)
+        .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
+        .env("OMNIBRIDGE_PAYMENTS_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bridge {name} not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Bridge { child, base }
+}
+
+/// Opens a web-chat session, says hello, returns the conversation id once it is stored.
+async fn webchat_conversation(base: &str) -> String {
+    let mut request = (base.replace("http://", "ws://") + "/webchat/ws")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", base.parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut write, mut read) = socket.split();
+    let mut conversation = None;
+    let frame = json!({ "type": "message", "text": "hello", "client_msg_id": "c1" });
+    write
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    while let Some(Ok(message)) = read.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        if frame["type"] == "welcome" {
+            conversation = frame["conversation_id"].as_str().map(str::to_owned);
+        }
+        if frame["type"] == "ack" {
+            break;
+        }
+    }
+    conversation.expect("a welcome frame")
+}
+
+#[tokio::test]
+async fn two_processes_sharing_one_store_settle_a_credential_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), "a").await;
+    let b = start(dir.path(), "b").await;
+    let client = reqwest::Client::new();
+    let conversation = webchat_conversation(&a.base).await;
+    let created: Value = client
+        .post(format!("{}/v1/payment-intents", a.base))
+        .bearer_auth(KEY)
+        .json(&json!({ "conversation_id": conversation, "amount": 990, "currency": "USD", "description": "Shared" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("intent created").to_owned();
+    // The challenge comes from A; B verifies it with the same secret.
+    let probe = client
+        .get(format!("{}/pay/{id}", a.base))
+        .send()
+        .await
+        .unwrap();
+    let auth = credential(&challenges(&probe).remove(0), SUCCESS);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                a.base.clone()
+            } else {
+                b.base.clone()
+            };
+            let (client, auth, id, barrier) =
+                (client.clone(), auth.clone(), id.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                client
+                    .post(format!("{base}/pay/{id}"))
+                    .header("authorization", auth)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 402, 409].contains(s)),
+        "{statuses:?}"
+    );
+    // Settlements counted by each process's sandbox method, summed.
+    let mut settled = 0;
+    for bridge in [&a, &b] {
+        let metrics = client
+            .get(format!("{}/metrics", bridge.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        settled += metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("omnibridge_payment_settlements_total")
+                    && l.contains("outcome=\"succeeded\"")
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum::<u64>();
+    }
+    assert_eq!(settled, 1);
+    let intent: Value = client
+        .get(format!("{}/v1/payment-intents/{id}", b.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(intent["state"], "succeeded");
+}
