@@ -125,12 +125,12 @@ fn body_for(message: &WireMessage, kind: &str) -> Body {
             ))]);
         }
         "button" => {
-            if let Some(button) = &message.button {
-                if let Some(payload) = button.payload.clone().or_else(|| button.text.clone()) {
-                    let mut action = Action::new(payload);
-                    action.label.clone_from(&button.text);
-                    return Body::Action(action);
-                }
+            let button = message.button.as_ref();
+            if let Some(payload) = button.and_then(|b| b.payload.clone().or_else(|| b.text.clone()))
+            {
+                let mut action = Action::new(payload);
+                action.label = button.and_then(|b| b.text.clone());
+                return Body::Action(action);
             }
             None
         }
