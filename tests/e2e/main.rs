@@ -21,3 +21,4 @@ mod sse;
 mod test_channel;
 mod webchat;
 mod webhooks_out;
+mod whatsapp;
