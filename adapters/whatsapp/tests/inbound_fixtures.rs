@@ -1,4 +1,5 @@
 //! Meta's documented webhook shapes → canonical events; signatures; conformance.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 use http::Method;

@@ -1,4 +1,5 @@
 //! Outbound shapes against the fake Graph API, and Graph errors → `ChannelError`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
