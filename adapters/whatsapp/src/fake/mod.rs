@@ -7,6 +7,7 @@
 //! templates when told ([`FakeGraph::approve_template`]; unknown names then get 132001, wrong
 //! body parameter counts 132000), and records every `/messages` request.
 
+mod routes;
 mod validate;
 
 use std::collections::{HashMap, VecDeque};
@@ -14,12 +15,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 /// The access token the fake accepts unless told otherwise.
 pub const FAKE_TOKEN: &str = "fake-access-token";
@@ -60,17 +57,17 @@ pub struct Recorded {
 }
 
 #[derive(Default)]
-struct Shared {
-    token: String,
-    base: String,
-    failures: VecDeque<Failure>,
-    recorded: Vec<Recorded>,
-    media: HashMap<String, (String, Vec<u8>)>,
-    templates: HashMap<String, usize>,
-    next_id: u64,
+pub(crate) struct Shared {
+    pub(crate) token: String,
+    pub(crate) base: String,
+    pub(crate) failures: VecDeque<Failure>,
+    pub(crate) recorded: Vec<Recorded>,
+    pub(crate) media: HashMap<String, (String, Vec<u8>)>,
+    pub(crate) templates: HashMap<String, usize>,
+    pub(crate) next_id: u64,
 }
 
-type Fake = Arc<Mutex<Shared>>;
+pub(crate) type Fake = Arc<Mutex<Shared>>;
 
 /// A running fake Graph API; stops when dropped.
 pub struct FakeGraph {
@@ -90,9 +87,12 @@ impl FakeGraph {
             ..Shared::default()
         }));
         let app = Router::new()
-            .route("/media-download/{id}", get(download))
-            .route("/{version}/{media_id}", get(media_info))
-            .route("/{version}/{phone_number_id}/messages", post(messages))
+            .route("/media-download/{id}", get(routes::download))
+            .route("/{version}/{media_id}", get(routes::media_info))
+            .route(
+                "/{version}/{phone_number_id}/messages",
+                post(routes::messages),
+            )
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -150,177 +150,8 @@ impl Drop for FakeGraph {
     }
 }
 
-fn lock(shared: &Fake) -> MutexGuard<'_, Shared> {
+pub(crate) fn lock(shared: &Fake) -> MutexGuard<'_, Shared> {
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn graph_error(status: u16, code: i64, message: &str, details: &str) -> Response {
-    let body = json!({"error": {
-        "message": message, "type": "OAuthException", "code": code,
-        "error_data": {"messaging_product": "whatsapp", "details": details},
-        "fbtrace_id": "AFakeTraceId"
-    }});
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, axum::Json(body)).into_response()
-}
-
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| token == shared.token)
-}
-
-fn unauthorized() -> Response {
-    graph_error(
-        401,
-        190,
-        "Invalid OAuth access token - Cannot parse access token",
-        "",
-    )
-}
-
-fn scripted(failure: Failure) -> Response {
-    match failure {
-        Failure::RateLimited(after) => {
-            let mut response = graph_error(
-                429,
-                130429,
-                "(#130429) Rate limit hit",
-                "Cloud API message throughput has been reached.",
-            );
-            if let Some(after) = after.and_then(|a| a.to_string().parse().ok()) {
-                response.headers_mut().insert(header::RETRY_AFTER, after);
-            }
-            response
-        }
-        Failure::TemplateMissing => graph_error(
-            400,
-            132001,
-            "(#132001) Template name does not exist in the translation",
-            "template name (x) does not exist in en_US",
-        ),
-        Failure::WindowClosed => graph_error(
-            400,
-            131047,
-            "(#131047) Re-engagement message",
-            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
-        ),
-        Failure::TokenExpired => graph_error(
-            401,
-            190,
-            "Error validating access token: Session has expired",
-            "",
-        ),
-        Failure::ServerError => graph_error(
-            500,
-            131000,
-            "(#131000) Something went wrong",
-            "Something went wrong",
-        ),
-        Failure::Code { status, code } => {
-            graph_error(status, code, &format!("(#{code}) Scripted failure"), "")
-        }
-    }
-}
-
-async fn messages(
-    State(fake): State<Fake>,
-    Path((_version, phone_number_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: bytes::Bytes,
-) -> Response {
-    let mut shared = lock(&fake);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let response = answer(&mut shared, &headers, &parsed);
-    shared.recorded.push(Recorded {
-        phone_number_id,
-        body: parsed,
-        status: response.status().as_u16(),
-    });
-    response
-}
-
-fn answer(shared: &mut Shared, headers: &HeaderMap, body: &Value) -> Response {
-    if !authorized(shared, headers) {
-        return unauthorized();
-    }
-    let mark_read = match validate::message(body) {
-        Ok(mark_read) => mark_read,
-        Err((code, details)) => {
-            return graph_error(400, code, &format!("(#{code}) Invalid parameter"), &details);
-        }
-    };
-    if body["type"] == "template" && !shared.templates.is_empty() {
-        let name = body["template"]["name"].as_str().unwrap_or_default();
-        match shared.templates.get(name) {
-            None => return scripted(Failure::TemplateMissing),
-            Some(&count) if count != validate::body_param_count(&body["template"]) => {
-                return graph_error(
-                    400,
-                    132000,
-                    "(#132000) Number of parameters does not match the expected number of params",
-                    "body: number of localizable_params does not match",
-                );
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(failure) = shared.failures.pop_front() {
-        return scripted(failure);
-    }
-    if mark_read {
-        return axum::Json(json!({"success": true})).into_response();
-    }
-    shared.next_id += 1;
-    let to = body.get("to").or_else(|| body.get("recipient")).cloned();
-    axum::Json(json!({
-        "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": to}],
-        "messages": [{"id": format!("wamid.FAKE{:08}", shared.next_id)}]
-    }))
-    .into_response()
-}
-
-async fn media_info(
-    State(fake): State<Fake>,
-    Path((_version, media_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let shared = lock(&fake);
-    if !authorized(&shared, &headers) {
-        return unauthorized();
-    }
-    let Some((mime, bytes)) = shared.media.get(&media_id) else {
-        return graph_error(400, 100, "(#100) Invalid parameter", "unknown media id");
-    };
-    axum::Json(json!({
-        "messaging_product": "whatsapp",
-        "url": format!("{}/media-download/{media_id}", shared.base),
-        "mime_type": mime,
-        "sha256": hex::encode(Sha256::digest(bytes)),
-        "file_size": bytes.len(),
-        "id": media_id,
-    }))
-    .into_response()
-}
-
-async fn download(
-    State(fake): State<Fake>,
-    Path(media_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let shared = lock(&fake);
-    if !authorized(&shared, &headers) {
-        return unauthorized();
-    }
-    match shared.media.get(&media_id) {
-        Some((mime, bytes)) => {
-            ([(header::CONTENT_TYPE, mime.clone())], bytes.clone()).into_response()
-        }
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
 }
