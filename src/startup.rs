@@ -110,14 +110,16 @@ impl Application {
         } else {
             None
         };
-        if let Some(extra) = settings.channels.first() {
-            return Err(StartupError::Channel {
-                id: extra.id.clone(),
-                reason: format!(
-                    "channel type {:?} is not available in this build",
-                    extra.kind
-                ),
-            });
+        let env = |name: &str| std::env::var(name).ok();
+        for entry in &settings.channels {
+            let refused = |reason| StartupError::Channel {
+                id: entry.id.clone(),
+                reason,
+            };
+            let channel = crate::channels::build::build_channel(entry, &env).map_err(refused)?;
+            channels
+                .register(entry.id.clone(), channel)
+                .map_err(refused)?;
         }
         for (id, channel) in extra {
             channels

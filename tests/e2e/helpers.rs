@@ -49,16 +49,26 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_channels(configure, Vec::new()).await
+}
+
+/// Like [`spawn_app_with`], plus channels built by the test (registered next to `tc`).
+pub async fn spawn_app_with_channels(
+    configure: impl FnOnce(&mut Settings),
+    extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     settings.outbox.initial_backoff_ms = 10;
     settings.outbox.max_backoff_ms = 50;
     configure(&mut settings);
     let channel = TestChannel::new();
-    let app =
-        Application::build_with_channels(settings, vec![(CHANNEL_ID.into(), channel.clone())])
-            .await
-            .expect("bridge builds");
+    let mut channels: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)> =
+        vec![(CHANNEL_ID.into(), channel.clone())];
+    channels.extend(extra);
+    let app = Application::build_with_channels(settings, channels)
+        .await
+        .expect("bridge builds");
     let addr = app.local_addr().unwrap();
     let sandbox = app.sandbox();
     let (stop, stopped) = oneshot::channel::<()>();

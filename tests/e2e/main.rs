@@ -22,3 +22,4 @@ mod sse;
 mod test_channel;
 mod webchat;
 mod webhooks_out;
+mod whatsapp;

@@ -1,0 +1,157 @@
+//! A local Graph API for tests (feature `fake`): `POST /{version}/{phone-number-id}/messages`,
+//! `GET /{version}/{media-id}` and the media download URL, on `127.0.0.1:0`.
+//!
+//! It checks the bearer token (else 401, code 190) and what we send (button count and title
+//! length, list rows, template structure, required fields), answers with Meta's documented
+//! success and error JSON, can be told to fail the next sends ([`Failure`]), knows approved
+//! templates when told ([`FakeGraph::approve_template`]; unknown names then get 132001, wrong
+//! body parameter counts 132000), and records every `/messages` request.
+
+mod routes;
+mod validate;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::routing::{get, post};
+use serde_json::Value;
+
+/// The access token the fake accepts unless told otherwise.
+pub const FAKE_TOKEN: &str = "fake-access-token";
+
+/// A scripted answer for the next `/messages` request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// 429, code 130429, with `Retry-After` seconds when given.
+    RateLimited(Option<u64>),
+    /// 400, code 132001: template does not exist.
+    TemplateMissing,
+    /// 400, code 131047: re-engagement window closed.
+    WindowClosed,
+    /// 401, code 190: access token expired.
+    TokenExpired,
+    /// HTTP 500 with code 131000.
+    ServerError,
+    /// Any status and code.
+    Code {
+        /// HTTP status.
+        status: u16,
+        /// Graph code.
+        code: i64,
+    },
+}
+
+/// One `/messages` request the fake received.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Recorded {
+    /// The phone-number id in the path.
+    pub phone_number_id: String,
+    /// The JSON body (`Null` when it was not JSON).
+    pub body: Value,
+    /// The status the fake answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) token: String,
+    pub(crate) base: String,
+    pub(crate) failures: VecDeque<Failure>,
+    pub(crate) recorded: Vec<Recorded>,
+    pub(crate) media: HashMap<String, (String, Vec<u8>)>,
+    pub(crate) templates: HashMap<String, usize>,
+    pub(crate) next_id: u64,
+}
+
+pub(crate) type Fake = Arc<Mutex<Shared>>;
+
+/// A running fake Graph API; stops when dropped.
+pub struct FakeGraph {
+    addr: SocketAddr,
+    shared: Fake,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeGraph {
+    /// Starts the fake on `127.0.0.1:0`, accepting [`FAKE_TOKEN`].
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let shared: Fake = Arc::new(Mutex::new(Shared {
+            token: FAKE_TOKEN.to_owned(),
+            base: format!("http://{addr}"),
+            ..Shared::default()
+        }));
+        let app = Router::new()
+            .route("/media-download/{id}", get(routes::download))
+            .route("/{version}/{media_id}", get(routes::media_info))
+            .route(
+                "/{version}/{phone_number_id}/messages",
+                post(routes::messages),
+            )
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    /// The base URL to put in `api_base`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers the next `/messages` request with `failure` (queued in order).
+    pub fn fail_next(&self, failure: Failure) {
+        lock(&self.shared).failures.push_back(failure);
+    }
+
+    /// Every `/messages` request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared).recorded.clone()
+    }
+
+    /// The bodies of the requests answered 200.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .map(|r| r.body)
+            .collect()
+    }
+
+    /// Serves `bytes` as media `id` of type `mime`.
+    pub fn add_media(&self, id: &str, mime: &str, bytes: Vec<u8>) {
+        lock(&self.shared)
+            .media
+            .insert(id.to_owned(), (mime.to_owned(), bytes));
+    }
+
+    /// Declares an approved template with `body_params` body parameters; once any is
+    /// declared, other names get 132001 and wrong counts 132000.
+    pub fn approve_template(&self, name: &str, body_params: usize) {
+        lock(&self.shared)
+            .templates
+            .insert(name.to_owned(), body_params);
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub(crate) fn lock(shared: &Fake) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,158 @@
+//! Outbound: the Graph API client (`POST /{version}/{phone-number-id}/messages` with the
+//! bearer token), message shapes ([`plan`]), approved templates ([`template`]), mark-as-read
+//! and the media lookup the media store will use.
+
+pub mod plan;
+pub mod template;
+
+use std::time::Duration;
+
+use omnibridge_sdk::{ChannelError, ProviderMessageId};
+use serde::Serialize;
+
+use crate::errors::classify;
+use crate::wire::graph::{MarkRead, MediaInfo, SendRequest, SendResponse};
+
+/// Requests longer than this count as a transient failure.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A Graph API client for one phone number.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+    version: String,
+    token: String,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base", &self.base)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClient {
+    /// A client for `base` (e.g. `https://graph.facebook.com`) and `version` (`v21.0`).
+    pub fn new(base: &str, version: &str, token: &str) -> Result<Self, ChannelError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(ChannelError::transient)?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            version: version.trim_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// Sends one message from `phone_number_id`; returns its `wamid`.
+    pub async fn send(
+        &self,
+        phone_number_id: &str,
+        request: &SendRequest,
+    ) -> Result<ProviderMessageId, ChannelError> {
+        let answer: SendResponse = self.post(phone_number_id, request).await?;
+        answer
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| ProviderMessageId::new(m.id))
+            .ok_or_else(|| ChannelError::transient("Graph API accepted a send without an id"))
+    }
+
+    /// Marks a customer's message as read (blue ticks).
+    pub async fn mark_read(
+        &self,
+        phone_number_id: &str,
+        message_id: &str,
+    ) -> Result<(), ChannelError> {
+        let body = MarkRead {
+            messaging_product: "whatsapp",
+            status: "read",
+            message_id: message_id.to_owned(),
+        };
+        let _: serde_json::Value = self.post(phone_number_id, &body).await?;
+        Ok(())
+    }
+
+    /// Looks up a media id: `GET /{version}/{media-id}` → short-lived download URL and
+    /// metadata.
+    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, ChannelError> {
+        let url = format!("{}/{}/{media_id}", self.base, self.version);
+        let response = self.http.get(url).bearer_auth(&self.token).send().await;
+        read_answer(response).await
+    }
+
+    /// Downloads media from a URL returned by [`GraphClient::media_info`] (bearer required),
+    /// refusing bodies larger than `max_bytes`.
+    pub async fn download(&self, url: &str, max_bytes: u64) -> Result<bytes::Bytes, ChannelError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(ChannelError::transient)?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(classify(status, &body, None));
+        }
+        if response.content_length().is_some_and(|len| len > max_bytes) {
+            return Err(ChannelError::rejected(
+                "media_too_large",
+                "media exceeds the size cap",
+            ));
+        }
+        let body = response.bytes().await.map_err(ChannelError::transient)?;
+        if body.len() as u64 > max_bytes {
+            return Err(ChannelError::rejected(
+                "media_too_large",
+                "media exceeds the size cap",
+            ));
+        }
+        Ok(body)
+    }
+
+    async fn post<B, T>(&self, phone_number_id: &str, body: &B) -> Result<T, ChannelError>
+    where
+        B: Serialize + ?Sized,
+        T: serde::de::DeserializeOwned,
+    {
+        let url = format!("{}/{}/{phone_number_id}/messages", self.base, self.version);
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await;
+        read_answer(response).await
+    }
+}
+
+async fn read_answer<T: serde::de::DeserializeOwned>(
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, ChannelError> {
+    let response = response.map_err(ChannelError::transient)?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.bytes().await.map_err(ChannelError::transient)?;
+    if !(200..300).contains(&status) {
+        return Err(classify(status, &body, retry_after));
+    }
+    serde_json::from_slice(&body).map_err(|error| {
+        ChannelError::transient(format!(
+            "Graph API answered 2xx with an unreadable body: {error}"
+        ))
+    })
+}

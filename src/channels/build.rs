@@ -1,0 +1,70 @@
+//! Builds the `[[channels]]` entries by their `type`. Secrets come only from env: a channel's
+//! table names the variables (`*_env`), and `env` resolves them.
+
+use std::sync::Arc;
+
+use omnibridge_sdk::Channel;
+use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig};
+
+use crate::config::ChannelSettings;
+
+/// Builds one configured channel; the error says why, secret-free.
+pub fn build_channel(
+    settings: &ChannelSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn Channel>, String> {
+    match settings.kind.as_str() {
+        omnibridge_whatsapp::KIND => {
+            let config: WhatsAppConfig = settings.config().map_err(|e| e.to_string())?;
+            let secrets = config.resolve_secrets(env).map_err(|e| e.to_string())?;
+            let channel = WhatsAppChannel::new(config, secrets).map_err(|e| e.to_string())?;
+            Ok(Arc::new(channel))
+        }
+        other => Err(format!(
+            "channel type {other:?} is not available in this build (known: \"{}\")",
+            omnibridge_whatsapp::KIND
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Settings;
+
+    fn example_channels() -> Vec<ChannelSettings> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
+        let vars = [("OMNIBRIDGE_WEBHOOK_CRM_SECRET".to_owned(), "x".to_owned())];
+        Settings::load_from(Some(&path), vars).unwrap().channels
+    }
+
+    #[test]
+    fn whatsapp_channels_build_with_secrets_from_env() {
+        let channels = example_channels();
+        let env: HashMap<&str, &str> = [
+            ("ACME_WA_ACCESS_TOKEN", "token"),
+            ("ACME_WA_APP_SECRET", "secret"),
+            ("ACME_WA_VERIFY_TOKEN", "verify"),
+        ]
+        .into();
+        let lookup = |name: &str| env.get(name).map(|v| (*v).to_owned());
+        let channel = build_channel(&channels[0], &lookup).unwrap();
+        assert_eq!(channel.kind().as_str(), "whatsapp");
+        let missing = build_channel(&channels[0], &|_| None).err().unwrap();
+        assert!(missing.contains("ACME_WA_ACCESS_TOKEN"), "{missing}");
+    }
+
+    #[test]
+    fn unknown_types_and_keys_are_refused() {
+        let mut entry = example_channels().remove(0);
+        entry.rest.insert("phone_numbr_id".into(), "typo".into());
+        let error = build_channel(&entry, &|_| Some("x".into())).err().unwrap();
+        assert!(error.contains("phone_numbr_id"), "{error}");
+        entry.kind = "pigeon".into();
+        let error = build_channel(&entry, &|_| Some("x".into())).err().unwrap();
+        assert!(error.contains("not available"), "{error}");
+    }
+}
