@@ -96,7 +96,9 @@ impl Formatted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Media {
-    /// What kind of media this is.
+    /// What kind of media this is. Serialised as `media_kind`: the content's own tag is
+    /// already `kind` (`"kind":"media"`).
+    #[serde(rename = "media_kind")]
     pub kind: crate::capabilities::MediaKind,
     /// The provider's id for the media, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,5 +184,24 @@ impl Contact {
             name: name.into(),
             ..Self::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::MediaKind;
+
+    #[test]
+    fn media_content_keeps_both_tags_and_round_trips() {
+        let mut media = Media::new(MediaKind::Image);
+        media.caption = Some("receipt".into());
+        let content = Content::Media(media);
+        let json = serde_json::to_value(&content).unwrap();
+        assert_eq!(json["kind"], "media");
+        assert_eq!(json["media_kind"], "image");
+        let text = serde_json::to_string(&content).unwrap();
+        assert_eq!(text.matches("\"kind\"").count(), 1, "{text}");
+        assert_eq!(serde_json::from_value::<Content>(json).unwrap(), content);
     }
 }

@@ -88,7 +88,7 @@ fn every_media_kind_keeps_id_mime_caption_and_file_name() {
     );
     let kinds: Vec<_> = media
         .iter()
-        .map(|m| m["kind"].as_str().unwrap().to_owned())
+        .map(|m| m["media_kind"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(kinds, ["image", "video", "audio", "document", "sticker"]);
     assert_eq!(media[3]["filename"], "invoice-42.pdf");
