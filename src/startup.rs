@@ -21,7 +21,6 @@ use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
 use crate::payments::engine::PaymentEngine;
-use crate::payments::method::PaymentMethod;
 use crate::payments::mpp::Mpp;
 use crate::payments::mpp::keys::ChallengeKeys;
 use crate::payments::notify::Notifier;
@@ -128,7 +127,16 @@ impl Application {
         }
         let channels = Arc::new(channels);
         let outbox = Outbox::new(store.clone());
-        let (methods, sandbox) = payment_methods(&settings)?;
+        let payment_setup = |error: crate::payments::setup::SetupError| {
+            StartupError::Other(format!("payments: {error}"))
+        };
+        let built = crate::payments::setup::methods(&settings.payments).map_err(payment_setup)?;
+        let sources = Arc::new(
+            crate::payments::setup::linked_sources(&settings.payments).map_err(payment_setup)?,
+        );
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
         let keys = ChallengeKeys::from_settings(&settings.payments, &settings.storage.data_dir)
             .map_err(|error| StartupError::Other(format!("payments: {error}")))?;
         let notifier = Notifier::new(
@@ -143,14 +151,33 @@ impl Application {
             store.clone(),
             ingest.clone(),
             notifier,
-            methods,
+            built.methods,
             metrics.clone(),
         );
+        let wallet = if settings.payments.wallet.enabled {
+            let parts = crate::payments::wallet::WalletParts {
+                engine: engine.clone(),
+                sources: sources.clone(),
+                bus: bus.clone(),
+                store: store.clone(),
+                base_url: crate::payments::setup::wallet_base_url(&settings.payments, local),
+                keywords: settings.payments.confirm_keywords.clone(),
+                consumer: format!("{}-{}", hostname(), std::process::id()),
+            };
+            Some(
+                crate::payments::wallet::Wallet::new(parts)
+                    .map_err(|error| StartupError::Other(format!("payments.wallet: {error}")))?,
+            )
+        } else {
+            None
+        };
         let payments = Arc::new(Mpp {
             engine,
             keys,
             realm: settings.payments.realm.clone(),
             challenge_ttl_secs: settings.payments.challenge_ttl_secs,
+            stripe: built.stripe,
+            sources,
         });
         let shutdown = CancellationToken::new();
         let state = AppState {
@@ -180,6 +207,9 @@ impl Application {
             retry,
         );
         workers.spawn(worker.run(outbox, shutdown.clone()));
+        if let Some(wallet) = wallet {
+            workers.spawn(wallet.run(shutdown.clone()));
+        }
         let instance = format!("{}-{}", hostname(), std::process::id());
         for hook in &settings.webhooks {
             let endpoint = WebhookEndpoint {
@@ -226,7 +256,7 @@ impl Application {
             },
             workers,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
-            sandbox,
+            sandbox: built.sandbox,
         })
     }
 
@@ -284,33 +314,6 @@ impl Application {
         }
         result
     }
-}
-
-/// The enabled methods, and the sandbox (for its test counter) when it is one of them.
-type Methods = (Vec<Arc<dyn PaymentMethod>>, Option<Arc<SandboxMethod>>);
-
-/// The enabled settlement methods, in server preference order. A new method (Stripe) is
-/// one more `methods.push(...)` here.
-fn payment_methods(settings: &Settings) -> Result<Methods, StartupError> {
-    let payments = &settings.payments;
-    let mut methods: Vec<Arc<dyn PaymentMethod>> = Vec::new();
-    let mut sandbox = None;
-    if payments.sandbox {
-        if payments.live {
-            return Err(StartupError::Other(
-                "payments: payments.live = true and the sandbox method is enabled; set \
-                 payments.sandbox = false (OMNIBRIDGE__PAYMENTS__SANDBOX=false) for real money"
-                    .to_owned(),
-            ));
-        }
-        let method = Arc::new(SandboxMethod::new());
-        methods.push(method.clone());
-        sandbox = Some(method);
-    }
-    if methods.is_empty() {
-        tracing::warn!("No payment method is enabled: payment intents cannot be paid.");
-    }
-    Ok((methods, sandbox))
 }
 
 type Storage = (Arc<dyn EventLog>, Arc<dyn Store>, Arc<dyn PaymentStore>);

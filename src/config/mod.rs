@@ -27,10 +27,13 @@ mod env;
 mod payments;
 mod secret;
 mod sections;
+mod wallet;
 
 pub use api_keys::{API_KEYS_ENV, ApiKeyHash, ApiKeys, Sha256Hex};
 pub use env::EnvVars;
-pub use payments::{MIN_SECRET_BYTES, PaymentSettings, StripeSettings};
+pub use payments::{
+    LinkedSourceSettings, MIN_SECRET_BYTES, PaymentSettings, StripeSettings, WalletSettings,
+};
 pub use secret::Secret;
 pub use sections::{
     ApiSettings, Bus, ChannelSettings, Durability, OutboxSettings, ServerSettings, StorageSettings,

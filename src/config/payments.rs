@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use super::Secret;
+pub use super::wallet::{LinkedSourceSettings, WalletSettings};
 
 /// Shortest accepted challenge-binding secret, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -32,6 +33,15 @@ pub struct PaymentSettings {
     pub previous_secret_envs: Vec<String>,
     /// The Stripe method's settings.
     pub stripe: StripeSettings,
+    /// Words that, as the first line of a customer's message, confirm the conversation's
+    /// only open intent (case-insensitive).
+    #[serde(default = "default_confirm_keywords")]
+    pub confirm_keywords: Vec<String>,
+    /// The in-channel wallet.
+    pub wallet: WalletSettings,
+    /// Customers linked to a payment source (`[[payments.linked_sources]]`).
+    #[serde(default)]
+    pub linked_sources: Vec<LinkedSourceSettings>,
     /// The secret read from `secret_env`, when that variable is set.
     #[serde(skip)]
     pub secret: Option<Secret>,
@@ -57,6 +67,16 @@ pub struct StripeSettings {
     pub payment_method_types: Vec<String>,
     /// The env var holding the webhook signing secret (`whsec_…`).
     pub webhook_secret_env: String,
+    /// The secret key read from `secret_key_env`, when that variable is set.
+    #[serde(skip)]
+    pub secret_key: Option<Secret>,
+    /// The webhook secret read from `webhook_secret_env`, when that variable is set.
+    #[serde(skip)]
+    pub webhook_secret: Option<Secret>,
+}
+
+fn default_confirm_keywords() -> Vec<String> {
+    vec!["PAY".to_owned(), "PAGAR".to_owned()]
 }
 
 /// Why the payment secrets could not be read.
@@ -86,6 +106,14 @@ impl PaymentSettings {
             }
         };
         self.secret = read(&self.secret_env)?;
+        // Stripe's secrets are checked at start, and only when the method is enabled.
+        let plain = |var: &str| {
+            env.get(var)
+                .filter(|value| !value.trim().is_empty())
+                .map(|value| Secret::new(value.clone()))
+        };
+        self.stripe.secret_key = plain(&self.stripe.secret_key_env);
+        self.stripe.webhook_secret = plain(&self.stripe.webhook_secret_env);
         self.previous_secrets = self
             .previous_secret_envs
             .iter()

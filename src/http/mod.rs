@@ -87,6 +87,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "/v1/payment-intents/{id}/refund",
             post(api::payments::refund),
         )
+        .route(
+            "/v1/customers/{channel}/{user_id}/payment-source",
+            axum::routing::put(crate::payments::wallet::linked::put_source),
+        )
         .route("/v1/events", get(stream::events))
         .route("/v1/openapi.json", get(openapi::document));
     let mut app = Router::new()
@@ -94,6 +98,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route(
             "/pay/{intent_id}",
             get(crate::payments::mpp::endpoint::pay).post(crate::payments::mpp::endpoint::pay),
+        )
+        .route(
+            crate::payments::stripe::endpoint::STRIPE_WEBHOOK_PATH,
+            post(crate::payments::stripe::endpoint::receive),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

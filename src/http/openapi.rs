@@ -21,9 +21,10 @@ use super::{api, stream};
         api::payments::list,
         api::payments::cancel,
         api::payments::refund,
+        crate::payments::wallet::linked::put_source,
         stream::events,
     ),
-    components(schemas(crate::http::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, api::payments::CreateIntent, api::payments::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState)),
+    components(schemas(crate::http::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, api::payments::CreateIntent, api::payments::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -252,7 +252,7 @@ impl PaymentEngine {
             reference: Some(settlement.reference.clone()),
             settled_at: Some(chrono::Utc::now()),
         };
-        let paid = self
+        let moved = self
             .inner
             .store
             .transition(
@@ -261,8 +261,16 @@ impl PaymentEngine {
                 IntentState::Succeeded,
                 patch,
             )
-            .await?
-            .ok_or(PaymentError::WrongState(IntentState::Processing))?;
+            .await?;
+        let Some(paid) = moved else {
+            // A webhook may have recorded this very settlement first: that is a success,
+            // already announced.
+            let now = self.get(&intent.id).await?;
+            if now.state.is_paid() && now.reference.as_deref() == Some(&settlement.reference) {
+                return Ok(now);
+            }
+            return Err(PaymentError::WrongState(now.state));
+        };
         self.announce(&paid, EventBody::PaymentSucceeded, None)
             .await;
         self.inner.notifier.payment_receipt(&paid).await;

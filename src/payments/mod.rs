@@ -15,6 +15,9 @@
 //!   `Stripe-Signature` verification and convergent webhook reconciliation.
 //! - [`sandbox`]: the keyless `sandbox` method with magic tokens.
 //! - [`mpp`]: the MPP endpoint (challenges, credentials, receipts).
+//! - `reconcile`: verified Stripe webhooks applied to intents through compare-and-set.
+//! - [`wallet`]: the in-channel wallet ("Pay" buttons and confirm keywords → MPP payments
+//!   from the customer's linked payment source).
 //! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
 pub mod engine;
@@ -24,10 +27,13 @@ pub mod intent;
 pub mod method;
 pub mod mpp;
 pub mod notify;
+pub mod reconcile;
 mod refund;
 pub mod sandbox;
+pub mod setup;
 pub mod store;
 pub mod stripe;
 mod validate;
+pub mod wallet;
 
 pub use validate::{MAX_AMOUNT_MINOR, MAX_EXPIRES_IN_SECS};

@@ -69,4 +69,14 @@ pub trait PaymentStore: Send + Sync + 'static {
         refunded_before: i64,
         amount: i64,
     ) -> Result<Option<PaymentIntent>, StoreError>;
+
+    /// The intent settled with `reference` (the method's payment id, `pi_…`).
+    async fn intent_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<PaymentIntent>, StoreError>;
+
+    /// Marks the intent disputed; `true` only for the call that marked it (so a duplicated
+    /// dispute webhook is announced once).
+    async fn mark_disputed(&self, id: &str) -> Result<bool, StoreError>;
 }

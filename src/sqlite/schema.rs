@@ -108,6 +108,9 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         used_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 5: Stripe webhook reconciliation: find intents by settlement reference; disputes.
+    "ALTER TABLE payment_intents ADD COLUMN disputed_at INTEGER;
+    CREATE INDEX payment_intents_reference ON payment_intents (reference);",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

@@ -6,7 +6,8 @@
 //!
 //! Endpoints: `POST /v1/payment_intents` (requires `shared_payment_granted_token`,
 //! `confirm=true`, `automatic_payment_methods[enabled]=true`), `GET /v1/payment_intents/{id}`,
-//! `POST /v1/refunds` (full, partial, over-refund error). Helpers: signed webhook events,
+//! `POST /v1/refunds` (full, partial, over-refund error), `POST
+//! /v1/shared_payment/issued_tokens` (issues magic SPTs, see `issued_tokens.rs`). Helpers: signed webhook events,
 //! counters, the recorded requests.
 //!
 //! Magic SPTs (the prefix decides; the rest makes them unique):
@@ -33,11 +34,15 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 mod handlers;
+mod issued_tokens;
 mod payment_intents;
 mod refunds;
 mod wire;
 
-use handlers::{authenticate, create_payment_intent, create_refund, retrieve_payment_intent};
+use handlers::{
+    authenticate, create_issued_token, create_payment_intent, create_refund,
+    retrieve_payment_intent,
+};
 use wire::Params;
 
 /// One request the fake answered.
@@ -78,6 +83,8 @@ pub(crate) struct FakeState {
     pub(crate) recorded: Vec<Recorded>,
     pub(crate) payment_intents_created: usize,
     pub(crate) refunds_created: usize,
+    /// SPTs issued through `/v1/shared_payment/issued_tokens`.
+    pub(crate) issued_tokens: usize,
 }
 
 /// A running fake Stripe; stopped when dropped.
@@ -109,6 +116,10 @@ impl StripeFake {
             .route("/v1/payment_intents", post(create_payment_intent))
             .route("/v1/payment_intents/{id}", get(retrieve_payment_intent))
             .route("/v1/refunds", post(create_refund))
+            .route(
+                "/v1/shared_payment/issued_tokens",
+                post(create_issued_token),
+            )
             .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

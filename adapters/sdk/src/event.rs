@@ -132,6 +132,10 @@ pub enum EventBody {
     /// Bridge-only: some or all of a settled payment was refunded.
     #[serde(rename = "payment.refunded")]
     PaymentRefunded(PaymentUpdate),
+    /// Bridge-only: the customer disputed a settled payment (for an operator; `reason` is
+    /// the processor's dispute reason).
+    #[serde(rename = "payment.disputed")]
+    PaymentDisputed(PaymentUpdate),
 }
 
 impl EventBody {
@@ -149,6 +153,7 @@ impl EventBody {
             Self::PaymentCanceled(_) => "payment.canceled",
             Self::PaymentExpired(_) => "payment.expired",
             Self::PaymentRefunded(_) => "payment.refunded",
+            Self::PaymentDisputed(_) => "payment.disputed",
         }
     }
 
@@ -161,7 +166,8 @@ impl EventBody {
             | Self::PaymentFailed(update)
             | Self::PaymentCanceled(update)
             | Self::PaymentExpired(update)
-            | Self::PaymentRefunded(update) => Some(update),
+            | Self::PaymentRefunded(update)
+            | Self::PaymentDisputed(update) => Some(update),
             _ => None,
         }
     }
@@ -185,6 +191,7 @@ impl EventBody {
         "payment.canceled",
         "payment.expired",
         "payment.refunded",
+        "payment.disputed",
     ];
 }
 

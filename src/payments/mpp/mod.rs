@@ -14,11 +14,15 @@ pub mod endpoint;
 pub mod keys;
 pub mod response;
 
+use std::sync::Arc;
+
 use keys::ChallengeKeys;
 
 use super::engine::PaymentEngine;
+use super::stripe::StripeMethod;
+use super::wallet::LinkedSources;
 
-/// The MPP endpoint's state.
+/// The payments side of the HTTP state: the MPP endpoint, the Stripe webhook, linked sources.
 #[derive(Clone, Debug)]
 pub struct Mpp {
     /// The payment engine (intents, methods, messages).
@@ -29,4 +33,8 @@ pub struct Mpp {
     pub realm: String,
     /// Challenge lifetime, in seconds.
     pub challenge_ttl_secs: u64,
+    /// The Stripe method, when enabled (its webhook secret verifies Stripe webhooks).
+    pub stripe: Option<Arc<StripeMethod>>,
+    /// Which payment source pays for which customer (the wallet's registry).
+    pub sources: Arc<LinkedSources>,
 }

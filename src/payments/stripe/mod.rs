@@ -19,6 +19,7 @@ use crate::payments::method::{Charge, PaymentMethod, Refunded, SettleError, Sett
 
 mod client;
 pub mod config;
+pub mod endpoint;
 mod messages;
 mod refund;
 mod settle;

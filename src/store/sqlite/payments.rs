@@ -237,4 +237,39 @@ impl PaymentStore for SqliteStore {
             })
             .await?)
     }
+
+    async fn intent_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<PaymentIntent>, StoreError> {
+        let reference = reference.to_owned();
+        Ok(self
+            .database()
+            .read(move |conn| {
+                let sql =
+                    format!("SELECT {COLUMNS} FROM payment_intents WHERE reference = ?1 LIMIT 1");
+                conn.prepare_cached(&sql)?
+                    .query_row([reference], from_row)
+                    .optional()?
+                    .transpose()
+            })
+            .await?)
+    }
+
+    async fn mark_disputed(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        Ok(self
+            .database()
+            .write(move |conn| {
+                let now = now_sql()?;
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE payment_intents SET disputed_at = ?2, updated_at = ?2 \
+                         WHERE id = ?1 AND disputed_at IS NULL",
+                    )?
+                    .execute(params![id, now])?;
+                Ok(changed == 1)
+            })
+            .await?)
+    }
 }

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::wire::{self, Answer, Params, error};
-use super::{FakeState, Recorded, lock, payment_intents, refunds};
+use super::{FakeState, Recorded, issued_tokens, lock, payment_intents, refunds};
 
 /// 401 without `Authorization: Bearer <secret key>`; otherwise the answer, delayed by the
 /// configured latency.
@@ -73,6 +73,21 @@ pub(crate) async fn create_refund(
         &headers,
         &body,
         refunds::create_refund,
+    )
+}
+
+pub(crate) async fn create_issued_token(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = lock(&state);
+    idempotent(
+        &mut state,
+        "/v1/shared_payment/issued_tokens",
+        &headers,
+        &body,
+        issued_tokens::create_issued_token,
     )
 }
 
