@@ -6,6 +6,8 @@ mod concurrency;
 mod conformance;
 mod lifecycle;
 mod processes;
+mod stripe;
+mod wallet;
 
 use mpp::protocol::core::{
     PaymentChallenge, PaymentCredential, format_authorization, parse_www_authenticate,
