@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod browser;
+mod browser_pay;
 mod cli;
 mod crash;
 mod helpers;

@@ -7,7 +7,7 @@ mod conformance;
 mod lifecycle;
 mod processes;
 mod stripe;
-mod wallet;
+pub mod wallet;
 
 use mpp::protocol::core::{
     PaymentChallenge, PaymentCredential, format_authorization, parse_www_authenticate,
