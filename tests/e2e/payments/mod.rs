@@ -5,6 +5,7 @@ mod api;
 mod concurrency;
 mod conformance;
 mod lifecycle;
+mod logs;
 mod processes;
 mod stripe;
 pub mod wallet;
