@@ -20,9 +20,6 @@ use crate::http::{self, AppState, HttpLimits};
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
-use crate::payments::engine::PaymentEngine;
-use crate::payments::mpp::Mpp;
-use crate::payments::mpp::keys::ChallengeKeys;
 use crate::payments::notify::Notifier;
 use crate::payments::sandbox::SandboxMethod;
 use crate::payments::store::PaymentStore;
@@ -127,58 +124,29 @@ impl Application {
         }
         let channels = Arc::new(channels);
         let outbox = Outbox::new(store.clone());
-        let payment_setup = |error: crate::payments::setup::SetupError| {
-            StartupError::Other(format!("payments: {error}"))
-        };
-        let built = crate::payments::setup::methods(&settings.payments).map_err(payment_setup)?;
-        let sources = Arc::new(
-            crate::payments::setup::linked_sources(&settings.payments).map_err(payment_setup)?,
-        );
         let local = listener
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
-        let keys = ChallengeKeys::from_settings(&settings.payments, &settings.storage.data_dir)
-            .map_err(|error| StartupError::Other(format!("payments: {error}")))?;
-        let notifier = Notifier::new(
-            store.clone(),
-            channels.clone(),
-            outbox.clone(),
-            renderer.clone(),
-            &settings.server.public_url,
-        );
-        let engine = PaymentEngine::new(
+        let built = crate::payments::setup::build(crate::payments::setup::Parts {
+            settings: &settings,
             payment_store,
-            store.clone(),
-            ingest.clone(),
-            notifier,
-            built.methods,
-            metrics.clone(),
-        );
-        let wallet = if settings.payments.wallet.enabled {
-            let parts = crate::payments::wallet::WalletParts {
-                engine: engine.clone(),
-                sources: sources.clone(),
-                bus: bus.clone(),
-                store: store.clone(),
-                base_url: crate::payments::setup::wallet_base_url(&settings.payments, local),
-                keywords: settings.payments.confirm_keywords.clone(),
-                consumer: format!("{}-{}", hostname(), std::process::id()),
-            };
-            Some(
-                crate::payments::wallet::Wallet::new(parts)
-                    .map_err(|error| StartupError::Other(format!("payments.wallet: {error}")))?,
-            )
-        } else {
-            None
-        };
-        let payments = Arc::new(Mpp {
-            engine,
-            keys,
-            realm: settings.payments.realm.clone(),
-            challenge_ttl_secs: settings.payments.challenge_ttl_secs,
-            stripe: built.stripe,
-            sources,
-        });
+            store: store.clone(),
+            bus: bus.clone(),
+            ingest: ingest.clone(),
+            notifier: Notifier::new(
+                store.clone(),
+                channels.clone(),
+                outbox.clone(),
+                renderer.clone(),
+                &settings.server.public_url,
+            ),
+            metrics: metrics.clone(),
+            local,
+            consumer: format!("{}-{}", hostname(), std::process::id()),
+        })
+        .map_err(|error| StartupError::Other(format!("payments: {error}")))?;
+        let payments = built.mpp;
+        let wallet = built.wallet;
         let shutdown = CancellationToken::new();
         let state = AppState {
             bus: bus.clone(),

@@ -1,14 +1,24 @@
 //! Building the payments side from settings at start: the enabled methods (sandbox,
-//! Stripe with its secrets from the named env vars), the linked sources and the wallet.
+//! Stripe with its secrets from the named env vars), the challenge keys, the engine, the
+//! linked sources and the wallet ([`build`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::engine::PaymentEngine;
 use super::method::PaymentMethod;
+use super::mpp::Mpp;
+use super::mpp::keys::ChallengeKeys;
+use super::notify::Notifier;
 use super::sandbox::SandboxMethod;
+use super::store::PaymentStore;
 use super::stripe::{StripeConfig, StripeMethod};
-use super::wallet::{LinkedSources, StripeIssuer};
-use crate::config::PaymentSettings;
+use super::wallet::{LinkedSources, StripeIssuer, Wallet, WalletParts};
+use crate::bus::EventLog;
+use crate::config::{PaymentSettings, Settings};
+use crate::ingest::Ingest;
+use crate::metrics::Metrics;
+use crate::store::Store;
 
 /// Why the payments side could not be built; names settings and env vars, never secrets.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +44,83 @@ pub enum SetupError {
     /// The wallet settings are invalid.
     #[error("payments.wallet: {0}")]
     Wallet(String),
+    /// The challenge-binding secrets could not be loaded.
+    #[error("{0}")]
+    Keys(String),
+}
+
+/// What [`build`] needs from the rest of the bridge.
+pub struct Parts<'a> {
+    /// All settings.
+    pub settings: &'a Settings,
+    /// Intents and consumed challenges.
+    pub payment_store: Arc<dyn PaymentStore>,
+    /// Conversations (and the wallet's handled-event marks).
+    pub store: Arc<dyn Store>,
+    /// The bus (the wallet consumes it).
+    pub bus: Arc<dyn EventLog>,
+    /// Appends `payment.*` events.
+    pub ingest: Ingest,
+    /// Payment messages to conversations.
+    pub notifier: Notifier,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The bridge's listening address (the wallet's default base URL).
+    pub local: SocketAddr,
+    /// This instance's consumer name.
+    pub consumer: String,
+}
+
+/// The payments side, built.
+pub struct Built {
+    /// The HTTP state of the MPP endpoint, Stripe webhooks and linked sources.
+    pub mpp: Arc<Mpp>,
+    /// The wallet to run, when enabled.
+    pub wallet: Option<Wallet>,
+    /// The sandbox method, when enabled (tests read its counter).
+    pub sandbox: Option<Arc<SandboxMethod>>,
+}
+
+/// Builds methods, keys, engine, linked sources and wallet.
+pub fn build(parts: Parts<'_>) -> Result<Built, SetupError> {
+    let payments = &parts.settings.payments;
+    let built = methods(payments)?;
+    let sources = Arc::new(linked_sources(payments)?);
+    let keys = ChallengeKeys::from_settings(payments, &parts.settings.storage.data_dir)
+        .map_err(|error| SetupError::Keys(error.to_string()))?;
+    let engine = PaymentEngine::new(
+        parts.payment_store,
+        parts.store.clone(),
+        parts.ingest,
+        parts.notifier,
+        built.methods,
+        parts.metrics,
+    );
+    let wallet = wallet(
+        payments,
+        WalletParts {
+            engine: engine.clone(),
+            sources: sources.clone(),
+            bus: parts.bus,
+            store: parts.store,
+            base_url: wallet_base_url(payments, parts.local),
+            keywords: payments.confirm_keywords.clone(),
+            consumer: parts.consumer,
+        },
+    )?;
+    let mpp = Arc::new(Mpp {
+        engine,
+        keys,
+        realm: payments.realm.clone(),
+        challenge_ttl_secs: payments.challenge_ttl_secs,
+        stripe: built.stripe,
+        sources,
+    });
+    Ok(Built {
+        mpp,
+        wallet,
+        sandbox: built.sandbox,
+    })
 }
 
 /// The built methods.
@@ -124,4 +211,17 @@ pub fn wallet_base_url(payments: &PaymentSettings, local: SocketAddr) -> String 
         local.ip().to_string()
     };
     format!("http://{host}:{}", local.port())
+}
+
+/// The wallet, when `payments.wallet.enabled`.
+pub fn wallet(
+    payments: &PaymentSettings,
+    parts: WalletParts,
+) -> Result<Option<Wallet>, SetupError> {
+    if !payments.wallet.enabled {
+        return Ok(None);
+    }
+    Wallet::new(parts)
+        .map(Some)
+        .map_err(|error| SetupError::Wallet(error.to_string()))
 }
