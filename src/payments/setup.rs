@@ -225,3 +225,60 @@ pub fn wallet(
         .map(Some)
         .map_err(|error| SetupError::Wallet(error.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> PaymentSettings {
+        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Settings::load_from(None, vars).unwrap().payments
+    }
+
+    #[test]
+    fn stripe_is_built_from_config_and_named_env_vars() {
+        let enabled = [
+            ("OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED", "true"),
+            ("OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID", "profile_1"),
+            (
+                "OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE",
+                "http://127.0.0.1:9",
+            ),
+        ];
+        let Err(error) = methods(&settings(&enabled)) else {
+            panic!("a missing secret key must refuse the start");
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("OMNIBRIDGE_STRIPE_SECRET_KEY"),
+            "{message}"
+        );
+
+        let mut vars = enabled.to_vec();
+        vars.push(("OMNIBRIDGE_STRIPE_SECRET_KEY", "sk_test_setup"));
+        let payments = settings(&vars);
+        let built = methods(&payments).unwrap();
+        let names: Vec<_> = built.methods.iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["sandbox", "stripe"]);
+        let stripe = built.stripe.unwrap();
+        assert_eq!(stripe.config().api_base, "http://127.0.0.1:9");
+        assert_eq!(stripe.config().payment_method_types, ["card"]);
+        assert!(!format!("{payments:?}").contains("sk_test_setup"));
+    }
+
+    #[test]
+    fn wallet_defaults_and_base_url() {
+        let payments = settings(&[]);
+        assert_eq!(payments.confirm_keywords, ["PAY", "PAGAR"]);
+        assert!(payments.wallet.enabled);
+        let sources = linked_sources(&payments).unwrap();
+        let anyone = super::super::wallet::CustomerRef {
+            channel: "webchat".into(),
+            user_id: "u1".into(),
+        };
+        assert_eq!(sources.source_for(&anyone).unwrap().method(), "sandbox");
+        let local: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(wallet_base_url(&payments, local), "http://127.0.0.1:8080");
+    }
+}

@@ -277,3 +277,37 @@ async fn the_wallet_pays_with_an_spt_issued_from_the_linked_card() {
     assert!(issued.param("usage_limits[expires_at]").is_some());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn one_spt_credential_submitted_100_times_at_once_makes_one_payment_intent() {
+    let fake = StripeFake::start().await;
+    let app = stripe_app(&fake).await;
+    let (_, id) = intent(&app, "stripe-conc").await;
+    let auth = spt_credential(&challenge(&app, &id).await, "spt_success_conc100");
+    let url = app.url(&format!("/pay/{id}"));
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(100));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (client, url, auth, barrier) = (
+                app.client.clone(),
+                url.clone(),
+                auth.clone(),
+                barrier.clone(),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let response = client.post(url).header("authorization", auth).send().await;
+                response.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let rejected = statuses.iter().filter(|s| matches!(s, 402 | 409)).count();
+    assert_eq!((ok, rejected), (1, 99), "{statuses:?}");
+    assert_eq!(fake.payment_intents_created(), 1);
+    app.stop().await;
+}
