@@ -58,8 +58,12 @@ impl PaymentEngine {
             .record_refund(&intent.id, intent.refunded_minor, requested)
             .await?;
         let Some(after) = after else {
-            // Someone else refunded concurrently; report where it is now.
+            // A Stripe `charge.refunded` webhook may have recorded this very refund first
+            // (and announced it); otherwise someone else refunded concurrently.
             let now = self.get(id).await?;
+            if now.refunded_minor >= intent.refunded_minor + requested {
+                return Ok(now);
+            }
             return Err(PaymentError::WrongState(now.state));
         };
         let event = update(&after, after.state.as_str())
