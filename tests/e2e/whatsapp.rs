@@ -16,10 +16,10 @@ const APP_SECRET: &str = "e2e-app-secret";
 const VERIFY: &str = "e2e-verify-token";
 
 async fn spawn() -> TestApp {
-    let settings = ChannelSettings {
-        id: ID.into(),
-        kind: "whatsapp".into(),
-        rest: json!({
+    let settings = ChannelSettings::new(
+        ID,
+        "whatsapp",
+        json!({
             "phone_number_id": PN,
             "access_token_env": "E2E_WA_TOKEN",
             "app_secret_env": "E2E_WA_SECRET",
@@ -29,7 +29,7 @@ async fn spawn() -> TestApp {
         .as_object()
         .cloned()
         .unwrap(),
-    };
+    );
     let env = |name: &str| match name {
         "E2E_WA_TOKEN" => Some("token".to_owned()),
         "E2E_WA_SECRET" => Some(APP_SECRET.to_owned()),

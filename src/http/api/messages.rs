@@ -13,6 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::conversations::find;
+use crate::channels::window::{self, Window};
 use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::outbox::Outbox;
@@ -75,6 +76,14 @@ pub struct Accepted {
     pub conversation_id: String,
     /// `queued`.
     pub status: String,
+    /// `template` when the channel's reply window is closed and the message goes out as the
+    /// channel's stand-in template (WhatsApp: the mapped approved template); absent for
+    /// free-form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// With `"via": "template"`: the provider template's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_template: Option<String>,
 }
 
 const MAX_TEXT_CHARS: usize = 65_536;
@@ -84,7 +93,8 @@ const MAX_BUTTONS: usize = 10;
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", request_body = SendMessage,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
     responses((status = 202, body = Accepted), (status = 400, body = crate::http::problem::Problem),
-        (status = 404, body = crate::http::problem::Problem), (status = 422, body = crate::http::problem::Problem)),
+        (status = 404, body = crate::http::problem::Problem),
+        (status = 422, description = "invalid body, template error, or `reply_window_closed`: the channel's reply window is closed and no approved template stands in", body = crate::http::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn send(
     caller: ApiCaller,
@@ -132,11 +142,32 @@ pub async fn send(
     message.reply_to = request.reply_to.map(ProviderMessageId::new);
     message.template.clone_from(&request.template);
     message.locale = Some(locale);
+    if message.template.is_some() {
+        message.template_data.clone_from(&request.data);
+    }
+    let provider_template = match window::check(
+        handle.channel.as_ref(),
+        conversation.last_inbound_at,
+        &message,
+        chrono::Utc::now(),
+    ) {
+        Window::Open => None,
+        Window::Template(name) => Some(name),
+        Window::Closed(reason) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Window::CODE,
+                reason,
+            ));
+        }
+    };
     state.outbox.enqueue(&conversation.id, &message).await?;
     let accepted = json!(Accepted {
         outbound_id: outbound_id.to_string(),
         conversation_id: conversation.id.to_string(),
         status: "queued".into(),
+        via: provider_template.as_ref().map(|_| "template".to_owned()),
+        provider_template,
     });
     let response = IdempotentResponse {
         fingerprint: fingerprint.clone(),
@@ -157,7 +188,7 @@ pub async fn send(
 
 /// Where an outbound message is.
 #[utoipa::path(get, path = "/v1/outbound/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "state, attempts and last error"), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, description = "state, attempts, last error and `delivery` (the highest delivery status reached)"), (status = 404, body = crate::http::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn outbound_status(
     _caller: ApiCaller,
@@ -182,6 +213,7 @@ pub async fn outbound_status(
         "state": state_name,
         "attempts": record.attempts,
         "last_error": record.last_error,
+        "delivery": state.store.delivery_status(&record.id).await?,
         "created_at": record.created_at,
     })))
 }
