@@ -80,15 +80,19 @@ impl MediaWorker {
             events = self.bus.group_read(GROUP, &self.consumer, BATCH).await?;
         }
         let count = events.len();
+        // Most events carry no media: ack them in one call per batch, not one each.
+        let mut done = Vec::with_capacity(count);
         for event in events {
-            if let Some(media) = pending_media(&event)
-                && !self.handle(&event, media, stop).await
-            {
-                return Ok(0);
+            if let Some(media) = pending_media(&event) {
+                if !self.handle(&event, media, stop).await {
+                    self.bus.group_ack(GROUP, &done).await?;
+                    return Ok(0);
+                }
             }
-            if let Some(seq) = event.seq {
-                self.bus.group_ack(GROUP, &[seq]).await?;
-            }
+            done.extend(event.seq);
+        }
+        if !done.is_empty() {
+            self.bus.group_ack(GROUP, &done).await?;
         }
         Ok(count)
     }
