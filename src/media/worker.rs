@@ -83,11 +83,11 @@ impl MediaWorker {
         // Most events carry no media: ack them in one call per batch, not one each.
         let mut done = Vec::with_capacity(count);
         for event in events {
-            if let Some(media) = pending_media(&event) {
-                if !self.handle(&event, media, stop).await {
-                    self.bus.group_ack(GROUP, &done).await?;
-                    return Ok(0);
-                }
+            if let Some(media) = pending_media(&event)
+                && !self.handle(&event, media, stop).await
+            {
+                self.bus.group_ack(GROUP, &done).await?;
+                return Ok(0);
             }
             done.extend(event.seq);
         }
@@ -163,10 +163,7 @@ impl MediaWorker {
         media.url = Some(format!("{}/v1/media/{}", self.public_url, stored.id));
         media.mime_type = Some(stored.mime_type);
         media.size_bytes = Some(stored.size_bytes);
-        Some(EventBody::MediaStored(MediaUpdate::stored(
-            event.id.clone(),
-            media,
-        )))
+        Some(EventBody::MediaStored(MediaUpdate::stored(event.id, media)))
     }
 
     async fn report(&self, event: &Envelope, handle: &ChannelHandle, body: EventBody) -> bool {
@@ -210,7 +207,7 @@ fn failed(event: &Envelope, media: &Media, error: &ChannelError) -> EventBody {
     };
     tracing::warn!(code = error.code(), "Inbound media could not be stored.");
     EventBody::MediaFailed(MediaUpdate::failed(
-        event.id.clone(),
+        event.id,
         media.clone(),
         error.code(),
         reason,
