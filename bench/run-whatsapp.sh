@@ -91,7 +91,7 @@ measure() {
     echo "== $1" >&2
     BENCH_WA_APP_SECRET=$SECRET "$LOAD" load --url "$2" "${LOAD_ARGS[@]}" --label "$1" | tee "$WORK/out" >&2
     grep '^{' "$WORK/out" | jq -c --arg backend "$1" '. + {backend: $backend}' >>"$JSONL"
-    COMMANDS+=("whatsapp-load load --url ${2//127.0.0.1:[0-9]*\//127.0.0.1:PORT/} ${LOAD_ARGS[*]} --label $1")
+    COMMANDS+=("whatsapp-load load --url $(sed -E 's/:[0-9]+\//:PORT\//' <<<"$2") ${LOAD_ARGS[*]} --label $1")
 }
 
 # run_bridge NAME BUS_URL_OR_sqlite
