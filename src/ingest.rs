@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use omnibridge_sdk::{
     ChannelKind, ConversationId, ConversationRef, Envelope, EventBody, InboundEvent, Inbox,
-    InboxError, Participant,
+    InboxError, Participant, Timestamp,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -136,26 +136,25 @@ impl Ingest {
             tracing::debug_span!("ingest", channel = %kind, channel_id, count = events.len());
         async move {
             let now = chrono::Utc::now();
+            let events = crate::deliveries::settle(self.store.as_ref(), channel_id, events).await?;
             // One conversation update per distinct conversation in the batch, before the
             // append: a crash in between leaves a conversation without events (harmless, the
             // provider retries), never an event without its conversation.
-            let mut touched: Vec<(ConversationId, &ConversationRef, bool)> = Vec::new();
+            let mut touched: Vec<(ConversationId, &ConversationRef, Option<Timestamp>)> =
+                Vec::new();
             let mut ids = Vec::with_capacity(events.len());
             for event in &events {
                 let conv_id = conversation_id(kind, &event.conversation);
-                let inbound = matches!(
-                    event.body,
-                    EventBody::MessageReceived(_) | EventBody::ActionInvoked(_)
-                );
+                let inbound_at = inbound_at(event, now);
                 match touched.iter_mut().find(|(id, _, _)| *id == conv_id) {
-                    Some(entry) => entry.2 |= inbound,
-                    None => touched.push((conv_id.clone(), &event.conversation, inbound)),
+                    Some(entry) => entry.2 = entry.2.max(inbound_at),
+                    None => touched.push((conv_id.clone(), &event.conversation, inbound_at)),
                 }
                 ids.push(conv_id);
             }
-            for (conv_id, conversation, inbound) in &touched {
+            for (conv_id, conversation, inbound_at) in &touched {
                 self.store
-                    .touch_conversation(conv_id, channel_id, kind, conversation, now, *inbound)
+                    .touch_conversation(conv_id, channel_id, kind, conversation, now, *inbound_at)
                     .await?;
                 let senders: Vec<Participant> = events
                     .iter()
@@ -210,18 +209,28 @@ impl Ingest {
     }
 
     /// Appends one event the bridge itself produced (message sent, delivery status) on an
-    /// existing conversation.
+    /// existing conversation; `None` when it was not appended (a delivery status older than
+    /// the one recorded, see [`crate::deliveries`]).
     pub async fn emit(
         &self,
         channel_id: &str,
         kind: &ChannelKind,
         event: InboundEvent,
-    ) -> Result<Appended, IngestError> {
+    ) -> Result<Option<Appended>, IngestError> {
         let mut results = self.accept(channel_id, kind, vec![event]).await?;
-        results.pop().map(|(appended, _)| appended).ok_or_else(|| {
-            IngestError::Bus(BusError::Unavailable("append returned nothing".into()))
-        })
+        Ok(results.pop().map(|(appended, _)| appended))
     }
+}
+
+/// When the customer wrote, for a customer's message or action: the provider's time (reply
+/// windows count from it, and a redelivery days later must not reopen one), never later than
+/// `now`. `None` for every other event.
+fn inbound_at(event: &InboundEvent, now: Timestamp) -> Option<Timestamp> {
+    let inbound = matches!(
+        event.body,
+        EventBody::MessageReceived(_) | EventBody::ActionInvoked(_)
+    );
+    inbound.then(|| event.occurred_at.unwrap_or(now).min(now))
 }
 
 /// The [`Inbox`] handed to one channel's `listen` loop.

@@ -6,6 +6,8 @@
 //! - [`bus`]: the durable event log (SQLite or Redis Streams) with consumer groups.
 //! - [`store`]: conversations, outbox, idempotency records, dead letters.
 //! - [`ingest`]: the one path onto the bus (stamp, record the conversation, append).
+//! - [`deliveries`]: delivery statuses linked to outbound messages, never downgraded.
+//! - [`media`]: inbound media downloaded, stored behind [`media::MediaStore`], served by the API.
 //! - [`channels`]: configured channels and fitting messages to their capabilities.
 //! - [`outbox`]: queued outbound messages, the dispatch worker, retry policy.
 //! - [`webhooks_out`]: signed business webhooks with retry and dead letters.
@@ -22,8 +24,10 @@ pub mod bus;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod deliveries;
 pub mod http;
 pub mod ingest;
+pub mod media;
 pub mod metrics;
 pub mod money;
 pub mod outbox;

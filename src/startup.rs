@@ -18,6 +18,7 @@ use crate::channels::ChannelRegistry;
 use crate::config::{Bus, Settings};
 use crate::http::{self, AppState, HttpLimits};
 use crate::ingest::Ingest;
+use crate::media::{LocalMediaStore, MediaStore, MediaWorker};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
 use crate::payments::notify::Notifier;
@@ -148,6 +149,10 @@ impl Application {
         let payments = built.mpp;
         let wallet = built.wallet;
         let shutdown = CancellationToken::new();
+        let media: Arc<dyn MediaStore> = Arc::new(
+            LocalMediaStore::open(settings.storage.data_dir.join("media"))
+                .map_err(|error| StartupError::Storage(error.to_string()))?,
+        );
         let state = AppState {
             bus: bus.clone(),
             store: store.clone(),
@@ -159,6 +164,7 @@ impl Application {
             renderer,
             payments,
             webchat,
+            media: media.clone(),
             shutdown: shutdown.clone(),
         };
         let mut workers = JoinSet::new();
@@ -179,6 +185,22 @@ impl Application {
             workers.spawn(wallet.run(shutdown.clone()));
         }
         let instance = format!("{}-{}", hostname(), std::process::id());
+        let media_worker = MediaWorker {
+            consumer: instance.clone(),
+            bus: bus.clone(),
+            store: store.clone(),
+            ingest: ingest.clone(),
+            channels: channels.clone(),
+            media,
+            caps: settings
+                .channels
+                .iter()
+                .map(|c| (c.id.clone(), c.max_media_bytes))
+                .collect(),
+            public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
+            retry,
+        };
+        workers.spawn(media_worker.run(shutdown.clone()));
         for hook in &settings.webhooks {
             let endpoint = WebhookEndpoint {
                 name: hook.name.clone(),

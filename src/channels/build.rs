@@ -58,6 +58,21 @@ mod tests {
     }
 
     #[test]
+    fn max_media_bytes_is_the_bridge_s_key_with_a_default() {
+        let mut entry = example_channels().remove(0);
+        assert_eq!(entry.max_media_bytes, crate::media::DEFAULT_MAX_MEDIA_BYTES);
+        let parsed: ChannelSettings = serde_json::from_value(serde_json::json!({
+            "id": "x", "type": "whatsapp", "max_media_bytes": 1024, "phone_number_id": "1",
+            "access_token_env": "A", "app_secret_env": "B", "verify_token_env": "C"
+        }))
+        .unwrap();
+        assert_eq!(parsed.max_media_bytes, 1024);
+        assert!(!parsed.rest.contains_key("max_media_bytes"));
+        entry.rest = parsed.rest;
+        assert!(build_channel(&entry, &|_| Some("x".into())).is_ok());
+    }
+
+    #[test]
     fn unknown_types_and_keys_are_refused() {
         let mut entry = example_channels().remove(0);
         entry.rest.insert("phone_numbr_id".into(), "typo".into());

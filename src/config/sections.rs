@@ -183,12 +183,34 @@ pub struct ChannelSettings {
     /// The channel type, e.g. `whatsapp` (TOML key `type`).
     #[serde(rename = "type")]
     pub kind: String,
+    /// Largest inbound media file the bridge downloads for this channel, in bytes (default
+    /// 16 MiB); larger ones get a `media.failed` event with code `media_too_large`.
+    #[serde(default = "default_max_media_bytes")]
+    pub max_media_bytes: u64,
     /// The channel type's own keys.
     #[serde(flatten)]
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
+fn default_max_media_bytes() -> u64 {
+    crate::media::DEFAULT_MAX_MEDIA_BYTES
+}
+
 impl ChannelSettings {
+    /// A channel entry of type `kind` with these type-specific keys.
+    pub fn new(
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        rest: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            kind: kind.into(),
+            max_media_bytes: default_max_media_bytes(),
+            rest,
+        }
+    }
+
     /// Deserializes the channel type's own keys into its config struct.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         serde_json::from_value(serde_json::Value::Object(self.rest.clone())).map_err(|e| {

@@ -46,6 +46,8 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     /// Queues outbound messages.
     pub outbox: Outbox,
+    /// Stored inbound media.
+    pub media: Arc<dyn crate::media::MediaStore>,
     /// Renders message templates.
     pub renderer: Arc<dyn api::messages::Renderer>,
     /// Payment intents and the MPP endpoint.
@@ -74,6 +76,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         )
         .route("/v1/conversations/{id}/messages", post(api::messages::send))
         .route("/v1/outbound/{id}", get(api::messages::outbound_status))
+        .route("/v1/media/{id}", get(api::media::get_one))
         .route(
             "/v1/payment-intents",
             post(api::payments::create).get(api::payments::list),

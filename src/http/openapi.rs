@@ -16,6 +16,7 @@ use super::{api, stream};
         api::conversations::events,
         api::messages::send,
         api::messages::outbound_status,
+        api::media::get_one,
         api::payments::create,
         api::payments::get_one,
         api::payments::list,

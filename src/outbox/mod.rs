@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use crate::store::{OutboxRecord, OutboxState, Store, StoreError};
 
 pub mod retry;
+mod send;
 pub mod worker;
 
 pub use retry::RetryPolicy;

@@ -11,8 +11,10 @@ use omnibridge_sdk::{
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::send::{self, Sent};
 use super::{Outbox, RetryPolicy};
-use crate::channels::{ChannelHandle, ChannelRegistry, shape};
+use crate::channels::window::{self, Window};
+use crate::channels::{ChannelHandle, ChannelRegistry};
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::Metrics;
 use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
@@ -21,9 +23,6 @@ use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
 const LEASE: Duration = Duration::from_secs(60);
 /// Records leased per step.
 const BATCH: usize = 16;
-/// Longest a channel's `send` may take before the try counts as a transient failure (well
-/// inside the lease, so no other worker takes the record meanwhile).
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one dispatch step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -167,8 +166,29 @@ impl OutboxWorker {
                         .await;
                 }
             };
-            match self.send_parts(&handle, &message).await {
-                Ok(receipt) => self.succeed(&record, &handle, &message, receipt).await,
+            let now = chrono::Utc::now();
+            let sent = match window::check(
+                handle.channel.as_ref(),
+                conversation.last_inbound_at,
+                &message,
+                now,
+            ) {
+                Window::Open => send::free_form(&handle, &message, &self.metrics).await,
+                Window::Template(template) => {
+                    tracing::info!(
+                        template,
+                        "Reply window closed; sending the stand-in template."
+                    );
+                    send::as_template(&handle, &message, &self.metrics).await
+                }
+                Window::Closed(reason) => {
+                    return self
+                        .give_up(&record, Some(&target), Window::CODE, &reason)
+                        .await;
+                }
+            };
+            match sent {
+                Ok(sent) => self.succeed(&record, &handle, &message, sent).await,
                 Err(error) => self.fail(&record, &target, error).await,
             }
         }
@@ -176,40 +196,17 @@ impl OutboxWorker {
         .await
     }
 
-    async fn send_parts(
-        &self,
-        handle: &ChannelHandle,
-        message: &OutboundMessage,
-    ) -> Result<omnibridge_sdk::SendReceipt, ChannelError> {
-        let caps = handle.channel.capabilities();
-        let parts = shape::fit(
-            &message.id,
-            &message.conversation,
-            &message.text,
-            &message.buttons,
-            caps,
-        );
-        let mut last = None;
-        for mut part in parts {
-            part.reply_to.clone_from(&message.reply_to);
-            part.template.clone_from(&message.template);
-            part.locale.clone_from(&message.locale);
-            let sent = tokio::time::timeout(SEND_TIMEOUT, handle.channel.send(&part))
-                .await
-                .map_err(|_| ChannelError::transient("the channel did not answer within 30 s"))?;
-            last = Some(sent?);
-            Metrics::count_channel(&self.metrics.events_out, handle.kind.as_str());
-        }
-        last.ok_or_else(|| ChannelError::rejected("empty_message", "nothing to send"))
-    }
-
     async fn succeed(
         &self,
         record: &OutboxRecord,
         handle: &ChannelHandle,
         message: &OutboundMessage,
-        receipt: omnibridge_sdk::SendReceipt,
+        sent: Sent,
     ) -> Result<OutboxOutcome, DispatchError> {
+        let receipt = sent.receipt;
+        self.store
+            .link_provider_messages(&handle.id, &record.id, &sent.provider_ids)
+            .await?;
         let mut sent = Message::new(Content::text(message.text.clone()));
         sent.outbound_id = Some(record.id.clone());
         sent.buttons.clone_from(&message.buttons);

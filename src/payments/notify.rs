@@ -170,6 +170,7 @@ impl Notifier {
         let mut message = message;
         message.template = Some(template.to_owned());
         message.locale = Some(intent.locale.clone());
+        message.template_data = Some(data);
         self.outbox
             .enqueue(&conversation.id, &message)
             .await

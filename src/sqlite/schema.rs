@@ -111,6 +111,20 @@ const MIGRATIONS: &[&str] = &[
     // 5: Stripe webhook reconciliation: find intents by settlement reference; disputes.
     "ALTER TABLE payment_intents ADD COLUMN disputed_at INTEGER;
     CREATE INDEX payment_intents_reference ON payment_intents (reference);",
+    // 6: delivery tracking: which outbound message a provider message id belongs to, and the
+    // highest delivery status each outbound message reached (statuses never downgrade).
+    "CREATE TABLE provider_messages (
+        channel_id TEXT NOT NULL,
+        provider_message_id TEXT NOT NULL,
+        outbound_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, provider_message_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE deliveries (
+        outbound_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

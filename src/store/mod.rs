@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use omnibridge_sdk::{
-    ChannelKind, ConversationId, ConversationRef, OutboundId, Participant, Role, Timestamp,
+    ChannelKind, ConversationId, ConversationRef, DeliveryStatus, OutboundId, Participant,
+    ProviderMessageId, Role, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,8 +135,9 @@ pub struct IdempotentResponse {
 /// Durable state other than the event log.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates the conversation if new and moves its `last_event_at` (and `last_inbound_at`
-    /// when `inbound`) forward to `at`; never backwards.
+    /// Creates the conversation if new and moves its `last_event_at` forward to `at`, and its
+    /// `last_inbound_at` forward to `inbound_at` when given (the customer's message time,
+    /// which reply windows count from); never backwards.
     async fn touch_conversation(
         &self,
         id: &ConversationId,
@@ -143,7 +145,7 @@ pub trait Store: Send + Sync + 'static {
         channel: &ChannelKind,
         conversation: &ConversationRef,
         at: Timestamp,
-        inbound: bool,
+        inbound_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
 
     /// Records that these participants (those with a channel user id) took part in the
@@ -224,6 +226,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// Dead letters of `kind`, for the API and tests.
     async fn dead_letters(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError>;
+
+    /// Records that the channel `channel_id` accepted `outbound` under these provider message
+    /// ids, so the provider's later statuses attach to it.
+    async fn link_provider_messages(
+        &self,
+        channel_id: &str,
+        outbound: &OutboundId,
+        provider_ids: &[ProviderMessageId],
+    ) -> Result<(), StoreError>;
+
+    /// The outbound message the channel `channel_id` knows as `provider_id`, if we sent it.
+    async fn outbound_for_provider_message(
+        &self,
+        channel_id: &str,
+        provider_id: &ProviderMessageId,
+    ) -> Result<Option<OutboundId>, StoreError>;
+
+    /// Moves the delivery status of `outbound` to `status` unless it already reached a higher
+    /// one (`queued < sent < delivered < read < failed`; `failed` is final). Returns whether
+    /// `status` is now the current one (an equal status counts, so a retried append is
+    /// still made and then de-duplicated by the bus).
+    async fn advance_delivery(
+        &self,
+        outbound: &OutboundId,
+        status: DeliveryStatus,
+    ) -> Result<bool, StoreError>;
+
+    /// The highest delivery status `outbound` reached, if any was recorded.
+    async fn delivery_status(
+        &self,
+        outbound: &OutboundId,
+    ) -> Result<Option<DeliveryStatus>, StoreError>;
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -7,7 +7,10 @@
 //! transaction, so two processes sharing the file never lease one record twice (see the
 //! `outbox` submodule).
 
-use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
+use omnibridge_sdk::{
+    ChannelKind, ConversationId, ConversationRef, DeliveryStatus, OutboundId, ProviderMessageId,
+    Timestamp,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
@@ -16,6 +19,7 @@ use super::{
 };
 use crate::sqlite::{Database, DbError};
 
+mod deliveries;
 mod outbox;
 mod participants;
 mod payments;
@@ -123,9 +127,10 @@ impl Store for SqliteStore {
         channel: &ChannelKind,
         conversation: &ConversationRef,
         at: Timestamp,
-        inbound: bool,
+        inbound_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let at = time_to_sql(at)?;
+        let inbound_at = inbound_at.map(time_to_sql).transpose()?;
         let row = (
             id.as_str().to_owned(),
             channel_id.to_owned(),
@@ -138,13 +143,13 @@ impl Store for SqliteStore {
                     "INSERT INTO conversations \
                      (id, channel_id, channel, conversation, created_at, last_event_at, \
                       last_inbound_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, CASE WHEN ?6 THEN ?5 END) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
                      ON CONFLICT (id) DO UPDATE SET \
                      last_event_at = max(last_event_at, excluded.last_event_at), \
-                     last_inbound_at = CASE WHEN ?6 \
-                       THEN max(coalesce(last_inbound_at, ?5), ?5) ELSE last_inbound_at END",
+                     last_inbound_at = CASE WHEN ?6 IS NOT NULL \
+                       THEN max(coalesce(last_inbound_at, ?6), ?6) ELSE last_inbound_at END",
                 )?
-                .execute(params![row.0, row.1, row.2, row.3, at, inbound])?;
+                .execute(params![row.0, row.1, row.2, row.3, at, inbound_at])?;
                 Ok(())
             })
             .await?;
@@ -258,6 +263,38 @@ impl Store for SqliteStore {
     /// Each dead letter as `{"reference", "payload", "error", "created_at_ms"}`, oldest first.
     async fn dead_letters(&self, kind: &str) -> Result<Vec<serde_json::Value>, StoreError> {
         records::dead_letters(&self.db, kind).await
+    }
+
+    async fn link_provider_messages(
+        &self,
+        channel_id: &str,
+        outbound: &OutboundId,
+        provider_ids: &[ProviderMessageId],
+    ) -> Result<(), StoreError> {
+        deliveries::link(&self.db, channel_id, outbound, provider_ids).await
+    }
+
+    async fn outbound_for_provider_message(
+        &self,
+        channel_id: &str,
+        provider_id: &ProviderMessageId,
+    ) -> Result<Option<OutboundId>, StoreError> {
+        deliveries::outbound_for(&self.db, channel_id, provider_id).await
+    }
+
+    async fn advance_delivery(
+        &self,
+        outbound: &OutboundId,
+        status: DeliveryStatus,
+    ) -> Result<bool, StoreError> {
+        deliveries::advance(&self.db, outbound, status).await
+    }
+
+    async fn delivery_status(
+        &self,
+        outbound: &OutboundId,
+    ) -> Result<Option<DeliveryStatus>, StoreError> {
+        deliveries::status(&self.db, outbound).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -29,7 +29,7 @@ async fn touch(store: &SqliteStore, id: &str, secs: i64, inbound: bool) {
             &ChannelKind::new("whatsapp").unwrap(),
             &ConversationRef::new("acct", id),
             at(secs),
-            inbound,
+            inbound.then(|| at(secs)),
         )
         .await
         .unwrap();

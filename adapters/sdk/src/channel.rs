@@ -7,6 +7,7 @@ use http::{HeaderMap, Method};
 use tokio_util::sync::CancellationToken;
 
 use crate::capabilities::Capabilities;
+use crate::content::Media;
 use crate::error::ChannelError;
 use crate::event::InboundEvent;
 use crate::ids::ChannelKind;
@@ -62,7 +63,47 @@ pub trait Channel: Send + Sync + 'static {
     async fn health_check(&self) -> Result<(), ChannelError> {
         Ok(())
     }
+
+    /// The provider-side template that stands in for `msg` when the reply window is closed
+    /// (WhatsApp: the approved template mapped to `msg.template`), if there is one. The
+    /// bridge asks before queueing and before dispatching outside the window; `None` (the
+    /// default) means the message fails with [`REPLY_WINDOW_CLOSED`](crate::REPLY_WINDOW_CLOSED).
+    fn window_template(&self, _msg: &OutboundMessage) -> Option<String> {
+        None
+    }
+
+    /// Downloads an inbound message's media (referenced by `media.provider_media_id`),
+    /// refusing more than `max_bytes` with `Rejected { code: "media_too_large" }`. `Ok(None)`
+    /// (the default) means this channel has nothing to fetch. The bridge calls it after the
+    /// event is durable, stores the bytes and appends a `media.stored` event.
+    async fn fetch_media(
+        &self,
+        _media: &Media,
+        _max_bytes: u64,
+    ) -> Result<Option<FetchedMedia>, ChannelError> {
+        Ok(None)
+    }
 }
+
+/// Media bytes a channel downloaded from its provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchedMedia {
+    /// The file.
+    pub bytes: Bytes,
+    /// Its MIME type, as the provider reported it.
+    pub mime_type: Option<String>,
+}
+
+impl FetchedMedia {
+    /// Downloaded `bytes` of type `mime_type`.
+    pub fn new(bytes: Bytes, mime_type: Option<String>) -> Self {
+        Self { bytes, mime_type }
+    }
+}
+
+/// The code of [`ChannelError::Rejected`] for media larger than the bridge's cap.
+pub const MEDIA_TOO_LARGE: &str = "media_too_large";
 
 /// Where pull channels (and push channels with their own connections, like web chat) hand
 /// their events to the bridge.

@@ -135,6 +135,51 @@ impl Media {
     }
 }
 
+/// The payload of `media.stored` and `media.failed`: what became of the media of an inbound
+/// message (the event's `provider_message_id` is the message's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MediaUpdate {
+    /// The `id` of the `message.received` event carrying the media.
+    pub message_event_id: crate::ids::EventId,
+    /// The media; for `media.stored`, `url` is the bridge's authenticated download URL and
+    /// `size_bytes` the stored size.
+    pub media: Media,
+    /// For `media.failed`: a machine-readable code (`media_too_large`, a provider code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// For `media.failed`: why, in words an operator can act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl MediaUpdate {
+    /// Media stored for the message event `message_event_id`.
+    pub fn stored(message_event_id: crate::ids::EventId, media: Media) -> Self {
+        Self {
+            message_event_id,
+            media,
+            code: None,
+            reason: None,
+        }
+    }
+
+    /// Media that could not be stored, with a code and a reason.
+    pub fn failed(
+        message_event_id: crate::ids::EventId,
+        media: Media,
+        code: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            message_event_id,
+            media,
+            code: Some(code.into()),
+            reason: Some(reason.into()),
+        }
+    }
+}
+
 /// A geographic location (coordinates are not money: floats are fine here).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::Content;
+use crate::content::{Content, MediaUpdate};
 use crate::ids::{
     ChannelKind, ConversationId, ConversationRef, EventId, OutboundId, Participant,
     ProviderMessageId, Timestamp,
@@ -111,6 +111,13 @@ pub enum EventBody {
     /// A delivery status changed for an outbound message.
     #[serde(rename = "delivery.updated")]
     DeliveryUpdated(Delivery),
+    /// The bridge downloaded and stored an inbound message's media: `data.media.url` serves
+    /// it to API clients.
+    #[serde(rename = "media.stored")]
+    MediaStored(MediaUpdate),
+    /// An inbound message's media could not be stored (too large, gone at the provider).
+    #[serde(rename = "media.failed")]
+    MediaFailed(MediaUpdate),
     /// Bridge-only: a payment intent was offered in the conversation.
     #[serde(rename = "payment.requested")]
     PaymentRequested(PaymentUpdate),
@@ -146,6 +153,8 @@ impl EventBody {
             Self::MessageSent(_) => "message.sent",
             Self::ActionInvoked(_) => "action.invoked",
             Self::DeliveryUpdated(_) => "delivery.updated",
+            Self::MediaStored(_) => "media.stored",
+            Self::MediaFailed(_) => "media.failed",
             Self::PaymentRequested(_) => "payment.requested",
             Self::PaymentConfirmationSubmitted(_) => "payment.confirmation_submitted",
             Self::PaymentSucceeded(_) => "payment.succeeded",
@@ -184,6 +193,8 @@ impl EventBody {
         "message.sent",
         "action.invoked",
         "delivery.updated",
+        "media.stored",
+        "media.failed",
         "payment.requested",
         "payment.confirmation_submitted",
         "payment.succeeded",

@@ -33,8 +33,11 @@ pub mod testkit;
 pub use capabilities::{
     AttachmentLimits, ButtonLimits, Capabilities, Formatting, MediaKind, Receipts,
 };
-pub use channel::{Channel, ChannelContext, ChannelFactory, Inbox, InboxError, WebhookRequest};
-pub use content::{Contact, Content, Formatted, Location, Media};
+pub use channel::{
+    Channel, ChannelContext, ChannelFactory, FetchedMedia, Inbox, InboxError, MEDIA_TOO_LARGE,
+    WebhookRequest,
+};
+pub use content::{Contact, Content, Formatted, Location, Media, MediaUpdate};
 pub use error::{BoxError, ChannelError};
 pub use event::{
     Action, Delivery, DeliveryStatus, Envelope, EventBody, InboundEvent, Message, RawPayload,
@@ -44,5 +47,5 @@ pub use ids::{
     ChannelKind, ConversationId, ConversationRef, EventId, OutboundId, Participant,
     ProviderMessageId, Role, Timestamp,
 };
-pub use outbound::{Button, ButtonAction, OutboundMessage, SendReceipt};
+pub use outbound::{Button, ButtonAction, OutboundMessage, REPLY_WINDOW_CLOSED, SendReceipt};
 pub use payment::PaymentUpdate;

@@ -2,6 +2,7 @@
 //! [`Capabilities`](crate::Capabilities), and what the channel answers.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::event::DeliveryStatus;
 use crate::ids::{ConversationRef, OutboundId, ProviderMessageId};
@@ -30,7 +31,21 @@ pub struct OutboundMessage {
     /// The locale the text is in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// The data `template` was rendered with, so a channel can fill the parameters of a
+    /// provider-side template standing in for it (WhatsApp's approved templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_data: Option<Value>,
+    /// Set by the bridge when the channel's [`reply_window`](crate::Capabilities::reply_window)
+    /// is closed for this conversation: the channel must not send free-form. It sends its
+    /// stand-in template (see [`Channel::window_template`](crate::Channel::window_template)),
+    /// or fails with [`REPLY_WINDOW_CLOSED`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window_closed: bool,
 }
+
+/// The error code (`ChannelError::Rejected`, failed `delivery.updated`, API problem) of a
+/// free-form message that cannot go out because the channel's reply window is closed.
+pub const REPLY_WINDOW_CLOSED: &str = "reply_window_closed";
 
 impl OutboundMessage {
     /// A text message.
@@ -43,6 +58,8 @@ impl OutboundMessage {
             reply_to: None,
             template: None,
             locale: None,
+            template_data: None,
+            window_closed: false,
         }
     }
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use omnibridge_sdk::{
-    ButtonLimits, Capabilities, Channel, ChannelError, ChannelKind, Formatting, InboundEvent,
-    OutboundMessage, Receipts, SendReceipt, WebhookRequest,
+    ButtonLimits, Capabilities, Channel, ChannelError, ChannelKind, FetchedMedia, Formatting,
+    InboundEvent, MEDIA_TOO_LARGE, Media, OutboundMessage, REPLY_WINDOW_CLOSED, Receipts,
+    SendReceipt, WebhookRequest,
 };
 use serde_json::Value;
 
@@ -77,10 +78,9 @@ impl WhatsAppChannel {
     }
 
     /// Sends `msg` as its mapped approved template (required outside the 24-hour window),
-    /// filling `data.*` parameters from `data`. This is the seam for the bridge's window
-    /// tracker: [`OutboundMessage`] carries only the template name and locale, so the bridge
-    /// must pass the template data here itself. Fails with `Rejected { code:
-    /// "no_template_mapping" }` when `msg.template` has no mapping.
+    /// filling `data.*` parameters from `data` (the bridge passes the template data in
+    /// [`OutboundMessage::template_data`]; [`Channel::send`] hands it over). Fails with
+    /// `Rejected { code: "no_template_mapping" }` when `msg.template` has no mapping.
     pub async fn send_template(
         &self,
         msg: &OutboundMessage,
@@ -123,6 +123,44 @@ impl WhatsAppChannel {
     /// Downloads media from its looked-up URL, refusing more than `max_bytes`.
     pub async fn download_media(&self, url: &str, max_bytes: u64) -> Result<Bytes, ChannelError> {
         self.graph.download(url, max_bytes).await
+    }
+
+    /// The two-step download: look the media id up, refuse it when Meta's `file_size` is over
+    /// the cap, download with the bearer token; the URL expires within minutes, so a 404
+    /// looks the id up again once and retries.
+    async fn fetch(&self, media_id: &str, max_bytes: u64) -> Result<FetchedMedia, ChannelError> {
+        let mut retried = false;
+        loop {
+            let info = self.media_info(media_id).await?;
+            if info.file_size > max_bytes {
+                return Err(ChannelError::rejected(
+                    MEDIA_TOO_LARGE,
+                    format!(
+                        "the media is {} bytes, over the channel's cap of {max_bytes} bytes",
+                        info.file_size
+                    ),
+                ));
+            }
+            match self.download_media(&info.url, max_bytes).await {
+                Ok(bytes) => return Ok(FetchedMedia::new(bytes, Some(info.mime_type))),
+                Err(ChannelError::Rejected { code, .. }) if code == "http_404" && !retried => {
+                    tracing::debug!("WhatsApp media URL expired; looking the media id up again.");
+                    retried = true;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Why a free-form message cannot go out and no template stands in for it.
+    fn window_closed(why: &str) -> ChannelError {
+        ChannelError::rejected(
+            REPLY_WINDOW_CLOSED,
+            format!(
+                "the 24-hour reply window is closed ({why}) and the message's template has \
+                 no approved WhatsApp template mapping"
+            ),
+        )
     }
 
     /// The phone number a conversation lives on (its `account`), else ours.
@@ -212,9 +250,11 @@ impl Channel for WhatsAppChannel {
     }
 
     /// Sends free-form (text, reply buttons or list). When `msg.template` has a mapping, the
-    /// approved template goes out instead if the mapping says `always`, or as a fallback when
-    /// Meta answers 131047 (window closed); later parts of a message that went out as a
-    /// template are skipped, since the template stands for the whole message.
+    /// approved template goes out instead (filled from `msg.template_data`) if the bridge
+    /// marked the window closed, if the mapping says `always`, or as a fallback when Meta
+    /// answers 131047 (window closed); later parts of a message that went out as a template
+    /// are skipped, since the template stands for the whole message. Without a mapping, a
+    /// closed window fails with `reply_window_closed`.
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, ChannelError> {
         if self.is_part_of_templated(msg.id.as_str()) {
             return Ok(SendReceipt::sent(None));
@@ -223,20 +263,46 @@ impl Channel for WhatsAppChannel {
             .template
             .as_deref()
             .and_then(|t| self.template_mapping(t));
+        let data = msg.template_data.as_ref();
+        if msg.window_closed {
+            return match mapping {
+                Some(_) => self.send_template(msg, data).await,
+                None => Err(Self::window_closed(
+                    "the customer's last message is too old",
+                )),
+            };
+        }
         if mapping.is_some_and(|m| m.always) {
-            return self.send_template(msg, None).await;
+            return self.send_template(msg, data).await;
         }
         match self.send_free_form(msg).await {
-            Err(ChannelError::Rejected { code, .. })
-                if mapping.is_some() && code == WINDOW_CLOSED.to_string() =>
-            {
+            Err(ChannelError::Rejected { code, .. }) if code == WINDOW_CLOSED.to_string() => {
+                if mapping.is_none() {
+                    return Err(Self::window_closed("Meta answered 131047"));
+                }
                 tracing::info!(
                     code = WINDOW_CLOSED,
                     "WhatsApp window closed; sending the mapped approved template instead."
                 );
-                self.send_template(msg, None).await
+                self.send_template(msg, data).await
             }
             other => other,
+        }
+    }
+
+    fn window_template(&self, msg: &OutboundMessage) -> Option<String> {
+        let mapping = self.template_mapping(msg.template.as_deref()?)?;
+        Some(mapping.name.clone())
+    }
+
+    async fn fetch_media(
+        &self,
+        media: &Media,
+        max_bytes: u64,
+    ) -> Result<Option<FetchedMedia>, ChannelError> {
+        match &media.provider_media_id {
+            Some(id) => self.fetch(id, max_bytes).await.map(Some),
+            None => Ok(None),
         }
     }
 }

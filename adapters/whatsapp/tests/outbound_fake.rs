@@ -162,8 +162,8 @@ async fn graph_errors_map_to_what_the_outbox_does_next() {
     fake.fail_next(Failure::WindowClosed);
     match channel.send(&msg).await {
         Err(ChannelError::Rejected { code, reason }) => {
-            assert_eq!(code, "131047");
-            assert!(reason.starts_with("window closed"));
+            assert_eq!(code, omnibridge_sdk::REPLY_WINDOW_CLOSED);
+            assert!(reason.contains("131047"), "{reason}");
         }
         other => panic!("expected window closed, got {other:?}"),
     }

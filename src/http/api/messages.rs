@@ -7,12 +7,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use omnibridge_sdk::{Button, OutboundId, OutboundMessage, ProviderMessageId};
+use omnibridge_sdk::{OutboundId, OutboundMessage, ProviderMessageId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::compose::{buttons, message_text};
 use super::conversations::find;
+use crate::channels::window::{self, Window};
 use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::outbox::Outbox;
@@ -75,16 +77,22 @@ pub struct Accepted {
     pub conversation_id: String,
     /// `queued`.
     pub status: String,
+    /// `template` when the channel's reply window is closed and the message goes out as the
+    /// channel's stand-in template (WhatsApp: the mapped approved template); absent for
+    /// free-form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// With `"via": "template"`: the provider template's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_template: Option<String>,
 }
-
-const MAX_TEXT_CHARS: usize = 65_536;
-const MAX_BUTTONS: usize = 10;
 
 /// Queues a message for a conversation.
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", request_body = SendMessage,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
     responses((status = 202, body = Accepted), (status = 400, body = crate::http::problem::Problem),
-        (status = 404, body = crate::http::problem::Problem), (status = 422, body = crate::http::problem::Problem)),
+        (status = 404, body = crate::http::problem::Problem),
+        (status = 422, description = "invalid body, template error, or `reply_window_closed`: the channel's reply window is closed and no approved template stands in", body = crate::http::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn send(
     caller: ApiCaller,
@@ -132,11 +140,32 @@ pub async fn send(
     message.reply_to = request.reply_to.map(ProviderMessageId::new);
     message.template.clone_from(&request.template);
     message.locale = Some(locale);
+    if message.template.is_some() {
+        message.template_data.clone_from(&request.data);
+    }
+    let provider_template = match window::check(
+        handle.channel.as_ref(),
+        conversation.last_inbound_at,
+        &message,
+        chrono::Utc::now(),
+    ) {
+        Window::Open => None,
+        Window::Template(name) => Some(name),
+        Window::Closed(reason) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Window::CODE,
+                reason,
+            ));
+        }
+    };
     state.outbox.enqueue(&conversation.id, &message).await?;
     let accepted = json!(Accepted {
         outbound_id: outbound_id.to_string(),
         conversation_id: conversation.id.to_string(),
         status: "queued".into(),
+        via: provider_template.as_ref().map(|_| "template".to_owned()),
+        provider_template,
     });
     let response = IdempotentResponse {
         fingerprint: fingerprint.clone(),
@@ -157,7 +186,7 @@ pub async fn send(
 
 /// Where an outbound message is.
 #[utoipa::path(get, path = "/v1/outbound/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "state, attempts and last error"), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, description = "state, attempts, last error and `delivery` (the highest delivery status reached)"), (status = 404, body = crate::http::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn outbound_status(
     _caller: ApiCaller,
@@ -182,6 +211,7 @@ pub async fn outbound_status(
         "state": state_name,
         "attempts": record.attempts,
         "last_error": record.last_error,
+        "delivery": state.store.delivery_status(&record.id).await?,
         "created_at": record.created_at,
     })))
 }
@@ -247,68 +277,4 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
         ),
         _ => ApiError::bad_request("invalid_json", error.to_string()),
     })
-}
-
-fn message_text(
-    state: &AppState,
-    channel: &str,
-    locale: &str,
-    request: &SendMessage,
-) -> Result<String, ApiError> {
-    let invalid = |detail: &str| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            detail.to_owned(),
-        )
-    };
-    let text = match (&request.text, &request.template) {
-        (Some(text), None) => text.clone(),
-        (None, Some(name)) => {
-            let data = request.data.clone().unwrap_or_else(|| json!({}));
-            state
-                .renderer
-                .render(channel, locale, name, &data)
-                .map_err(|reason| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_error", reason)
-                })?
-        }
-        _ => return Err(invalid("give exactly one of `text` and `template`")),
-    };
-    if text.trim().is_empty() {
-        return Err(invalid("the message text is empty"));
-    }
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(invalid("the message text is longer than 65,536 characters"));
-    }
-    Ok(text)
-}
-
-fn buttons(specs: &[ButtonSpec]) -> Result<Vec<Button>, ApiError> {
-    let invalid =
-        |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_button", detail);
-    if specs.len() > MAX_BUTTONS {
-        return Err(invalid(format!("at most {MAX_BUTTONS} buttons")));
-    }
-    specs
-        .iter()
-        .enumerate()
-        .map(|(index, spec)| {
-            let label_len = spec.label.chars().count();
-            if label_len == 0 || label_len > 100 {
-                return Err(invalid(format!("buttons[{index}].label must be 1–100 characters")));
-            }
-            match (&spec.payload, &spec.url) {
-                (Some(payload), None) if !payload.is_empty() && payload.len() <= 256 => {
-                    Ok(Button::payload(spec.label.clone(), payload.clone()))
-                }
-                (None, Some(url)) if url.starts_with("https://") || url.starts_with("http://") => {
-                    Ok(Button::url(spec.label.clone(), url.clone()))
-                }
-                _ => Err(invalid(format!(
-                    "buttons[{index}] needs exactly one of `payload` (1–256 bytes) and `url` (http or https)"
-                ))),
-            }
-        })
-        .collect()
 }

@@ -1,6 +1,9 @@
-//! Business API v1: conversations, their history, sending messages, and payment intents.
+//! Business API v1: conversations, their history, sending messages, stored media, and
+//! payment intents.
 
+mod compose;
 pub mod conversations;
+pub mod media;
 pub mod messages;
 pub mod payments;
 

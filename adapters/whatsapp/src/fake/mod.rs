@@ -65,6 +65,9 @@ pub(crate) struct Shared {
     pub(crate) media: HashMap<String, (String, Vec<u8>)>,
     pub(crate) templates: HashMap<String, usize>,
     pub(crate) next_id: u64,
+    pub(crate) media_lookups: usize,
+    pub(crate) downloads: usize,
+    pub(crate) expired_downloads: usize,
 }
 
 pub(crate) type Fake = Arc<Mutex<Shared>>;
@@ -133,6 +136,17 @@ impl FakeGraph {
         lock(&self.shared)
             .media
             .insert(id.to_owned(), (mime.to_owned(), bytes));
+    }
+
+    /// Answers the next `n` media downloads 404, as Meta does once a looked-up URL expired.
+    pub fn expire_next_downloads(&self, n: usize) {
+        lock(&self.shared).expired_downloads = n;
+    }
+
+    /// `(media lookups, downloads answered 200)` so far.
+    pub fn media_requests(&self) -> (usize, usize) {
+        let shared = lock(&self.shared);
+        (shared.media_lookups, shared.downloads)
     }
 
     /// Declares an approved template with `body_params` body parameters; once any is

@@ -142,10 +142,11 @@ pub(crate) async fn media_info(
     Path((_version, media_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let shared = lock(&fake);
+    let mut shared = lock(&fake);
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
+    shared.media_lookups += 1;
     let Some((mime, bytes)) = shared.media.get(&media_id) else {
         return graph_error(400, 100, "(#100) Invalid parameter", "unknown media id");
     };
@@ -165,13 +166,19 @@ pub(crate) async fn download(
     Path(media_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let shared = lock(&fake);
+    let mut shared = lock(&fake);
     if !authorized(&shared, &headers) {
         return unauthorized();
     }
-    match shared.media.get(&media_id) {
+    if shared.expired_downloads > 0 {
+        shared.expired_downloads -= 1;
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let found = shared.media.get(&media_id).cloned();
+    match found {
         Some((mime, bytes)) => {
-            ([(header::CONTENT_TYPE, mime.clone())], bytes.clone()).into_response()
+            shared.downloads += 1;
+            ([(header::CONTENT_TYPE, mime)], bytes).into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }

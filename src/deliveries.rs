@@ -1,0 +1,51 @@
+//! Delivery statuses for every channel: links a provider's status (known only by the
+//! provider's message id, e.g. a WhatsApp `wamid`) to our outbound message, and keeps them
+//! monotonic per outbound message.
+//!
+//! The outbox worker records provider message id → outbound id when a channel accepts a send
+//! ([`Store::link_provider_messages`]). On the way onto the bus, [`settle`] fills
+//! `data.outbound_id` of each `delivery.updated` that lacks it, and drops a status that would
+//! downgrade the one already reached (`queued < sent < delivered < read < failed`; `failed` is
+//! final): a `read` that arrives before its `delivered` ends in `read`, and the late
+//! `delivered` is not appended. Statuses of messages we never sent (or whose send is not
+//! recorded yet) go through unlinked.
+
+use omnibridge_sdk::{EventBody, InboundEvent};
+
+use crate::store::{Store, StoreError};
+
+/// Links and orders the `delivery.updated` events of a batch from the channel `channel_id`;
+/// returns the events to append (others untouched, in order).
+pub async fn settle(
+    store: &dyn Store,
+    channel_id: &str,
+    events: Vec<InboundEvent>,
+) -> Result<Vec<InboundEvent>, StoreError> {
+    let mut kept = Vec::with_capacity(events.len());
+    for mut event in events {
+        let provider_id = event.provider_message_id.clone();
+        let EventBody::DeliveryUpdated(delivery) = &mut event.body else {
+            kept.push(event);
+            continue;
+        };
+        if delivery.outbound_id.is_none()
+            && let Some(provider_id) = &provider_id
+        {
+            delivery.outbound_id = store
+                .outbound_for_provider_message(channel_id, provider_id)
+                .await?;
+        }
+        if let Some(outbound) = &delivery.outbound_id
+            && !store.advance_delivery(outbound, delivery.status).await?
+        {
+            tracing::debug!(
+                outbound_id = %outbound,
+                status = ?delivery.status,
+                "Out-of-order delivery status ignored; a later one was already recorded."
+            );
+            continue;
+        }
+        kept.push(event);
+    }
+    Ok(kept)
+}
