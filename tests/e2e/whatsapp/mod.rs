@@ -3,6 +3,7 @@
 
 mod media;
 mod outbound;
+mod pay;
 mod statuses;
 mod window;
 
