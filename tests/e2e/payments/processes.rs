@@ -1,5 +1,6 @@
 //! Single use across processes: two `omnibridge serve` processes share one SQLite data dir;
-//! one credential submitted concurrently to both settles exactly once.
+//! one credential submitted 100 times concurrently to both settles exactly once, with the
+//! sandbox method and with Stripe (one PaymentIntent at the fake).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use super::stripe::spt_credential;
 use super::{SUCCESS, challenges, credential};
+use crate::support::stripe_fake::StripeFake;
 
 const KEY: &str = "payments-process-key-0123456789";
 const SECRET: &str = "shared-secret-shared-secret-shared-0001";
@@ -35,7 +38,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(data_dir: &Path, name: &str) -> Bridge {
+async fn start(data_dir: &Path, name: &str, env: &[(&str, String)]) -> Bridge {
     let port = free_port();
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     let log = std::fs::File::create(data_dir.join(format!("{name}.log"))).unwrap();
@@ -51,6 +54,7 @@ async fn start(data_dir: &Path, name: &str) -> Bridge {
         .env("OMNIBRIDGE_API_KEYS", KEY)
         .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
         .env("OMNIBRIDGE_PAYMENTS_SECRET", SECRET)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -104,11 +108,48 @@ pub(super) async fn webchat_conversation(base: &str) -> String {
     conversation.expect("a welcome frame")
 }
 
+const SUBMISSIONS: usize = 100;
+
 #[tokio::test]
 async fn two_processes_sharing_one_store_settle_a_credential_once() {
+    let auth = |challenge: &mpp::protocol::core::PaymentChallenge| credential(challenge, SUCCESS);
+    settle_once_across_processes(&[], auth).await;
+}
+
+#[tokio::test]
+async fn two_processes_sharing_one_store_make_one_stripe_payment_intent() {
+    let fake = StripeFake::start().await;
+    let env = [
+        ("OMNIBRIDGE__PAYMENTS__SANDBOX", "false".to_owned()),
+        ("OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED", "true".to_owned()),
+        (
+            "OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE",
+            fake.url().to_owned(),
+        ),
+        (
+            "OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID",
+            "profile_processes".to_owned(),
+        ),
+        (
+            "OMNIBRIDGE__PAYMENTS__STRIPE__SECRET_KEY_ENV",
+            "E2E_STRIPE_KEY".to_owned(),
+        ),
+        ("E2E_STRIPE_KEY", fake.secret_key().to_owned()),
+    ];
+    let auth = |challenge: &mpp::protocol::core::PaymentChallenge| {
+        spt_credential(challenge, "spt_success_two_processes")
+    };
+    settle_once_across_processes(&env, auth).await;
+    assert_eq!(fake.payment_intents_created(), 1);
+}
+
+async fn settle_once_across_processes(
+    env: &[(&str, String)],
+    auth: impl Fn(&mpp::protocol::core::PaymentChallenge) -> String,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), "a").await;
-    let b = start(dir.path(), "b").await;
+    let a = start(dir.path(), "a", env).await;
+    let b = start(dir.path(), "b", env).await;
     let client = reqwest::Client::new();
     let conversation = webchat_conversation(&a.base).await;
     let created: Value = client
@@ -128,9 +169,9 @@ async fn two_processes_sharing_one_store_settle_a_credential_once() {
         .send()
         .await
         .unwrap();
-    let auth = credential(&challenges(&probe).remove(0), SUCCESS);
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(40));
-    let tasks: Vec<_> = (0..40)
+    let auth = auth(&challenges(&probe).remove(0));
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(SUBMISSIONS));
+    let tasks: Vec<_> = (0..SUBMISSIONS)
         .map(|i| {
             let base = if i % 2 == 0 {
                 a.base.clone()
@@ -165,7 +206,7 @@ async fn two_processes_sharing_one_store_settle_a_credential_once() {
         statuses.iter().all(|s| [200, 402, 409].contains(s)),
         "{statuses:?}"
     );
-    // Settlements counted by each process's sandbox method, summed.
+    // Settlements counted by each process's metrics, summed.
     let mut settled = 0;
     for bridge in [&a, &b] {
         let metrics = client
