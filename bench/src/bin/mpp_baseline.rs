@@ -39,7 +39,11 @@ struct Args {
     #[arg(long)]
     stripe_api_base: String,
     /// Stripe secret key.
-    #[arg(long, env = "BASELINE_STRIPE_SECRET_KEY", default_value = "sk_test_fake")]
+    #[arg(
+        long,
+        env = "BASELINE_STRIPE_SECRET_KEY",
+        default_value = "sk_test_fake"
+    )]
     stripe_secret_key: String,
     /// `methodDetails.networkId`.
     #[arg(long, default_value = "profile_bench")]

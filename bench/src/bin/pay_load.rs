@@ -170,7 +170,13 @@ async fn main() -> Result<()> {
 
     let challenges = run_phase(&target, Phase::Challenges, &args).await?;
     let confirmations = run_phase(&target, Phase::Confirmations, &args).await?;
-    let summary = summarize(&args, setup_secs, target.intents.len(), &challenges, &confirmations)?;
+    let summary = summarize(
+        &args,
+        setup_secs,
+        target.intents.len(),
+        &challenges,
+        &confirmations,
+    )?;
     println!("{}", serde_json::to_string(&summary)?);
     print_table(&summary);
     if summary.challenges == 0 || summary.confirmations == 0 {
@@ -291,7 +297,7 @@ async fn wait_for_outbox(http: &reqwest::Client, base: &str, key: &str) -> Resul
             .find_map(|line| line.strip_prefix("omnibridge_outbox_depth "))
             .and_then(|value| value.trim().parse::<f64>().ok());
         match depth {
-            Some(depth) if depth == 0.0 => break,
+            Some(depth) if depth <= 0.0 => break,
             None => break,
             Some(_) if Instant::now() >= deadline => bail!("the outbox did not drain"),
             Some(_) => sleep(Duration::from_millis(100)).await,
@@ -342,7 +348,9 @@ async fn worker(target: &Target, phase: Phase, warm_end: Instant, end: Instant) 
             break;
         }
         let outcome = match phase {
-            Phase::Challenges => challenge_once(target).await.map(|_| Outcome::Ok { post: None }),
+            Phase::Challenges => challenge_once(target)
+                .await
+                .map(|_| Outcome::Ok { post: None }),
             Phase::Confirmations => confirm_once(target).await,
         };
         match outcome {
@@ -592,7 +600,11 @@ fn print_table(s: &Summary) {
     }
     println!(
         "  challenges     {:>9.1} /s  p50 {:>8.3} ms  p99 {:>8.3} ms  ({} ok, {} errors)",
-        s.challenges_per_s, s.challenge_p50_ms, s.challenge_p99_ms, s.challenges, s.challenge_errors
+        s.challenges_per_s,
+        s.challenge_p50_ms,
+        s.challenge_p99_ms,
+        s.challenges,
+        s.challenge_errors
     );
     println!(
         "  confirmations  {:>9.1} /s  p50 {:>8.3} ms  p99 {:>8.3} ms  (POST alone p50 {:.3} ms p99 {:.3} ms; {} ok, {} errors{})",
