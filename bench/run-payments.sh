@@ -6,6 +6,7 @@
 #
 # Usage: bench/run-payments.sh      (from anywhere inside the repository)
 # Knobs (env): SECS=10 WARMUP_SECS=2 CONCURRENCY=32 INTENTS=20000 CONVERSATIONS=8
+#              DURABILITY=full (the bridge's storage.durability: full or normal)
 #              RESULTS_DIR=bench/results (binaries come from cargo's target dir)
 set -euo pipefail
 
@@ -16,6 +17,7 @@ WARMUP_SECS=${WARMUP_SECS:-2}
 CONCURRENCY=${CONCURRENCY:-32}
 INTENTS=${INTENTS:-20000}
 CONVERSATIONS=${CONVERSATIONS:-8}
+DURABILITY=${DURABILITY:-full}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
 KEY=bench-key-0123456789abcdef
 NETWORK=profile_bench
@@ -102,7 +104,7 @@ load() {
     BENCH_API_KEY=$KEY "$LOAD" --url "$url" --server "$server" "${LOAD_ARGS[@]}" "$@" \
         --label "$name" | tee "$WORK/out" >&2
     grep '^{' "$WORK/out" >>"$JSONL"
-    COMMANDS+=("pay-load --url http://127.0.0.1:PORT --server $server ${LOAD_ARGS[*]} $* --label $name")
+    COMMANDS+=("pay-load --url http://127.0.0.1:PORT --server $server ${LOAD_ARGS[*]}${*:+ $*} --label $name")
 }
 
 "$FAKE" >"$WORK/fake.out" 2>"$WORK/fake.log" &
@@ -116,6 +118,7 @@ port=$(free_port)
 mkdir -p "$WORK/data"
 OMNIBRIDGE_API_KEYS=$KEY \
 OMNIBRIDGE__TEMPLATES__DIR="$REPO/templates" \
+OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY \
 OMNIBRIDGE__PAYMENTS__SANDBOX=false \
 OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true \
 OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE="$FAKE_URL" \
@@ -127,7 +130,7 @@ RUST_LOG=warn \
 BRIDGE_PID=$!
 PIDS+=("$BRIDGE_PID")
 wait_for "http://127.0.0.1:$port/readyz" omnibridge
-COMMANDS+=("OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__TEMPLATES__DIR=templates OMNIBRIDGE__PAYMENTS__SANDBOX=false OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE=http://127.0.0.1:FAKE_PORT OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID=$NETWORK OMNIBRIDGE_STRIPE_SECRET_KEY=sk_test_fake OMNIBRIDGE_STRIPE_WEBHOOK_SECRET=whsec_fake RUST_LOG=warn omnibridge serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>")
+COMMANDS+=("OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__TEMPLATES__DIR=templates OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY OMNIBRIDGE__PAYMENTS__SANDBOX=false OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE=http://127.0.0.1:FAKE_PORT OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID=$NETWORK OMNIBRIDGE_STRIPE_SECRET_KEY=sk_test_fake OMNIBRIDGE_STRIPE_WEBHOOK_SECRET=whsec_fake RUST_LOG=warn omnibridge serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>")
 load omnibridge omnibridge "http://127.0.0.1:$port" --intents "$INTENTS" --conversations "$CONVERSATIONS"
 if grep -qiE 'error|panic' "$WORK/bridge.log"; then
     echo "warnings from the bridge:" >&2
@@ -161,6 +164,7 @@ cp "$JSONL" "$RESULTS_DIR/payments.jsonl"
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r)"
     echo "- $(rustc --version); mpp $(cargo metadata --format-version 1 | jq -r '[.packages[] | select(.name == "mpp") | .version] | first')"
     echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src adapters bench tests/support 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "- omnibridge: embedded defaults (SQLite store and bus, \`storage.durability = $DURABILITY\`), Stripe method only"
     echo "- load: $CONCURRENCY concurrent workers (closed loop, HTTP/1.1 keep-alive, loopback), per phase"
     echo "  ${WARMUP_SECS} s warm-up + ${SECS} s measured; the fake, the server and the load generator share the cores"
     echo
@@ -177,7 +181,7 @@ cp "$JSONL" "$RESULTS_DIR/payments.jsonl"
     echo "## Commands"
     echo
     echo '```sh'
-    echo "bench/run-payments.sh   # SECS=$SECS WARMUP_SECS=$WARMUP_SECS CONCURRENCY=$CONCURRENCY INTENTS=$INTENTS CONVERSATIONS=$CONVERSATIONS"
+    echo "bench/run-payments.sh   # SECS=$SECS WARMUP_SECS=$WARMUP_SECS CONCURRENCY=$CONCURRENCY INTENTS=$INTENTS CONVERSATIONS=$CONVERSATIONS DURABILITY=$DURABILITY"
     echo "# which ran:"
     for c in "${BUILD_CMDS[@]}"; do echo "$c"; done
     for c in "${COMMANDS[@]}"; do echo "$c"; done

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::{Parser, ValueEnum};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use futures_util::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use mpp::protocol::core::{
@@ -215,8 +215,8 @@ async fn create_intents(http: &reqwest::Client, base: &str, args: &Args) -> Resu
     Ok(ids)
 }
 
-/// A new web-chat visitor: connects, reads the welcome frame, closes; returns the
-/// conversation id.
+/// A new web-chat visitor: connects, reads the welcome frame, says hi (acknowledged),
+/// closes; returns the conversation id.
 async fn open_conversation(base: &str) -> Result<String> {
     let ws_url = format!("{}/webchat/ws", base.replacen("http", "ws", 1));
     let mut request = ws_url
@@ -246,6 +246,24 @@ async fn open_conversation(base: &str) -> Result<String> {
     })
     .await
     .context("no welcome frame")??;
+    // The conversation is recorded with its first message.
+    let frame = json!({"type": "message", "text": "hi", "client_msg_id": "setup"});
+    socket.send(Message::Text(frame.to_string().into())).await?;
+    timeout(SETUP_TIMEOUT, async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message? {
+                let frame: Value = serde_json::from_str(&text)?;
+                match frame["type"].as_str() {
+                    Some("ack") => return Ok(()),
+                    Some("error") => bail!("first message refused: {frame}"),
+                    _ => {}
+                }
+            }
+        }
+        Err(anyhow!("socket closed before the first message's ack"))
+    })
+    .await
+    .context("no ack for the first message")??;
     let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
     Ok(conversation)
 }
