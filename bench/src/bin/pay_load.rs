@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::{Parser, ValueEnum};
-use futures_util::{SinkExt, StreamExt};
 use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use mpp::protocol::core::{
     PaymentChallenge, PaymentCredential, Receipt, format_authorization, parse_www_authenticate,
