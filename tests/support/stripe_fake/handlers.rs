@@ -7,11 +7,14 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 use super::wire::{self, Answer, Params, error};
 use super::{FakeState, Recorded, issued_tokens, lock, payment_intents, refunds};
 
-/// 401 without `Authorization: Bearer <secret key>`; otherwise the answer, delayed by the
+/// 401 without the secret key in `Authorization` (`Bearer <key>`, or HTTP Basic with the key
+/// as user name, as Stripe accepts both); otherwise the answer, delayed by the
 /// configured latency.
 pub(crate) async fn authenticate(
     State(state): State<Arc<Mutex<FakeState>>>,
@@ -26,8 +29,8 @@ pub(crate) async fn authenticate(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if presented != Some(secret_key.as_str()) {
+        .and_then(presented_key);
+    if presented.as_deref() != Some(secret_key.as_str()) {
         let body = error(
             "invalid_request_error",
             None,
@@ -44,6 +47,18 @@ pub(crate) async fn authenticate(
         tokio::time::sleep(latency).await;
     }
     response
+}
+
+/// The secret key of `Bearer <key>` or `Basic base64(<key>:)` (the `mpp` crate's own Stripe
+/// client sends Basic).
+fn presented_key(value: &str) -> Option<String> {
+    if let Some(key) = value.strip_prefix("Bearer ") {
+        return Some(key.to_owned());
+    }
+    let decoded = STANDARD.decode(value.strip_prefix("Basic ")?).ok()?;
+    let user_pass = String::from_utf8(decoded).ok()?;
+    let (user, _password) = user_pass.split_once(':')?;
+    Some(user.to_owned())
 }
 
 pub(crate) async fn create_payment_intent(

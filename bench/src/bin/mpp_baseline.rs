@@ -1,0 +1,119 @@
+//! `mpp-baseline`: the smallest pay server built on the `mpp` crate's own Stripe support, the
+//! baseline of the payments benchmark. It does the work of omnibridge's `GET|POST
+//! /pay/{intent_id}` for one fixed price (the crate's axum extractor takes a fixed price
+//! string), with nothing of its own:
+//!
+//! - no credential → `402` with one `stripe`/`charge` challenge (HMAC-bound id, expiry in
+//!   5 minutes, `methodDetails.networkId` and `paymentMethodTypes`), from `MppCharge`;
+//! - a credential → the crate verifies the HMAC, the expiry and the amount, creates a confirmed
+//!   PaymentIntent with the SPT at `--stripe-api-base` (its own `reqwest` client, HTTP Basic
+//!   secret key, idempotency key from challenge id + SPT) and answers `200` with a
+//!   `Payment-Receipt`.
+//!
+//! It keeps no state: unlike omnibridge it does not make a challenge id single use, record an
+//! intent, append events or send messages. Prints its base URL as the first line of stdout.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use clap::Parser;
+use mpp::server::axum::{ChargeChallenger, ChargeConfig, MppCharge, WithReceipt};
+use mpp::server::{Mpp, StripeConfig, stripe};
+use serde_json::{Value, json};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mpp-baseline",
+    about = "A pay server on the mpp crate's own Stripe support (the benchmark's baseline)"
+)]
+struct Args {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: String,
+    /// Stripe API base URL (the fake's, without `/v1`).
+    #[arg(long)]
+    stripe_api_base: String,
+    /// Stripe secret key.
+    #[arg(
+        long,
+        env = "BASELINE_STRIPE_SECRET_KEY",
+        default_value = "sk_test_fake"
+    )]
+    stripe_secret_key: String,
+    /// `methodDetails.networkId`.
+    #[arg(long, default_value = "profile_bench")]
+    network_id: String,
+    /// The challenges' realm.
+    #[arg(long, default_value = "omnibridge.local")]
+    realm: String,
+    /// Challenge-binding HMAC secret (at least 32 bytes).
+    #[arg(
+        long,
+        env = "MPP_SECRET_KEY",
+        default_value = "bench-only-hmac-secret-not-for-production-use"
+    )]
+    hmac_secret: String,
+}
+
+/// The one price, as omnibridge's benchmark intents: €12.50 (`amount` "1250", `eur`).
+struct Price;
+
+impl ChargeConfig for Price {
+    fn amount() -> &'static str {
+        "12.50"
+    }
+
+    fn description() -> Option<&'static str> {
+        Some("Order 42")
+    }
+}
+
+/// Reached only with a verified, settled credential.
+async fn pay(Path(id): Path<String>, charge: MppCharge<Price>) -> WithReceipt<axum::Json<Value>> {
+    let body = json!({"id": id, "state": "succeeded", "reference": charge.receipt.reference});
+    WithReceipt {
+        receipt: charge.receipt,
+        body: axum::Json(body),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let mpp = Mpp::create_stripe(
+        stripe(StripeConfig {
+            secret_key: &args.stripe_secret_key,
+            network_id: &args.network_id,
+            payment_method_types: &["card"],
+            currency: "eur",
+            decimals: 2,
+        })
+        .realm(&args.realm)
+        .secret_key(&args.hmac_secret)
+        .stripe_api_base(args.stripe_api_base.trim_end_matches('/')),
+    )
+    .map_err(|error| anyhow!("configuring the mpp crate's Stripe method: {error}"))?;
+    let app = Router::new()
+        .route("/pay/{id}", get(pay).post(pay))
+        .with_state(Arc::new(mpp) as Arc<dyn ChargeChallenger>);
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    println!("http://{}", listener.local_addr()?);
+    // As omnibridge does: no Nagle delay on accepted sockets.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")?;
+    Ok(())
+}
