@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::process::{free_port, start_bridge};
+
 fn omnibridge(args: &[&str], templates: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_omnibridge"))
         .args(args)
@@ -104,37 +106,14 @@ fn help_lists_the_commands_and_flags() {
 #[tokio::test]
 async fn sigterm_drains_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("OMNIBRIDGE__TEMPLATES__DIR", repo_templates())
-        .env("OMNIBRIDGE_API_KEYS", "k")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut bridge = start_bridge(
+        dir.path(),
+        free_port(),
+        "sigterm",
+        &[("OMNIBRIDGE_API_KEYS", "k".to_owned())],
+    )
+    .await;
+    let (client, url) = (reqwest::Client::new(), bridge.base.clone());
     // An open SSE stream must not hold the shutdown up.
     let stream = client
         .get(format!("{url}/v1/events"))
@@ -144,13 +123,13 @@ async fn sigterm_drains_and_exits_cleanly() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &bridge.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = bridge.child.try_wait().unwrap() {
             break exit;
         }
         assert!(

@@ -4,79 +4,31 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::process::{BridgeProcess, free_port, start_bridge};
 use crate::support::redis_server::RedisServer;
 
 const KEY: &str = "crash-test-key-0123456789";
 
-struct Bridge {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(data_dir: &Path, port: u16, bus: &str) -> Bridge {
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let log =
-        std::fs::File::create(data_dir.join(format!("bridge-{}.log", rand_suffix()))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("OMNIBRIDGE_API_KEYS", KEY)
-        .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
-        .env("OMNIBRIDGE__STORAGE__BUS", bus)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bridge did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Bridge { child, base }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+async fn start(data_dir: &Path, port: u16, bus: &str) -> BridgeProcess {
+    let env = [
+        ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
+        ("OMNIBRIDGE__STORAGE__BUS", bus.to_owned()),
+    ];
+    start_bridge(data_dir, port, "bridge", &env).await
 }
 
 /// Streams messages over the web chat until `kill_after` acks, SIGKILLs the bridge, and
 /// returns the acknowledged client ids and the session's conversation id.
-async fn stream_and_kill(bridge: &mut Bridge, kill_after: usize) -> (HashSet<String>, String) {
+async fn stream_and_kill(
+    bridge: &mut BridgeProcess,
+    kill_after: usize,
+) -> (HashSet<String>, String) {
     let ws_url = bridge.base.replace("http://", "ws://") + "/webchat/ws";
     let mut request = ws_url.into_client_request().unwrap();
     request
@@ -182,9 +134,6 @@ async fn crash_and_check(bus: &str) {
         missing.len(),
         missing.first()
     );
-    let mut restarted = restarted;
-    let _ = restarted.child.kill();
-    let _ = restarted.child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ mod helpers;
 mod inbound;
 mod outbound;
 mod payments;
+mod process;
 mod sse;
 mod test_channel;
 mod webchat;

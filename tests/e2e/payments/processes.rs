@@ -3,8 +3,6 @@
 //! sandbox method and with Stripe (one PaymentIntent at the fake).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -13,68 +11,17 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::stripe::spt_credential;
 use super::{SUCCESS, challenges, credential};
+use crate::process::{BridgeProcess, free_port, start_bridge};
 use crate::support::stripe_fake::StripeFake;
 
 const KEY: &str = "payments-process-key-0123456789";
 const SECRET: &str = "shared-secret-shared-secret-shared-0001";
 
-struct Bridge {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(data_dir: &Path, name: &str, env: &[(&str, String)]) -> Bridge {
-    let port = free_port();
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let log = std::fs::File::create(data_dir.join(format!("{name}.log"))).unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("OMNIBRIDGE_API_KEYS", KEY)
-        .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
-        .env("OMNIBRIDGE_PAYMENTS_SECRET", SECRET)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bridge {name} not ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Bridge { child, base }
+async fn start(data_dir: &Path, name: &str, env: &[(&str, String)]) -> BridgeProcess {
+    let mut env = env.to_vec();
+    env.push(("OMNIBRIDGE_API_KEYS", KEY.to_owned()));
+    env.push(("OMNIBRIDGE_PAYMENTS_SECRET", SECRET.to_owned()));
+    start_bridge(data_dir, free_port(), name, &env).await
 }
 
 /// Opens a web-chat session, says hello, returns the conversation id once it is stored.
