@@ -40,37 +40,8 @@ FAKE="$TARGET/release/stripe-fake"
 BASELINE="$TARGET/release/mpp-baseline"
 LOAD="$TARGET/release/pay-load"
 
-WORK=$(mktemp -d -t omnibridge-paybench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
-wait_for() { # url, what
-    local i
-    for i in $(seq 1 300); do
-        curl -fs -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "$2 did not come up" >&2
-    exit 1
-}
+. "$REPO/bench/lib.sh"
+bench_setup omnibridge-paybench
 
 # first_line FILE WHAT: waits for a process's first stdout line (its base URL) and prints it.
 first_line() {
@@ -84,11 +55,6 @@ first_line() {
     done
     echo "$2 did not print its URL" >&2
     exit 1
-}
-
-stop() { # pid
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
 }
 
 JSONL="$WORK/results.jsonl"

@@ -29,46 +29,8 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
 BRIDGE="$TARGET/release/omnibridge"
 LOAD="$TARGET/release/webchat-load"
 
-WORK=$(mktemp -d -t omnibridge-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-}
-
-wait_for() { # url-or-port, what
-    local i
-    for i in $(seq 1 200); do
-        if [[ $1 == http* ]]; then
-            curl -fs -o /dev/null "$1" && return 0
-        else
-            (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        fi
-        sleep 0.1
-    done
-    echo "$2 did not come up" >&2
-    exit 1
-}
-
-stop() { # pid
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
+. "$REPO/bench/lib.sh"
+bench_setup omnibridge-bench
 
 JSONL="$WORK/results.jsonl"
 : >"$JSONL"
@@ -111,20 +73,6 @@ run_backend() {
         tail -5 "$WORK/bridge-$name.log" >&2
     fi
     stop "$bridge"
-}
-
-# start_redis NAME EXTRA_ARGS... ; sets REDIS_PID and REDIS_PORT
-start_redis() {
-    local name=$1
-    shift
-    REDIS_PORT=$(free_port)
-    mkdir -p "$WORK/redis-$name"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis-$name" --save "" "$@" \
-        >"$WORK/redis-$name.log" 2>&1 &
-    REDIS_PID=$!
-    PIDS+=("$REDIS_PID")
-    wait_for "$REDIS_PORT" "redis-server ($name)"
-    COMMANDS+=("redis-server --port PORT --bind 127.0.0.1 --dir <temp dir> --save \"\" $*")
 }
 
 run_backend sqlite sqlite

@@ -1,0 +1,62 @@
+# Shared by the bench scripts (sourced, not run): a work dir whose processes are stopped on
+# exit, free ports, waiting for a server, and a throwaway redis-server.
+
+# bench_setup PREFIX: sets WORK (a temp dir) and PIDS (processes to stop on exit).
+bench_setup() {
+    WORK=$(mktemp -d -t "$1.XXXXXX")
+    PIDS=()
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+wait_for() { # url-or-port, what
+    local i
+    for i in $(seq 1 300); do
+        if [[ $1 == http* ]]; then
+            curl -fs -o /dev/null "$1" && return 0
+        else
+            (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        fi
+        sleep 0.1
+    done
+    echo "$2 did not come up" >&2
+    exit 1
+}
+
+stop() { # pid
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# start_redis NAME EXTRA_ARGS...: a redis-server on a free port in the work dir; sets REDIS_PID
+# and REDIS_PORT, and records the command in COMMANDS.
+start_redis() {
+    local name=$1
+    shift
+    REDIS_PORT=$(free_port)
+    mkdir -p "$WORK/redis-$name"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis-$name" --save "" "$@" \
+        >"$WORK/redis-$name.log" 2>&1 &
+    REDIS_PID=$!
+    PIDS+=("$REDIS_PID")
+    wait_for "$REDIS_PORT" "redis-server ($name)"
+    COMMANDS+=("redis-server --port PORT --bind 127.0.0.1 --dir <temp dir> --save \"\" $*")
+}
