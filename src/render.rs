@@ -5,7 +5,8 @@
 use crate::config::ApiKeys;
 use crate::http::Authenticator;
 use crate::http::api::messages::Renderer;
-use crate::templates::TemplateEngine;
+use crate::templates::{TemplateEngine, TemplateError};
+use omnibridge_sdk::{Capabilities, Formatting, OutboundMessage};
 
 /// Renders named templates with the engine's fallback chain.
 pub struct TemplateRenderer {
@@ -38,9 +39,52 @@ impl Renderer for TemplateRenderer {
             .map_err(|error| error.to_string())
     }
 
+    fn render_optional(
+        &self,
+        channel: &str,
+        locale: &str,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> Result<Option<String>, String> {
+        match self.engine.render(channel, locale, name, data) {
+            Ok(rendered) => Ok(Some(rendered.text)),
+            Err(TemplateError::UnknownTemplate { .. }) => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
     fn default_locale(&self) -> &str {
         &self.default_locale
     }
+}
+
+/// For channels with HTML formatting (email), fills a templated message's other parts from
+/// the template's variants, where they exist in the fallback chain: `<name>.txt` replaces the
+/// text, `<name>.subject` (trimmed, first line) becomes the subject, `<name>.html` (HTML-escaped
+/// data) the HTML part. Other channels are left as they are.
+pub fn apply_variants(
+    renderer: &dyn Renderer,
+    capabilities: &Capabilities,
+    channel: &str,
+    locale: &str,
+    name: &str,
+    data: &serde_json::Value,
+    message: &mut OutboundMessage,
+) -> Result<(), String> {
+    if capabilities.formatting != Formatting::Html {
+        return Ok(());
+    }
+    if let Some(text) = renderer.render_optional(channel, locale, &format!("{name}.txt"), data)? {
+        message.text = text.trim_end_matches(['\n', '\r']).to_owned();
+    }
+    if let Some(subject) =
+        renderer.render_optional(channel, locale, &format!("{name}.subject"), data)?
+    {
+        let subject = subject.lines().map(str::trim).find(|line| !line.is_empty());
+        message.subject = subject.map(str::to_owned);
+    }
+    message.html = renderer.render_optional(channel, locale, &format!("{name}.html"), data)?;
+    Ok(())
 }
 
 impl Authenticator for ApiKeys {

@@ -163,6 +163,7 @@ impl Application {
             outbox: outbox.clone(),
             renderer,
             payments,
+            wallet: wallet.clone(),
             webchat,
             media: media.clone(),
             shutdown: shutdown.clone(),

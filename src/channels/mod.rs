@@ -4,6 +4,7 @@
 pub mod build;
 pub mod registry;
 pub mod shape;
+pub mod state;
 pub mod window;
 
 pub use registry::{ChannelHandle, ChannelRegistry};

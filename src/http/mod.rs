@@ -18,6 +18,7 @@ use crate::store::Store;
 
 pub mod api;
 pub mod auth;
+pub mod confirm;
 pub mod extract;
 pub mod health;
 pub mod middleware;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub renderer: Arc<dyn api::messages::Renderer>,
     /// Payment intents and the MPP endpoint.
     pub payments: Arc<crate::payments::mpp::Mpp>,
+    /// The in-channel wallet, when enabled (the confirmation page runs it).
+    pub wallet: Option<crate::payments::wallet::Wallet>,
     /// Web chat, when enabled.
     pub webchat: Option<webchat::WebChatState>,
     /// Cancelled when the bridge shuts down (ends SSE streams and sockets).
@@ -105,6 +108,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route(
             crate::payments::stripe::endpoint::STRIPE_WEBHOOK_PATH,
             post(crate::payments::stripe::endpoint::receive),
+        )
+        .route(
+            "/confirm/{token}",
+            get(confirm::show).post(confirm::confirm),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

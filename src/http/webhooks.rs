@@ -30,7 +30,8 @@ pub async fn receive(
         handle.channel.verify(&request).map_err(channel_problem)?;
         let events = handle
             .channel
-            .normalize(&request)
+            .receive(&request)
+            .await
             .map_err(channel_problem)?;
         let results = state
             .ingest
@@ -95,6 +96,10 @@ fn channel_problem(error: ChannelError) -> ApiError {
             format!("webhook refused: {reason}"),
         ),
         ChannelError::Malformed(detail) => ApiError::bad_request("malformed_payload", detail),
+        ChannelError::Rejected { code, reason } if code == omnibridge_sdk::BODY_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", reason)
+        }
+        ChannelError::Transient(error) => ApiError::unavailable(error),
         other => ApiError::internal(other),
     }
 }

@@ -20,6 +20,7 @@
 //!   from the customer's linked payment source).
 //! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
+pub mod confirm_link;
 pub mod engine;
 pub mod error;
 mod events;

@@ -4,7 +4,8 @@
 //! intent's locale and queued through the outbox. The outbox fits the buttons to the
 //! channel's capabilities (numbered text where it has none): no channel-specific code here.
 //!
-//! Template data: `amount` (minor units), `currency`, `description`, `pay_url`, `intent_id`,
+//! Template data: `amount` (minor units), `currency`, `description`, `pay_url`,
+//! `confirm_url` (the confirmation page, for channels without buttons), `intent_id`,
 //! plus `reason` (failed), `reference` (receipt), `refund_amount` (refunded). Format amounts
 //! with `{{money amount currency}}`.
 
@@ -32,6 +33,7 @@ pub struct Notifier {
     outbox: Outbox,
     renderer: Arc<dyn Renderer>,
     public_url: String,
+    confirm_keys: Option<super::mpp::keys::ChallengeKeys>,
 }
 
 impl Notifier {
@@ -49,7 +51,26 @@ impl Notifier {
             outbox,
             renderer,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            confirm_keys: None,
         }
+    }
+
+    /// Signs confirmation links (`confirm_url` in template data) with these keys.
+    pub fn with_confirm_keys(mut self, keys: super::mpp::keys::ChallengeKeys) -> Self {
+        self.confirm_keys = Some(keys);
+        self
+    }
+
+    /// The confirmation page of an intent (`<public_url>/confirm/<token>`), for channels
+    /// without buttons; `None` before keys are set.
+    pub fn confirm_url(&self, intent_id: &str) -> Option<String> {
+        let keys = self.confirm_keys.as_ref()?;
+        Some(format!(
+            "{}{}{}",
+            self.public_url,
+            super::confirm_link::PATH,
+            super::confirm_link::token(keys, intent_id)
+        ))
     }
 
     /// The MPP pay URL of an intent.
@@ -69,6 +90,7 @@ impl Notifier {
             "currency": intent.currency,
             "description": intent.description,
             "pay_url": self.pay_url(&intent.id),
+            "confirm_url": self.confirm_url(&intent.id),
             "reference": intent.reference,
             "external_id": intent.external_id,
         })
@@ -105,6 +127,15 @@ impl Notifier {
         data["refund_amount"] = json!(refund_amount);
         data["refunded_total"] = json!(intent.refunded_minor);
         self.send(intent, "payment_refunded", data, Vec::new())
+            .await;
+    }
+
+    /// `payment_reply_refused`: a reply that tried to confirm by keyword could not be trusted
+    /// (`reason`); says how to pay safely (the confirmation link).
+    pub async fn payment_reply_refused(&self, intent: &PaymentIntent, reason: &str) {
+        let mut data = self.data(intent);
+        data["reason"] = json!(reason);
+        self.send(intent, "payment_reply_refused", data, Vec::new())
             .await;
     }
 
@@ -168,6 +199,16 @@ impl Notifier {
         let message = OutboundMessage::text(Outbox::new_id(), conversation.conversation, text)
             .with_buttons(buttons);
         let mut message = message;
+        crate::render::apply_variants(
+            self.renderer.as_ref(),
+            handle.channel.capabilities(),
+            handle.kind.as_str(),
+            &intent.locale,
+            template,
+            &data,
+            &mut message,
+        )?;
+        message.automatic = true;
         message.template = Some(template.to_owned());
         message.locale = Some(intent.locale.clone());
         message.template_data = Some(data);

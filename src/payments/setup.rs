@@ -92,7 +92,7 @@ pub fn build(parts: Parts<'_>) -> Result<Built, SetupError> {
         parts.payment_store,
         parts.store.clone(),
         parts.ingest,
-        parts.notifier,
+        parts.notifier.with_confirm_keys(keys.clone()),
         built.methods,
         parts.metrics,
     );

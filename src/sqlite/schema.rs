@@ -125,6 +125,14 @@ const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 7: channels' own durable key-value state (mailbox cursors, thread maps).
+    "CREATE TABLE channel_state (
+        channel_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (channel_id, key)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

@@ -259,6 +259,21 @@ pub trait Store: Send + Sync + 'static {
         outbound: &OutboundId,
     ) -> Result<Option<DeliveryStatus>, StoreError>;
 
+    /// A channel's state value under `key` (see [`omnibridge_sdk::ChannelState`]).
+    async fn channel_state(
+        &self,
+        channel_id: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Sets a channel's state value; `None` removes it.
+    async fn set_channel_state(
+        &self,
+        channel_id: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

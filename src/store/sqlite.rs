@@ -19,6 +19,7 @@ use super::{
 };
 use crate::sqlite::{Database, DbError};
 
+mod channel_state;
 mod deliveries;
 mod outbox;
 mod participants;
@@ -295,6 +296,23 @@ impl Store for SqliteStore {
         outbound: &OutboundId,
     ) -> Result<Option<DeliveryStatus>, StoreError> {
         deliveries::status(&self.db, outbound).await
+    }
+
+    async fn channel_state(
+        &self,
+        channel_id: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        channel_state::get(&self.db, channel_id, key).await
+    }
+
+    async fn set_channel_state(
+        &self,
+        channel_id: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        channel_state::set(&self.db, channel_id, key, value).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

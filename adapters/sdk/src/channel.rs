@@ -46,6 +46,13 @@ pub trait Channel: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Turns a verified webhook into canonical events, for channels that need I/O to do so
+    /// (email: threading looks up earlier Message-IDs in [`ChannelState`]). The bridge's
+    /// webhook route calls this; the default is [`normalize`](Channel::normalize).
+    async fn receive(&self, req: &WebhookRequest<'_>) -> Result<Vec<InboundEvent>, ChannelError> {
+        self.normalize(req)
+    }
+
     /// Pull ingress (polling, IMAP): runs until `stop` is cancelled. Advance the provider's
     /// cursor only after [`Inbox::deliver`] returns, which is after the durable append.
     async fn listen(
@@ -102,6 +109,10 @@ impl FetchedMedia {
     }
 }
 
+/// The code of [`ChannelError::Rejected`] for a webhook body over the channel's own size cap
+/// (the bridge answers 413).
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+
 /// The code of [`ChannelError::Rejected`] for media larger than the bridge's cap.
 pub const MEDIA_TOO_LARGE: &str = "media_too_large";
 
@@ -113,6 +124,25 @@ pub trait Inbox: Send + Sync + 'static {
     /// event is on the bus; only then may the caller acknowledge its provider.
     async fn deliver(&self, events: Vec<InboundEvent>) -> Result<(), InboxError>;
 }
+
+/// Small durable key-value state the bridge keeps for one channel (mailbox cursors, thread
+/// maps, raw messages awaiting media extraction), in the bridge's store, so it survives
+/// restarts and is shared by every bridge instance on that store. Keys are the channel's own;
+/// the bridge namespaces them by channel id.
+#[async_trait::async_trait]
+pub trait ChannelState: Send + Sync + 'static {
+    /// The value under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError>;
+    /// Sets `key` to `value` (durable when this returns).
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StateError>;
+    /// Removes `key` (no error when it is absent).
+    async fn delete(&self, key: &str) -> Result<(), StateError>;
+}
+
+/// The bridge's store could not read or write [`ChannelState`].
+#[derive(Debug, thiserror::Error)]
+#[error("channel state unavailable: {0}")]
+pub struct StateError(pub String);
 
 /// Why an [`Inbox`] could not take events; the caller keeps them and retries.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +200,8 @@ pub struct ChannelContext {
     pub id: String,
     /// The bridge's public base URL, for links in messages.
     pub public_url: String,
+    /// The channel's durable key-value state, when the bridge provides one.
+    pub state: Option<Arc<dyn ChannelState>>,
 }
 
 impl ChannelContext {
@@ -178,7 +210,20 @@ impl ChannelContext {
         Self {
             id: id.into(),
             public_url: public_url.into(),
+            state: None,
         }
+    }
+
+    /// Gives the channel its durable state.
+    pub fn with_state(mut self, state: Arc<dyn ChannelState>) -> Self {
+        self.state = Some(state);
+        self
+    }
+}
+
+impl std::fmt::Debug for dyn ChannelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelState")
     }
 }
 

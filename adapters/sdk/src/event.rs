@@ -221,6 +221,58 @@ pub struct Message {
     /// For `message.sent`: the action buttons offered with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<Button>,
+    /// The subject line, on channels that have one (email).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The whole text as received, when `content` holds only the new part (email: `content`
+    /// has the quoted history and signature stripped; this keeps everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<String>,
+    /// Set when the message was sent by a machine (auto-reply, mailing list, bounce): never
+    /// answer it automatically. The value says why (`auto_submitted`, `mailing_list`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<String>,
+    /// Set by channels whose senders can be forged (email): whether this message may confirm
+    /// a payment by keyword, and for which intent. `None`: the channel authenticates its users
+    /// (chat apps), keyword confirmation applies as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<ConfirmationCheck>,
+}
+
+/// A channel's verdict on whether a message may confirm a payment by keyword ("PAY").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConfirmationCheck {
+    /// Whether a confirm keyword in this message may pay.
+    pub allowed: bool,
+    /// The payment intent this message answers, when the channel knows it (email: the
+    /// intent's reply address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_id: Option<String>,
+    /// Why it may not pay (`not_sent_to_payment_address`, `sender_mismatch`,
+    /// `sender_not_authenticated: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ConfirmationCheck {
+    /// The message may confirm `intent_id` (or the conversation's only open intent).
+    pub fn allowed(intent_id: Option<String>) -> Self {
+        Self {
+            allowed: true,
+            intent_id,
+            reason: None,
+        }
+    }
+
+    /// The message may not confirm anything, because of `reason`.
+    pub fn refused(intent_id: Option<String>, reason: impl Into<String>) -> Self {
+        Self {
+            allowed: false,
+            intent_id,
+            reason: Some(reason.into()),
+        }
+    }
 }
 
 impl Message {
@@ -231,6 +283,10 @@ impl Message {
             outbound_id: None,
             forwarded: false,
             buttons: Vec::new(),
+            subject: None,
+            full_text: None,
+            automated: None,
+            confirmation: None,
         }
     }
 }

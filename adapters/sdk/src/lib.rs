@@ -34,14 +34,14 @@ pub use capabilities::{
     AttachmentLimits, ButtonLimits, Capabilities, Formatting, MediaKind, Receipts,
 };
 pub use channel::{
-    Channel, ChannelContext, ChannelFactory, FetchedMedia, Inbox, InboxError, MEDIA_TOO_LARGE,
-    WebhookRequest,
+    BODY_TOO_LARGE, Channel, ChannelContext, ChannelFactory, ChannelState, FetchedMedia, Inbox,
+    InboxError, MEDIA_TOO_LARGE, StateError, WebhookRequest,
 };
 pub use content::{Contact, Content, Formatted, Location, Media, MediaUpdate};
 pub use error::{BoxError, ChannelError};
 pub use event::{
-    Action, Delivery, DeliveryStatus, Envelope, EventBody, InboundEvent, Message, RawPayload,
-    SCHEMA_VERSION,
+    Action, ConfirmationCheck, Delivery, DeliveryStatus, Envelope, EventBody, InboundEvent,
+    Message, RawPayload, SCHEMA_VERSION,
 };
 pub use ids::{
     ChannelKind, ConversationId, ConversationRef, EventId, OutboundId, Participant,

@@ -41,6 +41,19 @@ pub struct OutboundMessage {
     /// or fails with [`REPLY_WINDOW_CLOSED`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub window_closed: bool,
+    /// A subject line, for channels that have one (email), rendered from the template's
+    /// `<name>.subject` variant when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// An HTML rendition of `text`, for channels with HTML formatting (email), rendered from
+    /// the template's `<name>.html` variant when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Sent by the bridge itself, not by a person or the business's bot (payment requests,
+    /// receipts, safety notices): channels mark it as automatic where they can (email:
+    /// `Auto-Submitted: auto-replied`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
 }
 
 /// The error code (`ChannelError::Rejected`, failed `delivery.updated`, API problem) of a
@@ -60,6 +73,9 @@ impl OutboundMessage {
             locale: None,
             template_data: None,
             window_closed: false,
+            subject: None,
+            html: None,
+            automatic: false,
         }
     }
 

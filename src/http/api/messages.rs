@@ -32,6 +32,19 @@ pub trait Renderer: Send + Sync + 'static {
         data: &serde_json::Value,
     ) -> Result<String, String>;
 
+    /// Like [`render`](Renderer::render), but `Ok(None)` when no template of that name
+    /// exists in the fallback chain (for optional variants such as `payment_request.html`).
+    fn render_optional(
+        &self,
+        channel: &str,
+        locale: &str,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> Result<Option<String>, String> {
+        let _ = (channel, locale, name, data);
+        Ok(None)
+    }
+
     /// The locale used when a request names none.
     fn default_locale(&self) -> &str;
 }
@@ -139,6 +152,21 @@ pub async fn send(
             .with_buttons(buttons);
     message.reply_to = request.reply_to.map(ProviderMessageId::new);
     message.template.clone_from(&request.template);
+    if let Some(template) = &request.template {
+        let data = request.data.clone().unwrap_or(serde_json::Value::Null);
+        crate::render::apply_variants(
+            state.renderer.as_ref(),
+            handle.channel.capabilities(),
+            handle.kind.as_str(),
+            &locale,
+            template,
+            &data,
+            &mut message,
+        )
+        .map_err(|reason| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_error", reason)
+        })?;
+    }
     message.locale = Some(locale);
     if message.template.is_some() {
         message.template_data.clone_from(&request.data);

@@ -5,7 +5,10 @@
 //! - `action.invoked` with payload `pay:<intent_id>` (the Pay button of `payment_request`):
 //!   confirms that intent; `cancel:<intent_id>` cancels it;
 //! - `message.received` whose stripped first line is one of `payments.confirm_keywords`
-//!   (any case): confirms the conversation's only open intent (none or several: nothing).
+//!   (any case): confirms the conversation's only open intent (none or several: nothing), or
+//!   the intent the channel named in `confirmation`. Channels whose senders can be forged
+//!   (email) set `confirmation`; when it says `allowed: false` nothing is charged and the
+//!   customer gets `payment_reply_refused`. Automated messages never confirm.
 //!
 //! Confirming ([`pay`]): the customer (channel kind + sender id) is looked up in
 //! [`LinkedSources`]; with no source the customer gets the `payment_link` template; with one,
@@ -39,6 +42,19 @@ pub mod stripe_source;
 pub use linked::{LinkedSources, SourceLink};
 pub use source::{CustomerRef, ParsedChallenge, PaymentSource, SandboxSource, SourceError};
 pub use stripe_source::{StripeIssuer, StripeSource};
+
+/// How a confirmation from a link ended (the page says it in words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// Settled: the receipt is on its way.
+    Paid,
+    /// The payment was refused; the customer got the reason in the conversation.
+    Refused,
+    /// No saved payment method: the customer got the pay link.
+    LinkSent,
+    /// The intent is no longer payable (already paid, canceled, expired).
+    NotPayable(IntentState),
+}
 
 /// The wallet's consumer group.
 pub const GROUP: &str = "wallet";
@@ -153,14 +169,123 @@ impl Wallet {
                 }
             }
             EventBody::MessageReceived(message) => {
-                if let Content::Text { body, .. } = &message.content
-                    && self.is_keyword(body)
-                {
-                    self.pay_only_open(event).await;
+                let Content::Text { body, .. } = &message.content else {
+                    return;
+                };
+                if !self.is_keyword(body) || message.automated.is_some() {
+                    return;
+                }
+                match &message.confirmation {
+                    None => self.pay_only_open(event).await,
+                    Some(check) if check.allowed => match &check.intent_id {
+                        Some(intent_id) => self.pay_once(event, intent_id).await,
+                        None => self.pay_only_open(event).await,
+                    },
+                    Some(check) => self.refuse_reply(event, check).await,
                 }
             }
             _ => {}
         }
+    }
+
+    /// A confirm keyword the channel says may not pay (email: not to the intent's reply
+    /// address, not from the customer, or sender not authenticated): nothing is charged, and
+    /// the customer gets `payment_reply_refused` saying how to pay safely (once per event).
+    async fn refuse_reply(&self, event: &Envelope, check: &omnibridge_sdk::ConfirmationCheck) {
+        let reason = check.reason.as_deref().unwrap_or("refused");
+        tracing::warn!(
+            conversation_id = %event.conversation_id,
+            payment_intent_id = check.intent_id.as_deref().unwrap_or(""),
+            reason,
+            "a payment confirmation by reply was refused"
+        );
+        let key = format!("refused:{}", event.id);
+        if matches!(
+            self.store.idempotent_response(DONE_SCOPE, &key).await,
+            Ok(Some(_))
+        ) {
+            return;
+        }
+        let intent = match &check.intent_id {
+            Some(id) => self.engine.get(id).await.ok(),
+            None => self
+                .engine
+                .list(&event.conversation_id, 50)
+                .await
+                .ok()
+                .and_then(|intents| {
+                    intents
+                        .into_iter()
+                        .find(|i| i.state == IntentState::RequiresConfirmation)
+                }),
+        };
+        match intent {
+            Some(intent) if intent.conversation_id == event.conversation_id => {
+                self.engine
+                    .notifier()
+                    .payment_reply_refused(&intent, reason)
+                    .await;
+            }
+            _ => tracing::info!("no open intent to explain; nothing sent"),
+        }
+        let done = IdempotentResponse {
+            fingerprint: String::new(),
+            status: 200,
+            body: serde_json::Value::Null,
+        };
+        if let Err(error) = self
+            .store
+            .save_idempotent_response(DONE_SCOPE, &key, &done)
+            .await
+        {
+            tracing::warn!(%error, "wallet could not mark a handled event");
+        }
+    }
+
+    /// Confirms `intent_id` from its confirmation page (`POST /confirm/{token}`), for the
+    /// customer of the intent's conversation: the same path as a Pay button.
+    pub async fn confirm_from_link(&self, intent_id: &str) -> Result<LinkOutcome, String> {
+        let intent = self
+            .engine
+            .get(intent_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if intent.state != IntentState::RequiresConfirmation {
+            return Ok(LinkOutcome::NotPayable(intent.state));
+        }
+        let conversation = self
+            .store
+            .conversation(&intent.conversation_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the conversation is gone")?;
+        let participants = self
+            .store
+            .participants(&intent.conversation_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let customer = participants
+            .into_iter()
+            .find(|p| p.role == omnibridge_sdk::Role::Customer)
+            .map(|p| CustomerRef {
+                channel: conversation.channel.as_str().to_owned(),
+                user_id: p.id,
+            });
+        let span = tracing::info_span!("wallet.confirm_link", payment_intent_id = %intent_id);
+        let outcome = self
+            .confirm(&intent, customer.as_ref())
+            .instrument(span)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(match outcome {
+            pay::Outcome::Paid => LinkOutcome::Paid,
+            pay::Outcome::Refused => LinkOutcome::Refused,
+            pay::Outcome::LinkSent => LinkOutcome::LinkSent,
+            pay::Outcome::NotPayable(_) => {
+                let state = self.engine.get(intent_id).await.map(|i| i.state);
+                LinkOutcome::NotPayable(state.unwrap_or(intent.state))
+            }
+        })
     }
 
     fn is_keyword(&self, body: &str) -> bool {

@@ -1,0 +1,51 @@
+//! Channels' durable key-value state on SQLite (one row per channel id and key).
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::sqlite::{Database, now_millis};
+use crate::store::StoreError;
+
+pub(super) async fn get(
+    db: &Database,
+    channel_id: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let (channel_id, key) = (channel_id.to_owned(), key.to_owned());
+    Ok(db
+        .read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value FROM channel_state WHERE channel_id = ?1 AND key = ?2",
+                )?
+                .query_row(params![channel_id, key], |row| row.get::<_, Vec<u8>>(0))
+                .optional()?)
+        })
+        .await?)
+}
+
+pub(super) async fn set(
+    db: &Database,
+    channel_id: &str,
+    key: &str,
+    value: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let (channel_id, key) = (channel_id.to_owned(), key.to_owned());
+    let value = value.map(<[u8]>::to_vec);
+    db.write(move |conn| {
+        match value {
+            Some(value) => conn
+                .prepare_cached(
+                    "INSERT INTO channel_state (channel_id, key, value, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (channel_id, key) DO UPDATE \
+                     SET value = excluded.value, updated_at = excluded.updated_at",
+                )?
+                .execute(params![channel_id, key, value, now_millis()])?,
+            None => conn
+                .prepare_cached("DELETE FROM channel_state WHERE channel_id = ?1 AND key = ?2")?
+                .execute(params![channel_id, key])?,
+        };
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
