@@ -113,7 +113,16 @@ impl Application {
                 id: entry.id.clone(),
                 reason,
             };
-            let channel = crate::channels::build::build_channel(entry, &env).map_err(refused)?;
+            let cx = omnibridge_sdk::ChannelContext::new(
+                entry.id.clone(),
+                settings.server.public_url.clone(),
+            )
+            .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
+                store.clone(),
+                entry.id.clone(),
+            )));
+            let channel =
+                crate::channels::build::build_channel(entry, &env, &cx).map_err(refused)?;
             channels
                 .register(entry.id.clone(), channel)
                 .map_err(refused)?;

@@ -3,17 +3,26 @@
 
 use std::sync::Arc;
 
-use omnibridge_sdk::Channel;
+use omnibridge_email::{EmailChannel, EmailConfig};
+use omnibridge_sdk::{Channel, ChannelContext};
 use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig};
 
 use crate::config::ChannelSettings;
 
-/// Builds one configured channel; the error says why, secret-free.
+/// Builds one configured channel; the error says why, secret-free. `cx` carries the
+/// channel's id, the public URL and its durable state.
 pub fn build_channel(
     settings: &ChannelSettings,
     env: &dyn Fn(&str) -> Option<String>,
+    cx: &ChannelContext,
 ) -> Result<Arc<dyn Channel>, String> {
     match settings.kind.as_str() {
+        omnibridge_email::KIND => {
+            let config: EmailConfig = settings.config().map_err(|e| e.to_string())?;
+            let secrets = config.resolve_secrets(env).map_err(|e| e.to_string())?;
+            let channel = EmailChannel::new(config, secrets, cx).map_err(|e| e.to_string())?;
+            Ok(Arc::new(channel))
+        }
         omnibridge_whatsapp::KIND => {
             let config: WhatsAppConfig = settings.config().map_err(|e| e.to_string())?;
             let secrets = config.resolve_secrets(env).map_err(|e| e.to_string())?;
@@ -21,8 +30,9 @@ pub fn build_channel(
             Ok(Arc::new(channel))
         }
         other => Err(format!(
-            "channel type {other:?} is not available in this build (known: \"{}\")",
-            omnibridge_whatsapp::KIND
+            "channel type {other:?} is not available in this build (known: \"{}\", \"{}\")",
+            omnibridge_whatsapp::KIND,
+            omnibridge_email::KIND
         )),
     }
 }
@@ -34,6 +44,10 @@ mod tests {
 
     use super::*;
     use crate::config::Settings;
+
+    fn cx() -> ChannelContext {
+        ChannelContext::new("test", "http://127.0.0.1")
+    }
 
     fn example_channels() -> Vec<ChannelSettings> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
@@ -51,9 +65,9 @@ mod tests {
         ]
         .into();
         let lookup = |name: &str| env.get(name).map(|v| (*v).to_owned());
-        let channel = build_channel(&channels[0], &lookup).unwrap();
+        let channel = build_channel(&channels[0], &lookup, &cx()).unwrap();
         assert_eq!(channel.kind().as_str(), "whatsapp");
-        let missing = build_channel(&channels[0], &|_| None).err().unwrap();
+        let missing = build_channel(&channels[0], &|_| None, &cx()).err().unwrap();
         assert!(missing.contains("ACME_WA_ACCESS_TOKEN"), "{missing}");
     }
 
@@ -69,17 +83,21 @@ mod tests {
         assert_eq!(parsed.max_media_bytes, 1024);
         assert!(!parsed.rest.contains_key("max_media_bytes"));
         entry.rest = parsed.rest;
-        assert!(build_channel(&entry, &|_| Some("x".into())).is_ok());
+        assert!(build_channel(&entry, &|_| Some("x".into()), &cx()).is_ok());
     }
 
     #[test]
     fn unknown_types_and_keys_are_refused() {
         let mut entry = example_channels().remove(0);
         entry.rest.insert("phone_numbr_id".into(), "typo".into());
-        let error = build_channel(&entry, &|_| Some("x".into())).err().unwrap();
+        let error = build_channel(&entry, &|_| Some("x".into()), &cx())
+            .err()
+            .unwrap();
         assert!(error.contains("phone_numbr_id"), "{error}");
         entry.kind = "pigeon".into();
-        let error = build_channel(&entry, &|_| Some("x".into())).err().unwrap();
+        let error = build_channel(&entry, &|_| Some("x".into()), &cx())
+            .err()
+            .unwrap();
         assert!(error.contains("not available"), "{error}");
     }
 }

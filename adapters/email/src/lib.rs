@@ -1,17 +1,34 @@
 //! The email channel of omnibridge: IMAP (IDLE, polling fallback) and a signed raw-MIME
-//! webhook in, SMTP out, threading by Message-ID / References / plus-address / subject token.
+//! webhook in, SMTP out, threading by Message-ID / References / plus-address / subject token,
+//! payment confirmation by reply guarded by a sender check.
 //!
 //! # Layout
-//! - [`parse`]: one RFC 5322 message → [`parse::ParsedMail`] (headers, bodies, attachments,
-//!   auto-reply and bounce classification); pure.
+//! - [`config`]: [`EmailConfig`] (the `[[channels]]` table) and [`EmailSecrets`].
+//! - [`channel`]: [`EmailChannel`], the [`omnibridge_sdk::Channel`] implementation.
+//! - [`inbound`]: one raw mail → canonical events (thread, strip, classify, confirm check).
+//! - [`outbound`]: one outbound message → one mail in the customer's thread.
+//! - [`threading`]: thread tokens, plus-addresses, subjects, the Message-ID map.
+//! - [`webhook`]: the raw-MIME webhook's signature (`X-Omnibridge-Signature`).
+//! - [`listen`]: the IMAP follower's cursor and sink on the bridge's side.
+//! - [`parse`]: one RFC 5322 message → [`parse::ParsedMail`]; pure.
 //! - [`quote`]: quoted-reply and signature stripping; pure.
-//! - [`smtp`]: outbound mail with lettre (multipart/alternative, threading headers, pooled
-//!   SMTP with implicit TLS or STARTTLS), SMTP replies mapped to transient / permanent.
-//! - [`imap`]: the mailbox follower (async-imap): cursor (UIDVALIDITY + last UID), backfill,
-//!   IDLE or polling, reconnect with backoff, `\Seen` or move.
+//! - [`smtp`]: outbound mail with lettre, SMTP replies mapped to transient / permanent.
+//! - [`imap`]: the mailbox follower (async-imap): cursor, backfill, IDLE or polling.
+//! - [`sender_check`]: DKIM / Authentication-Results check of a reply's sender.
 #![forbid(unsafe_code)]
 
+pub mod channel;
+pub mod config;
 pub mod imap;
+pub mod inbound;
+pub mod listen;
+pub mod outbound;
 pub mod parse;
 pub mod quote;
+pub mod sender_check;
 pub mod smtp;
+pub mod threading;
+pub mod webhook;
+
+pub use channel::{EmailChannel, KIND, capabilities};
+pub use config::{ConfigError, EmailConfig, EmailSecrets};

@@ -55,7 +55,8 @@ pub async fn spawn_wa(extra: Value) -> Wa {
         "E2E_WA_VERIFY" => Some(VERIFY.to_owned()),
         _ => None,
     };
-    let channel = build_channel(&settings, &env).unwrap();
+    let cx = omnibridge_sdk::ChannelContext::new(ID, "http://127.0.0.1");
+    let channel = build_channel(&settings, &env, &cx).unwrap();
     let app = spawn_app_with_channels(|_| {}, vec![(ID.to_owned(), Arc::clone(&channel))]).await;
     Wa { app, fake }
 }

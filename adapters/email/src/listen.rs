@@ -1,0 +1,84 @@
+//! Glue between the IMAP follower and the bridge: the mailbox cursor lives in the channel's
+//! state, and fetched mail is turned into events and delivered durably before the follower
+//! may advance.
+
+use std::sync::Arc;
+
+use omnibridge_sdk::{ChannelError, ChannelState, Inbox};
+
+use crate::imap::{CursorStore, FetchedMail, MailSink, MailboxCursor};
+use crate::inbound::MailIngest;
+
+/// The state key of the mailbox cursor.
+pub const CURSOR_KEY: &str = "imap:cursor";
+
+/// The cursor in the channel's state.
+pub struct StateCursor {
+    state: Arc<dyn ChannelState>,
+}
+
+impl StateCursor {
+    /// The cursor of this channel.
+    pub fn new(state: Arc<dyn ChannelState>) -> Self {
+        Self { state }
+    }
+}
+
+#[async_trait::async_trait]
+impl CursorStore for StateCursor {
+    async fn load(&self) -> Result<Option<MailboxCursor>, String> {
+        match self
+            .state
+            .get(CURSOR_KEY)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| format!("unreadable cursor: {e}")),
+            None => Ok(None),
+        }
+    }
+
+    async fn save(&self, cursor: MailboxCursor) -> Result<(), String> {
+        let bytes = serde_json::to_vec(&cursor).map_err(|e| e.to_string())?;
+        self.state
+            .put(CURSOR_KEY, &bytes)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Turns fetched mail into events and delivers them.
+pub struct InboxSink {
+    ingest: MailIngest,
+    inbox: Arc<dyn Inbox>,
+}
+
+impl InboxSink {
+    /// A sink into `inbox`.
+    pub fn new(ingest: MailIngest, inbox: Arc<dyn Inbox>) -> Self {
+        Self { ingest, inbox }
+    }
+}
+
+#[async_trait::async_trait]
+impl MailSink for InboxSink {
+    async fn deliver(&self, mails: Vec<FetchedMail>) -> Result<(), String> {
+        let mut events = Vec::new();
+        for mail in &mails {
+            match self.ingest.events(&mail.raw).await {
+                Ok(mut more) => events.append(&mut more),
+                Err(ChannelError::Malformed(reason)) => {
+                    // Never block the mailbox on one unreadable mail: skip it, say so.
+                    tracing::warn!(uid = mail.uid, %reason, "unreadable mail skipped");
+                }
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.inbox.deliver(events).await.map_err(|e| e.to_string())
+    }
+}
