@@ -154,12 +154,26 @@ enum Field {
 fn header_field(line: &str) -> Option<Field> {
     let line = normalize(line.trim_start_matches(['*', ' ', '\t']));
     const FIELDS: &[(Field, &[&str])] = &[
-        (Field::From, &["from:", "von:", "de:", "de :", "van:", "da:"]),
+        (
+            Field::From,
+            &["from:", "von:", "de:", "de :", "van:", "da:"],
+        ),
         (
             Field::Sent,
             &[
-                "sent:", "date:", "gesendet:", "datum:", "envoyé :", "envoyé:", "enviado:",
-                "enviado el:", "verzonden:", "inviato:", "data:", "fecha:", "sendt:",
+                "sent:",
+                "date:",
+                "gesendet:",
+                "datum:",
+                "envoyé :",
+                "envoyé:",
+                "enviado:",
+                "enviado el:",
+                "verzonden:",
+                "inviato:",
+                "data:",
+                "fecha:",
+                "sendt:",
             ],
         ),
         (
@@ -169,8 +183,14 @@ fn header_field(line: &str) -> Option<Field> {
         (
             Field::Subject,
             &[
-                "subject:", "betreff:", "objet :", "objet:", "asunto:", "assunto:",
-                "onderwerp:", "oggetto:",
+                "subject:",
+                "betreff:",
+                "objet :",
+                "objet:",
+                "asunto:",
+                "assunto:",
+                "onderwerp:",
+                "oggetto:",
             ],
         ),
     ];

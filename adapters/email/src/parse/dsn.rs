@@ -9,7 +9,9 @@ pub(super) fn bounce(message: &Message<'_>) -> Option<Bounce> {
     let root = message.root_part();
     let is_report = root.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct
                 .attribute("report-type")
                 .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
@@ -55,8 +57,8 @@ pub(super) fn bounce(message: &Message<'_>) -> Option<Bounce> {
             .or_else(|| recipients.first());
         if let Some(group) = chosen {
             bounce.action = field(group, "Action").map(|a| a.to_ascii_lowercase());
-            bounce.status = field(group, "Status")
-                .and_then(|s| s.split_whitespace().next().map(str::to_owned));
+            bounce.status =
+                field(group, "Status").and_then(|s| s.split_whitespace().next().map(str::to_owned));
             bounce.diagnostic = field(group, "Diagnostic-Code").map(|d| strip_type(&d));
             bounce.recipient = field(group, "Final-Recipient")
                 .or_else(|| field(group, "Original-Recipient"))
@@ -79,7 +81,8 @@ fn returned_message_id(message: &Message<'_>) -> Option<String> {
         {
             return Some(id);
         }
-        if is_type(part, "text", &["rfc822-headers"]) || is_type(part, "message", &["rfc822-headers"])
+        if is_type(part, "text", &["rfc822-headers"])
+            || is_type(part, "message", &["rfc822-headers"])
         {
             let mut headers = part.contents().to_vec();
             headers.extend_from_slice(b"\r\n\r\n");

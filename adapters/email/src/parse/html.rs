@@ -53,8 +53,8 @@ const BLOCKS: &[&str] = &[
 
 /// Elements that never have a closing tag.
 const VOID: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-    "track", "wbr",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr",
 ];
 
 /// `class` tokens of quoted-history containers (removed with their content).
@@ -291,8 +291,11 @@ impl Converter {
                 self.out.push(' ');
             }
             self.pending_space = false;
-            self.out
-                .push(if c == '\u{a0}' || c == '\u{202f}' { ' ' } else { c });
+            self.out.push(if c == '\u{a0}' || c == '\u{202f}' {
+                ' '
+            } else {
+                c
+            });
         }
     }
 }
@@ -339,8 +342,7 @@ fn is_cut_point(tag: &Tag<'_>) -> bool {
             .filter(|c| !c.is_whitespace())
             .collect::<String>()
             .to_ascii_lowercase();
-        if style.contains("border-top:solid#e1e1e1") || style.contains("border-top:solid#b5c4df")
-        {
+        if style.contains("border-top:solid#e1e1e1") || style.contains("border-top:solid#b5c4df") {
             return true;
         }
     }
@@ -525,7 +527,10 @@ mod tests {
     #[test]
     fn paragraphs_lists_and_entities() {
         let html = "<p>One\n  two</p><p>Three</p><ul><li>a</li><li>b &#8364; &#x41; &bogus; &amp</li></ul>";
-        assert_eq!(html_to_text(html), "One two\n\nThree\n- a\n- b € A &bogus; &amp");
+        assert_eq!(
+            html_to_text(html),
+            "One two\n\nThree\n\n- a\n- b € A &bogus; &amp"
+        );
     }
 
     #[test]
@@ -558,8 +563,22 @@ mod tests {
     #[test]
     fn broken_html_does_not_panic() {
         for html in [
-            "<", "<<<", "<a", "<div class=\"x", "&", "&#;", "&#xZZ;", "&#99999999999;", "</>",
-            "<!--", "<!", "<p>é<", "é&é;<é>", "<blockquote>", "<style>", "<pre>a\r\nb",
+            "<",
+            "<<<",
+            "<a",
+            "<div class=\"x",
+            "&",
+            "&#;",
+            "&#xZZ;",
+            "&#99999999999;",
+            "</>",
+            "<!--",
+            "<!",
+            "<p>é<",
+            "é&é;<é>",
+            "<blockquote>",
+            "<style>",
+            "<pre>a\r\nb",
         ] {
             let _ = html_to_text(html);
             let _ = html_to_text_without_quotes(html);

@@ -13,7 +13,9 @@ pub(crate) mod html;
 
 use std::borrow::Cow;
 
-use mail_parser::{Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 
 /// A mailbox address with its display name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,12 +185,15 @@ fn parse_mail_inner(raw: &[u8]) -> Result<ParsedMail, ParseError> {
         .enumerate()
         .map(|(index, part)| describe_attachment(&message, part, index, html.as_deref()))
         .collect();
-    let from = message
-        .from()
-        .and_then(|a| a.iter().find_map(to_address));
+    let from = message.from().and_then(|a| a.iter().find_map(to_address));
     let return_path = return_path(&message);
     let bounce = dsn::bounce(&message);
-    let auto = classify_auto(&message, from.as_ref(), return_path.as_deref(), bounce.is_some());
+    let auto = classify_auto(
+        &message,
+        from.as_ref(),
+        return_path.as_deref(),
+        bounce.is_some(),
+    );
 
     Ok(ParsedMail {
         message_id: message.message_id().and_then(clean_id),
@@ -211,7 +216,11 @@ fn parse_mail_inner(raw: &[u8]) -> Result<ParsedMail, ParseError> {
 
 /// An id without angle brackets or surrounding space; None when nothing is left.
 pub(crate) fn clean_id(id: &str) -> Option<String> {
-    let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let id = id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
     (!id.is_empty()).then(|| id.to_owned())
 }
 
@@ -429,7 +438,10 @@ fn classify_auto(
         return Some(AutoKind::AutoReplyHeader);
     }
     if from.is_some_and(|f| {
-        let local = f.email.rsplit_once('@').map_or(f.email.as_str(), |(l, _)| l);
+        let local = f
+            .email
+            .rsplit_once('@')
+            .map_or(f.email.as_str(), |(l, _)| l);
         local.eq_ignore_ascii_case("mailer-daemon") || local.eq_ignore_ascii_case("postmaster")
     }) {
         return Some(AutoKind::SystemSender);
