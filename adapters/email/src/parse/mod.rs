@@ -154,7 +154,9 @@ pub fn parse_mail(raw: &[u8]) -> Result<ParsedMail, ParseError> {
 }
 
 /// The decoded bytes of attachment `index` of the message `raw` (as listed in
-/// [`ParsedMail::attachments`]); `None` when there is no such attachment.
+/// [`ParsedMail::attachments`]); `None` when there is no such attachment. The bytes are
+/// transfer-decoded (base64, quoted-printable) but not charset-converted: a text attachment
+/// comes back in the charset it was sent in; a returned `message/rfc822` as its raw bytes.
 pub fn attachment_bytes(raw: &[u8], index: usize) -> Option<Vec<u8>> {
     std::panic::catch_unwind(|| {
         let message = parse_message(raw)?;
