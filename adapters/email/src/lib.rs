@@ -9,9 +9,12 @@
 //!   SMTP with implicit TLS or STARTTLS), SMTP replies mapped to transient / permanent.
 //! - [`imap`]: the mailbox follower (async-imap): cursor (UIDVALIDITY + last UID), backfill,
 //!   IDLE or polling, reconnect with backoff, `\Seen` or move.
+//! - [`sender_check`]: is an inbound mail's sender authenticated (own DKIM + DMARC check with
+//!   mail-auth, or our MTA's `Authentication-Results`)? Gates payment confirmation by reply.
 #![forbid(unsafe_code)]
 
 pub mod imap;
 pub mod parse;
 pub mod quote;
+pub mod sender_check;
 pub mod smtp;
