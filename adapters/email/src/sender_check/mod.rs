@@ -344,7 +344,10 @@ async fn check_dkim(authenticator: &MessageAuthenticator, raw: &[u8], from: &str
     // DMARC: a DNS failure while looking for the record, or a failing result under an
     // enforcing policy, fails the check.
     if let DmarcResult::TempError(_) = dmarc.dkim_result() {
-        return SenderVerdict::fail("dmarc=temperror (dns error)");
+        return SenderVerdict::fail(match &dkim_outcome {
+            Ok(()) => "dmarc=temperror (dns error)".to_owned(),
+            Err(reason) => format!("dmarc=temperror (dns error); {reason}"),
+        });
     }
     if dmarc_has_record {
         let dmarc_pass = matches!(dmarc.result(), DmarcResult::Pass);
@@ -431,6 +434,11 @@ fn describe_dkim_failure(result: &DkimResult) -> String {
         DkimResult::PermError(e) => ("permerror", e),
         DkimResult::TempError(e) => ("temperror", e),
     };
+    // A body hash mismatch is a failed signature (RFC 6376 §6.1.3), whatever mail-auth calls it.
+    let keyword = match err {
+        AuthError::Dkim(DkimError::FailedBodyHashMatch) => "fail",
+        _ => keyword,
+    };
     let detail = match err {
         AuthError::Crypto(mail_auth::common::crypto::CryptoError::FailedVerification) => {
             "signature mismatch".to_owned()
@@ -483,7 +491,7 @@ fn check_authentication_results(authserv_id: &str, raw: &[u8], from: &str) -> Se
                 "dkim" => {
                     let domain = r
                         .prop("header.d")
-                        .or_else(|| r.prop("header.i").map(|i| domain_of(i)))
+                        .or_else(|| r.prop("header.i").map(domain_of))
                         .map(normalize_domain)
                         .unwrap_or_default();
                     if r.result == "pass" {

@@ -1,0 +1,4 @@
+//! Helpers shared by test binaries (`mod support;`).
+#![allow(dead_code)]
+
+pub(crate) mod dns;
