@@ -264,6 +264,33 @@ async fn dkim_mode_applies_the_dmarc_policy() {
 }
 
 #[tokio::test]
+async fn dkim_mode_uses_dmarc_for_sibling_subdomains() {
+    // From eu.shop.test, signed by mail.shop.test: neither is a subdomain of the other.
+    let (der, public) = ed25519_key();
+    let record = ed25519_record(&public);
+    let mail = REPLY.replace("customer@customer.test", "customer@eu.shop.test");
+    let signed = sign_ed25519(&mail, &der, "mail.shop.test", "sel");
+
+    // Without a DMARC record: not aligned.
+    let dns = Dnsmasq::start(&[("sel._domainkey.mail.shop.test", &record)]);
+    let verdict = dkim_checker(&dns)
+        .check(signed.as_bytes(), "customer@eu.shop.test")
+        .await;
+    assert_fail_with(&verdict, "not aligned", Some(&dns));
+
+    // With one at shop.test, DMARC's tree walk makes shop.test the organisational domain of
+    // both: aligned, pass.
+    let dns = Dnsmasq::start(&[
+        ("sel._domainkey.mail.shop.test", &record),
+        ("_dmarc.shop.test", "v=DMARC1; p=quarantine"),
+    ]);
+    let verdict = dkim_checker(&dns)
+        .check(signed.as_bytes(), "customer@eu.shop.test")
+        .await;
+    assert_eq!(verdict, SenderVerdict::Pass, "{}", dns.log());
+}
+
+#[tokio::test]
 async fn dkim_mode_verifies_rsa_sha256() {
     let key = rsa_key();
     let record = format!("v=DKIM1; k=rsa; p={}", B64.encode(key.public_key()));
@@ -366,6 +393,8 @@ async fn none_mode_passes_everything() {
 
 #[test]
 fn settings_are_validated() {
+    // The default uses the system resolver configuration (/etc/resolv.conf).
+    assert!(SenderChecker::new(&SenderCheckSettings::default()).is_ok());
     assert!(
         SenderChecker::new(&SenderCheckSettings::Dkim {
             dns_server: Some("dns.example:53".to_owned())

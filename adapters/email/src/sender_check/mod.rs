@@ -23,9 +23,10 @@
 //! Public Suffix List): the two domains are equal, or one is a subdomain of the other and the
 //! shorter one has at least two labels (so `d=test` never aligns with `customer.test`; a
 //! multi-label public suffix such as `co.uk` could in principle sign for its registrants, but
-//! only its registry can publish keys there). In DKIM mode a signature also counts as aligned
-//! when the domain publishes a DMARC record and `mail-auth`'s DMARC evaluation (which finds
-//! the organisational domain by the DNS tree walk) found it aligned.
+//! only its registry can publish keys there). In DKIM mode a signature of a sibling domain
+//! (sharing at least two trailing labels, e.g. `d=mail.shop.test` for `eu.shop.test`) also
+//! counts when the From domain publishes a DMARC record and `mail-auth`'s DMARC evaluation
+//! (which finds the organisational domain by the DNS tree walk) found DKIM aligned.
 //!
 //! # Failures
 //! Every failure, including DNS failures (`temperror`) and timeouts, is a
@@ -296,6 +297,14 @@ fn aligned(signing_domain: &str, from_domain: &str) -> bool {
             .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
 }
 
+/// How many trailing labels two normalized domains share (`a.x.test`, `b.x.test` → 2).
+fn common_suffix_labels(a: &str, b: &str) -> usize {
+    a.rsplit('.')
+        .zip(b.rsplit('.'))
+        .take_while(|(x, y)| !x.is_empty() && x == y)
+        .count()
+}
+
 /// Checks that the message has exactly one From address and that it is `from`; returns the
 /// normalized From domain.
 fn from_domain_of(message: &AuthenticatedMessage<'_>, from: &str) -> Result<String, SenderVerdict> {
@@ -401,7 +410,9 @@ fn evaluate_dkim(
                     weak.get_or_insert_with(|| "dkim=pass but From is not signed".into());
                     continue;
                 }
-                if aligned(&domain, from_domain) || dmarc_dkim_pass {
+                if aligned(&domain, from_domain)
+                    || (dmarc_dkim_pass && common_suffix_labels(&domain, from_domain) >= 2)
+                {
                     return Ok(());
                 }
                 not_aligned.get_or_insert_with(|| {
@@ -556,6 +567,25 @@ mod tests {
         assert!(!aligned("customer.test", "evilcustomer.test"));
         assert!(!aligned("other.test", "customer.test"));
         assert!(!aligned("", "customer.test"));
+    }
+
+    #[test]
+    fn common_suffix() {
+        assert_eq!(
+            common_suffix_labels("a.customer.test", "b.customer.test"),
+            2
+        );
+        assert_eq!(common_suffix_labels("customer.test", "other.test"), 1);
+        assert_eq!(common_suffix_labels("", "test"), 0);
+    }
+
+    #[test]
+    fn builds_outside_a_runtime() {
+        // Channels are set up at startup; the resolver must not need a runtime to be built.
+        let checker = SenderChecker::new(&SenderCheckSettings::Dkim {
+            dns_server: Some("127.0.0.1:53".into()),
+        });
+        assert!(checker.is_ok());
     }
 
     #[test]
