@@ -1,4 +1,5 @@
-//! Shared test helpers (each test binary uses some of them).
+//! Helpers shared by test binaries (`mod support;`); each binary uses some of them.
 #![allow(dead_code, unreachable_pub)]
 
+pub(crate) mod dns;
 pub mod memory_state;
