@@ -1,4 +1,5 @@
 //! The IMAP follower against a real Dovecot (tests/support/dovecot.rs), without TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
 
@@ -55,7 +56,12 @@ impl Recorder {
     }
 
     fn uids(&self) -> Vec<u32> {
-        self.accepted.lock().unwrap().iter().map(|m| m.uid).collect()
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.uid)
+            .collect()
     }
 
     fn count(&self) -> usize {
@@ -71,7 +77,10 @@ impl Recorder {
 impl MailSink for Recorder {
     async fn deliver(&self, mails: Vec<FetchedMail>) -> Result<(), String> {
         let uids = mails.iter().map(|m| m.uid).collect();
-        self.attempts.lock().unwrap().push((uids, self.cursor.get()));
+        self.attempts
+            .lock()
+            .unwrap()
+            .push((uids, self.cursor.get()));
         let refuse = self
             .fail_first
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -304,7 +313,10 @@ async fn refused_batches_stay_unseen() {
         sink.clone(),
     );
     assert!(wait_until(Duration::from_secs(5), async || !sink.attempts().is_empty()).await);
-    assert!(dovecot.search("INBOX", "SEEN").await.is_empty(), "\\Seen before acceptance");
+    assert!(
+        dovecot.search("INBOX", "SEEN").await.is_empty(),
+        "\\Seen before acceptance"
+    );
     assert_eq!(cursor.get(), None);
     run.stop().await;
 }
@@ -312,7 +324,9 @@ async fn refused_batches_stay_unseen() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_with_saved_cursor_delivers_only_new_mail() {
     let dovecot = Dovecot::start();
-    dovecot.deliver_many(&(1..=3).map(mail).collect::<Vec<_>>()).await;
+    dovecot
+        .deliver_many(&(1..=3).map(mail).collect::<Vec<_>>())
+        .await;
     let cursor = Arc::new(MemCursor::default());
 
     let first = Recorder::new(cursor.clone(), 0);
@@ -331,7 +345,9 @@ async fn restart_with_saved_cursor_delivers_only_new_mail() {
     );
     run.stop().await;
 
-    dovecot.deliver_many(&(4..=5).map(mail).collect::<Vec<_>>()).await;
+    dovecot
+        .deliver_many(&(4..=5).map(mail).collect::<Vec<_>>())
+        .await;
     let second = Recorder::new(cursor.clone(), 0);
     let run = spawn(
         settings(&dovecot),
@@ -408,7 +424,9 @@ async fn polls_when_the_server_has_no_idle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uidvalidity_change_rescans_the_mailbox() {
     let dovecot = Dovecot::start();
-    dovecot.deliver_many(&(1..=3).map(mail).collect::<Vec<_>>()).await;
+    dovecot
+        .deliver_many(&(1..=3).map(mail).collect::<Vec<_>>())
+        .await;
     let old = dovecot.uid_validity().await;
     let cursor = Arc::new(MemCursor::default());
     let first = Recorder::new(cursor.clone(), 0);
@@ -420,7 +438,11 @@ async fn uidvalidity_change_rescans_the_mailbox() {
     );
     assert!(
         wait_until(Duration::from_secs(10), async || {
-            cursor.get() == Some(MailboxCursor { uid_validity: old, last_uid: 3 })
+            cursor.get()
+                == Some(MailboxCursor {
+                    uid_validity: old,
+                    last_uid: 3,
+                })
         })
         .await
     );
@@ -448,7 +470,11 @@ async fn uidvalidity_change_rescans_the_mailbox() {
     assert_eq!(subjects, vec!["mail 1", "mail 2", "mail 3"]);
     assert!(
         wait_until(Duration::from_secs(5), async || {
-            cursor.get() == Some(MailboxCursor { uid_validity: new, last_uid: 3 })
+            cursor.get()
+                == Some(MailboxCursor {
+                    uid_validity: new,
+                    last_uid: 3,
+                })
         })
         .await,
         "cursor {:?}",
