@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use omnibridge_email::imap::{
     CursorStore, FetchedMail, ImapAuth, ImapHealth, ImapSettings, ImapState, ImapTls, MailSink,
-    MailboxCursor, follow,
+    MailboxCursor, TokenSource, follow,
 };
-use support::dovecot::{Dovecot, Options, PASSWORD, USER};
+use support::dovecot::{Dovecot, OAUTH_TOKEN, Options, PASSWORD, USER};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -398,7 +398,10 @@ async fn idle_delivers_new_mail_within_2s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_when_the_server_has_no_idle() {
-    let dovecot = Dovecot::start_with(Options { no_idle: true });
+    let dovecot = Dovecot::start_with(Options {
+        no_idle: true,
+        ..Options::default()
+    });
     let cursor = Arc::new(MemCursor::default());
     let sink = Recorder::new(cursor.clone(), 0);
     let mut settings = settings(&dovecot);
@@ -526,6 +529,7 @@ async fn wrong_password_reports_auth_failed_and_retries_slowly() {
         unreachable!()
     };
     assert!(!text.contains("not-the-password"), "{text}");
+    assert_eq!(text, "[AUTHENTICATIONFAILED] Authentication failed.");
     eprintln!("AuthFailed({text}) after {:?}", started.elapsed());
     // Still running, and not hammering the server.
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(started.elapsed())).await;
@@ -597,5 +601,110 @@ async fn unreachable_server_is_reported_and_stop_is_prompt() {
         })
         .await
     );
+    run.stop().await;
+}
+
+/// Follows a TLS Dovecot whose self-signed certificate no public root vouches for: the
+/// follower must get as far as the TLS handshake, refuse the certificate, and keep retrying.
+async fn assert_untrusted_certificate_refused(tls: ImapTls, port: u16) {
+    let cursor = Arc::new(MemCursor::default());
+    let sink = Recorder::new(cursor.clone(), 0);
+    let settings = ImapSettings {
+        host: "127.0.0.1".into(),
+        port: Some(port),
+        tls,
+        username: USER.into(),
+        mailbox: None,
+        move_to: None,
+        poll_secs: None,
+        idle_secs: None,
+        batch: None,
+    };
+    let run = spawn(settings, password(PASSWORD), cursor.clone(), sink.clone());
+    assert!(
+        wait_until(Duration::from_secs(5), async || {
+            matches!(run.health.get(), ImapState::Reconnecting(e) if e.contains("certificate"))
+        })
+        .await,
+        "health: {:?}",
+        run.health.get()
+    );
+    eprintln!("{tls:?}: {:?}", run.health.get());
+    assert_eq!(sink.count(), 0);
+    assert_eq!(cursor.get(), None);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_upgrades_and_refuses_an_untrusted_certificate() {
+    let dovecot = Dovecot::start_with(Options {
+        tls: true,
+        ..Options::default()
+    });
+    // The plain port: a certificate error proves STARTTLS was accepted and TLS began.
+    assert_untrusted_certificate_refused(ImapTls::Starttls, dovecot.port()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_refuses_an_untrusted_certificate() {
+    let dovecot = Dovecot::start_with(Options {
+        tls: true,
+        ..Options::default()
+    });
+    assert_untrusted_certificate_refused(ImapTls::Implicit, dovecot.tls_port()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xoauth2_with_a_token_from_a_command() {
+    let dovecot = Dovecot::start_with(Options {
+        xoauth2: true,
+        ..Options::default()
+    });
+    dovecot.deliver(&mail(1)).await;
+    let cursor = Arc::new(MemCursor::default());
+    let sink = Recorder::new(cursor.clone(), 0);
+    let auth = ImapAuth::XOAuth2 {
+        username: USER.into(),
+        token: TokenSource::Command(format!("echo '  {OAUTH_TOKEN}  '")),
+    };
+    let run = spawn(settings(&dovecot), auth, cursor.clone(), sink.clone());
+    assert!(
+        wait_until(Duration::from_secs(10), async || sink.count() >= 1).await,
+        "health {:?}\n{}",
+        run.health.get(),
+        dovecot.log()
+    );
+    assert_eq!(run.health.get(), ImapState::Connected);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xoauth2_with_a_rejected_token_reports_auth_failed() {
+    let dovecot = Dovecot::start_with(Options {
+        xoauth2: true,
+        ..Options::default()
+    });
+    let cursor = Arc::new(MemCursor::default());
+    let sink = Recorder::new(cursor.clone(), 0);
+    let auth = ImapAuth::XOAuth2 {
+        username: USER.into(),
+        token: TokenSource::Fixed("expired-token".into()),
+    };
+    let run = spawn(settings(&dovecot), auth, cursor, sink);
+    assert!(
+        wait_until(Duration::from_secs(8), async || {
+            matches!(run.health.get(), ImapState::AuthFailed(_))
+        })
+        .await,
+        "health {:?}\n{}",
+        run.health.get(),
+        dovecot.log()
+    );
+    let ImapState::AuthFailed(text) = run.health.get() else {
+        unreachable!()
+    };
+    assert!(!text.contains("expired-token"), "{text}");
+    assert_eq!(text, "[AUTHENTICATIONFAILED] Authentication failed.");
+    eprintln!("XOAUTH2 refused: {text}");
     run.stop().await;
 }

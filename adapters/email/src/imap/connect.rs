@@ -183,15 +183,29 @@ async fn login(client: Client, auth: &ImapAuth) -> Result<Session, ConnectError>
 fn classify_auth_error(e: async_imap::error::Error) -> ConnectError {
     use async_imap::error::Error;
     match e {
-        Error::No(text) | Error::Bad(text) => ConnectError::Auth(if text.trim().is_empty() {
-            "authentication refused".to_owned()
-        } else {
-            text
-        }),
+        Error::No(text) | Error::Bad(text) => ConnectError::Auth(server_text(&text)),
         Error::Validate(_) => {
             ConnectError::Auth("credentials contain characters IMAP cannot send".to_owned())
         }
         other => ConnectError::Connection(format!("login: {other}")),
+    }
+}
+
+/// The server's human-readable reply out of async-imap's `code: .., info: Some("..")`
+/// rendering of a `NO`/`BAD`.
+fn server_text(rendered: &str) -> String {
+    let text = match rendered.split_once("info: Some(\"") {
+        Some((_, rest)) => rest
+            .strip_suffix("\")")
+            .unwrap_or(rest)
+            .replace("\\\"", "\""),
+        None => rendered.to_owned(),
+    };
+    let text = text.trim();
+    if text.is_empty() || text == "code: None, info: None" {
+        "authentication refused".to_owned()
+    } else {
+        text.to_owned()
     }
 }
 
@@ -308,6 +322,25 @@ mod tests {
                 .as_deref(),
             Ok("t0k")
         );
+    }
+
+    #[test]
+    fn server_text_is_unwrapped() {
+        assert_eq!(
+            server_text(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            server_text(r#"code: None, info: Some("say \"hi\"")"#),
+            r#"say "hi""#
+        );
+        assert_eq!(
+            server_text("code: None, info: None"),
+            "authentication refused"
+        );
+        assert_eq!(server_text("plain"), "plain");
     }
 
     #[test]

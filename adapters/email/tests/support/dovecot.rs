@@ -31,12 +31,22 @@ pub type Session = async_imap::Session<tokio::net::TcpStream>;
 pub struct Options {
     /// Leave IDLE out of the CAPABILITY list (clients must poll).
     pub no_idle: bool,
+    /// Offer TLS with a fresh self-signed certificate for `127.0.0.1` (made with the
+    /// `openssl` CLI): STARTTLS on [`Dovecot::port`], implicit TLS on [`Dovecot::tls_port`].
+    pub tls: bool,
+    /// Also accept `AUTHENTICATE XOAUTH2` with the bearer token [`OAUTH_TOKEN`] (Dovecot's
+    /// oauth2 passdb, introspecting against a tiny HTTP endpoint the harness runs).
+    pub xoauth2: bool,
 }
+
+/// The one bearer token the XOAUTH2 introspection endpoint calls active.
+pub const OAUTH_TOKEN: &str = "test-access-token-0123";
 
 /// A running private Dovecot; stopped on drop.
 pub struct Dovecot {
     dir: tempfile::TempDir,
     port: u16,
+    tls_port: u16,
     child: Option<Child>,
 }
 
@@ -74,12 +84,43 @@ impl Dovecot {
         std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644))
             .expect("chmod passwd");
         let root = dir.path().display().to_string();
+        let tls_port = if options.tls { free_port() } else { 0 };
+        let ssl = if options.tls {
+            self_signed_cert(dir.path());
+            format!("ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem\n")
+        } else {
+            "ssl = no\n".to_owned()
+        };
         let capability = if options.no_idle {
             "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT \
              THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED \
              I18NLEVEL=1 CONDSTORE ESEARCH SEARCHRES WITHIN LIST-STATUS BINARY MOVE LITERAL+\n"
         } else {
             ""
+        };
+        let (mechanisms, oauth_passdb) = if options.xoauth2 {
+            let introspection = introspection_endpoint();
+            std::fs::write(
+                dir.path().join("oauth2.conf.ext"),
+                format!(
+                    "introspection_mode = post\n\
+                     introspection_url = http://127.0.0.1:{introspection}/introspect\n\
+                     force_introspection = yes\n\
+                     username_attribute = username\n\
+                     active_attribute = active\n\
+                     active_value = true\n"
+                ),
+            )
+            .expect("oauth2.conf.ext");
+            (
+                "plain login xoauth2",
+                format!(
+                    "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n  \
+                     args = {root}/oauth2.conf.ext\n}}\n"
+                ),
+            )
+        } else {
+            ("plain login", String::new())
         };
         let conf = format!(
             r#"# Private test instance (omnibridge-email tests).
@@ -89,9 +130,8 @@ instance_name = omnibridge-test-{port}
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
+{ssl}disable_plaintext_auth = no
+auth_mechanisms = {mechanisms}
 default_internal_user = dovecot
 default_login_user = dovenull
 first_valid_uid = 1
@@ -99,7 +139,7 @@ first_valid_gid = 1
 mail_location = maildir:{root}/Maildir
 mail_fsync = never
 {capability}
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN {root}/passwd
 }}
@@ -113,7 +153,7 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -129,6 +169,7 @@ namespace inbox {{
         let mut dovecot = Dovecot {
             dir,
             port,
+            tls_port,
             child: None,
         };
         dovecot.restart();
@@ -138,6 +179,16 @@ namespace inbox {{
     /// The IMAP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The implicit-TLS port (0 unless started with [`Options::tls`]).
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port
+    }
+
+    /// The self-signed certificate (PEM) when started with [`Options::tls`].
+    pub fn cert_pem(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
     }
 
     /// The user's Maildir.
@@ -332,6 +383,79 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// Serves RFC 7662-style token introspection on a free port from a thread (for the test
+/// process's lifetime): `{"active":"true","username":USER}` for [`OAUTH_TOKEN`], else
+/// `{"active":"false"}`.
+fn introspection_endpoint() -> u16 {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind introspection");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let body = String::from_utf8_lossy(&body);
+            let active = body
+                .split('&')
+                .any(|kv| kv == format!("token={OAUTH_TOKEN}"));
+            let json = if active {
+                format!("{{\"active\":\"true\",\"username\":\"{USER}\"}}")
+            } else {
+                "{\"active\":\"false\"}".to_owned()
+            };
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{json}",
+                json.len()
+            );
+        }
+    });
+    port
+}
+
+/// A throwaway self-signed certificate for 127.0.0.1 (`cert.pem`, `key.pem` in `dir`).
+fn self_signed_cert(dir: &Path) {
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl req: {status}");
 }
 
 /// uid and gid of a system user, from /etc/passwd.
