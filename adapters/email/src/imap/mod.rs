@@ -10,9 +10,20 @@
 //! loop.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+mod backoff;
+mod connect;
+mod session;
+mod sync;
+mod wait;
+
+use backoff::Backoff;
+use session::{Ctx, Outcome};
 
 /// How the IMAP connection is secured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -171,7 +182,22 @@ pub enum ImapError {
     Invalid(String),
 }
 
+/// First delay after a broken connection; doubles up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+/// Longest delay between reconnection attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// First delay after refused credentials; doubles up to [`AUTH_RETRY_MAX`].
+const AUTH_RETRY_FIRST: Duration = Duration::from_secs(30);
+/// Longest delay between login attempts with refused credentials.
+const AUTH_RETRY_MAX: Duration = Duration::from_secs(600);
+/// How long a connection may take to log out once `stop` is cancelled.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Follows the mailbox until `stop` is cancelled (then returns `Ok`).
+///
+/// Errors only when the settings cannot work (e.g. a host that is no TLS server name);
+/// connection and authentication failures are retried forever with backoff and reported
+/// through `health`.
 pub async fn follow(
     settings: ImapSettings,
     auth: ImapAuth,
@@ -180,7 +206,70 @@ pub async fn follow(
     health: ImapHealth,
     stop: CancellationToken,
 ) -> Result<(), ImapError> {
-    let _ = (settings, auth, cursor, sink, health);
-    stop.cancelled().await;
-    Ok(())
+    let connector = connect::Connector::new(&settings).map_err(ImapError::Invalid)?;
+    let params = sync::Params {
+        mailbox: settings
+            .mailbox
+            .clone()
+            .unwrap_or_else(|| "INBOX".to_owned()),
+        move_to: settings.move_to.clone(),
+        batch: usize::try_from(settings.batch.unwrap_or(50).max(1)).unwrap_or(50),
+        idle: Duration::from_secs(settings.idle_secs.unwrap_or(300).clamp(1, 29 * 60)),
+        poll: Duration::from_secs(settings.poll_secs.unwrap_or(30).max(1)),
+    };
+    let ctx = Ctx {
+        connector: &connector,
+        auth: &auth,
+        params: &params,
+        store: cursor.as_ref(),
+        sink: sink.as_ref(),
+        health: &health,
+        stop: &stop,
+    };
+    let mut reconnect = Backoff::new(RECONNECT_FIRST, RECONNECT_MAX);
+    let mut auth_retry = Backoff::new(AUTH_RETRY_FIRST, AUTH_RETRY_MAX);
+    info!(server = %connector.addr(), mailbox = %params.mailbox, "following IMAP mailbox");
+    loop {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        // A connection notices `stop` while waiting and logs out; anywhere else (connecting,
+        // fetching, ...) it gets STOP_GRACE to finish before it is dropped.
+        let outcome = tokio::select! {
+            outcome = session::run(&ctx) => outcome,
+            () = async { stop.cancelled().await; tokio::time::sleep(STOP_GRACE).await } => {
+                Outcome::Stopped
+            }
+        };
+        let delay = match outcome {
+            Outcome::Stopped => return Ok(()),
+            Outcome::AuthFailed(text) => {
+                reconnect.reset();
+                let delay = auth_retry.next_delay();
+                warn!(server = %connector.addr(), reply = %text, retry_in = ?delay, "IMAP login refused");
+                health.set(ImapState::AuthFailed(text));
+                delay
+            }
+            Outcome::Lost {
+                error,
+                authenticated,
+                selected,
+            } => {
+                if authenticated {
+                    auth_retry.reset();
+                }
+                if selected {
+                    reconnect.reset();
+                }
+                let delay = reconnect.next_delay();
+                warn!(server = %connector.addr(), %error, retry_in = ?delay, "IMAP connection lost");
+                health.set(ImapState::Reconnecting(error));
+                delay
+            }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
 }

@@ -2,4 +2,5 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub(crate) mod dns;
+pub mod dovecot;
 pub mod memory_state;
