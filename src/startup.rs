@@ -83,6 +83,16 @@ impl Application {
         settings: Settings,
         extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
     ) -> Result<Self, StartupError> {
+        Self::build_with_env(settings, extra, &|name: &str| std::env::var(name).ok()).await
+    }
+
+    /// Like [`Application::build_with_channels`], with the `[[channels]]` secrets (`*_env`)
+    /// looked up through `env` instead of the process environment (tests, embedders).
+    pub async fn build_with_env(
+        settings: Settings,
+        extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Self, StartupError> {
         let addr = settings.server.bind;
         let listener = TcpListener::bind(addr)
             .await
@@ -107,7 +117,6 @@ impl Application {
         } else {
             None
         };
-        let env = |name: &str| std::env::var(name).ok();
         for entry in &settings.channels {
             let refused = |reason| StartupError::Channel {
                 id: entry.id.clone(),
@@ -122,7 +131,7 @@ impl Application {
                 entry.id.clone(),
             )));
             let channel =
-                crate::channels::build::build_channel(entry, &env, &cx).map_err(refused)?;
+                crate::channels::build::build_channel(entry, env, &cx).map_err(refused)?;
             channels
                 .register(entry.id.clone(), channel)
                 .map_err(refused)?;

@@ -57,6 +57,15 @@ pub async fn spawn_app_with_channels(
     configure: impl FnOnce(&mut Settings),
     extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
 ) -> TestApp {
+    spawn_app_with_env(configure, extra, &|_| None).await
+}
+
+/// Like [`spawn_app_with_channels`], with `[[channels]]` secrets looked up through `env`.
+pub async fn spawn_app_with_env(
+    configure: impl FnOnce(&mut Settings),
+    extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     settings.outbox.initial_backoff_ms = 10;
@@ -66,7 +75,7 @@ pub async fn spawn_app_with_channels(
     let mut channels: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)> =
         vec![(CHANNEL_ID.into(), channel.clone())];
     channels.extend(extra);
-    let app = Application::build_with_channels(settings, channels)
+    let app = Application::build_with_env(settings, channels, env)
         .await
         .expect("bridge builds");
     let addr = app.local_addr().unwrap();

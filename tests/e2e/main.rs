@@ -15,6 +15,7 @@ mod browser;
 mod browser_pay;
 mod cli;
 mod crash;
+mod email;
 mod helpers;
 mod inbound;
 mod outbound;
