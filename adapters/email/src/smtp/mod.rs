@@ -3,8 +3,22 @@
 //! STARTTLS, or plain when config says so for local use). SMTP replies are mapped so the
 //! caller knows what to do next: 4xx and connection failures are [`SmtpError::Transient`]
 //! (retry with backoff), 5xx is [`SmtpError::Permanent`] with the server's reply text.
+//!
+//! Split into `build` (mail → lettre message), `transport` (settings → pooled
+//! transport) and `errors` (lettre error → [`SmtpError`]). Logging names only the
+//! Message-ID and the number of recipients: never credentials, addresses or bodies.
 
+mod build;
+mod errors;
+mod transport;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder};
+use lettre::{AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 /// How the SMTP connection is secured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -43,7 +57,9 @@ pub struct SmtpSettings {
 }
 
 /// How to authenticate to the SMTP server (resolved from env by the channel).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the user names but never the password or the token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum SmtpAuth {
     /// No authentication.
     None,
@@ -120,29 +136,142 @@ pub enum SmtpError {
     Invalid(String),
 }
 
-/// A pooled SMTP sender.
+impl fmt::Debug for SmtpAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::XOAuth2 { username, .. } => f
+                .debug_struct("XOAuth2")
+                .field("username", username)
+                .field("token", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+impl OutgoingMail {
+    /// The RFC 5322 bytes (CRLF line ends) exactly as [`SmtpSender::send`] would transmit
+    /// them, built with lettre: for tests, archives or an IMAP `APPEND` to Sent. The `Date`
+    /// is now, and MIME boundaries are random.
+    pub fn render(&self) -> Result<Vec<u8>, SmtpError> {
+        Ok(build::build_message(self)?.formatted())
+    }
+}
+
+/// A pooled SMTP sender. Clones share one pool.
+///
+/// The lettre transport is created on the first [`send`](Self::send) or
+/// [`check`](Self::check) (it spawns its pool janitor onto the current tokio runtime), so
+/// [`new`](Self::new) works outside a runtime. At most `max_connections` sends run at once.
 #[derive(Clone)]
 pub struct SmtpSender {
-    _settings: SmtpSettings,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: SmtpSettings,
+    builder: AsyncSmtpTransportBuilder,
+    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    permits: Semaphore,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // lettre's pool spawns its shutdown onto the runtime when dropped, which panics
+        // outside one (a sender dropped after its runtime ended): leak it then instead.
+        if tokio::runtime::Handle::try_current().is_err()
+            && let Some(transport) = self.transport.take()
+        {
+            std::mem::forget(transport);
+        }
+    }
+}
+
+impl fmt::Debug for SmtpSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.settings;
+        f.debug_struct("SmtpSender")
+            .field("host", &s.host)
+            .field("port", &s.port)
+            .field("tls", &s.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SmtpSender {
     /// A sender for `settings` authenticating with `auth`. Connects lazily.
+    ///
+    /// [`SmtpError::Invalid`] for an empty host, a zero `max_connections` or
+    /// `timeout_secs`, or a TLS setup that cannot be built. `auth` decides the login;
+    /// `settings.username` is for the channel that resolves it.
     pub fn new(settings: SmtpSettings, auth: SmtpAuth) -> Result<Self, SmtpError> {
-        let _ = auth;
+        let builder = transport::builder(&settings, &auth)?;
+        let permits = usize::try_from(transport::max_connections(&settings)?)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
         Ok(Self {
-            _settings: settings,
+            inner: Arc::new(Inner {
+                settings,
+                builder,
+                transport: OnceLock::new(),
+                permits: Semaphore::new(permits),
+            }),
         })
     }
 
+    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
+        self.inner
+            .transport
+            .get_or_init(|| self.inner.builder.clone().build())
+    }
+
     /// Sends one mail.
+    ///
+    /// [`SmtpError::Invalid`] before any connection when the mail cannot be built (bad
+    /// address or id); otherwise the SMTP outcome mapped as the module says.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SmtpError> {
-        let _ = mail;
-        Err(SmtpError::Invalid("not implemented yet".into()))
+        let message = build::build_message(mail)?;
+        let recipients = mail.to.len();
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SmtpError::Transient("the SMTP sender is closed".into()))?;
+        match self.transport().send(message).await {
+            Ok(_) => {
+                tracing::debug!(message_id = %mail.message_id, recipients, "mail sent");
+                Ok(())
+            }
+            Err(err) => {
+                let err = errors::from_lettre(&err);
+                tracing::warn!(
+                    message_id = %mail.message_id,
+                    recipients,
+                    error = %err,
+                    "mail not sent"
+                );
+                Err(err)
+            }
+        }
     }
 
     /// Opens a connection and says NOOP: a cheap proof the settings work.
+    ///
+    /// With a pool the connection may be a pooled one (then NOOP proves it is still alive);
+    /// a fresh connection goes through TLS and AUTH, so a wrong password shows here.
     pub async fn check(&self) -> Result<(), SmtpError> {
-        Err(SmtpError::Invalid("not implemented yet".into()))
+        match self.transport().test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SmtpError::Transient(
+                "the SMTP server did not answer NOOP".into(),
+            )),
+            Err(err) => Err(errors::from_lettre(&err)),
+        }
     }
 }
