@@ -13,7 +13,9 @@ mod errors;
 mod transport;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder};
 use lettre::{AsyncTransport, Tokio1Executor};
@@ -168,6 +170,12 @@ impl OutgoingMail {
 /// The lettre transport is created on the first [`send`](Self::send) or
 /// [`check`](Self::check) (it spawns its pool janitor onto the current tokio runtime), so
 /// [`new`](Self::new) works outside a runtime. At most `max_connections` sends run at once.
+///
+/// Timeouts: lettre's async client bounds only the TCP connect by `timeout_secs`, not the
+/// replies, so each call also has an overall deadline of `timeout_secs` per command it may
+/// need (see `transport::send_deadline`). When that deadline passes the call is
+/// [`SmtpError::Transient`] and the pool is replaced by a fresh one: the abandoned
+/// connection may sit in the middle of a command and must not be handed out again.
 #[derive(Clone)]
 pub struct SmtpSender {
     inner: Arc<Inner>,
@@ -176,18 +184,25 @@ pub struct SmtpSender {
 struct Inner {
     settings: SmtpSettings,
     builder: AsyncSmtpTransportBuilder,
-    transport: OnceLock<AsyncSmtpTransport<Tokio1Executor>>,
+    /// The current pool and its generation (bumped when a timeout discards a pool).
+    transport: Mutex<Option<(u64, AsyncSmtpTransport<Tokio1Executor>)>>,
+    generation: AtomicU64,
     permits: Semaphore,
+    timeout: Duration,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // lettre's pool spawns its shutdown onto the runtime when dropped, which panics
         // outside one (a sender dropped after its runtime ended): leak it then instead.
-        if tokio::runtime::Handle::try_current().is_err()
-            && let Some(transport) = self.transport.take()
-        {
-            std::mem::forget(transport);
+        if tokio::runtime::Handle::try_current().is_err() {
+            let slot = self
+                .transport
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(transport) = slot.take() {
+                std::mem::forget(transport);
+            }
         }
     }
 }
@@ -214,20 +229,46 @@ impl SmtpSender {
         let permits = usize::try_from(transport::max_connections(&settings)?)
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
+        let timeout = transport::command_timeout(&settings)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
                 builder,
-                transport: OnceLock::new(),
+                transport: Mutex::new(None),
+                generation: AtomicU64::new(0),
                 permits: Semaphore::new(permits),
+                timeout,
             }),
         })
     }
 
-    fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
-        self.inner
+    /// The current pool (built now when there is none) and its generation.
+    fn transport(&self) -> (u64, AsyncSmtpTransport<Tokio1Executor>) {
+        let mut slot = self
+            .inner
             .transport
-            .get_or_init(|| self.inner.builder.clone().build())
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert_with(|| {
+            let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+            (generation, self.inner.builder.clone().build())
+        })
+        .clone()
+    }
+
+    /// Drops pool `generation` (if still current) so the next call starts a fresh one.
+    fn discard(&self, generation: u64) {
+        let mut slot = self
+            .inner
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot
+            .as_ref()
+            .is_some_and(|(current, _)| *current == generation)
+        {
+            *slot = None;
+        }
     }
 
     /// Sends one mail.
@@ -237,28 +278,35 @@ impl SmtpSender {
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SmtpError> {
         let message = build::build_message(mail)?;
         let recipients = mail.to.len();
+        let deadline = transport::send_deadline(self.inner.timeout, recipients);
         let _permit = self
             .inner
             .permits
             .acquire()
             .await
             .map_err(|_| SmtpError::Transient("the SMTP sender is closed".into()))?;
-        match self.transport().send(message).await {
-            Ok(_) => {
-                tracing::debug!(message_id = %mail.message_id, recipients, "mail sent");
-                Ok(())
+        let (generation, transport) = self.transport();
+        let outcome = match tokio::time::timeout(deadline, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(errors::from_lettre(&err)),
+            Err(_) => {
+                self.discard(generation);
+                Err(SmtpError::Transient(format!(
+                    "no SMTP answer within {}s",
+                    deadline.as_secs()
+                )))
             }
-            Err(err) => {
-                let err = errors::from_lettre(&err);
-                tracing::warn!(
-                    message_id = %mail.message_id,
-                    recipients,
-                    error = %err,
-                    "mail not sent"
-                );
-                Err(err)
-            }
+        };
+        match &outcome {
+            Ok(()) => tracing::debug!(message_id = %mail.message_id, recipients, "mail sent"),
+            Err(err) => tracing::warn!(
+                message_id = %mail.message_id,
+                recipients,
+                error = %err,
+                "mail not sent"
+            ),
         }
+        outcome
     }
 
     /// Opens a connection and says NOOP: a cheap proof the settings work.
@@ -266,12 +314,21 @@ impl SmtpSender {
     /// With a pool the connection may be a pooled one (then NOOP proves it is still alive);
     /// a fresh connection goes through TLS and AUTH, so a wrong password shows here.
     pub async fn check(&self) -> Result<(), SmtpError> {
-        match self.transport().test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(SmtpError::Transient(
+        let deadline = transport::check_deadline(self.inner.timeout);
+        let (generation, transport) = self.transport();
+        match tokio::time::timeout(deadline, transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(SmtpError::Transient(
                 "the SMTP server did not answer NOOP".into(),
             )),
-            Err(err) => Err(errors::from_lettre(&err)),
+            Ok(Err(err)) => Err(errors::from_lettre(&err)),
+            Err(_) => {
+                self.discard(generation);
+                Err(SmtpError::Transient(format!(
+                    "no SMTP answer within {}s",
+                    deadline.as_secs()
+                )))
+            }
         }
     }
 }
