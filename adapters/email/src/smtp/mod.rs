@@ -5,8 +5,9 @@
 //! (retry with backoff), 5xx is [`SmtpError::Permanent`] with the server's reply text.
 //!
 //! Split into `build` (mail → lettre message), `transport` (settings → pooled
-//! transport) and `errors` (lettre error → [`SmtpError`]). Logging names only the
-//! Message-ID and the number of recipients: never credentials, addresses or bodies.
+//! transport) and `errors` (lettre error → [`SmtpError`]). Logging names the Message-ID,
+//! the number of recipients and the mapped error (which may quote the server's reply):
+//! never credentials, bodies or our own recipient list.
 
 mod build;
 mod errors;
