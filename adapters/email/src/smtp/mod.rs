@@ -3,8 +3,25 @@
 //! STARTTLS, or plain when config says so for local use). SMTP replies are mapped so the
 //! caller knows what to do next: 4xx and connection failures are [`SmtpError::Transient`]
 //! (retry with backoff), 5xx is [`SmtpError::Permanent`] with the server's reply text.
+//!
+//! Split into `build` (mail → lettre message), `transport` (settings → pooled
+//! transport) and `errors` (lettre error → [`SmtpError`]). Logging names the Message-ID,
+//! the number of recipients and the mapped error (which may quote the server's reply):
+//! never credentials, bodies or our own recipient list.
 
+mod build;
+mod errors;
+mod transport;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder};
+use lettre::{AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 /// How the SMTP connection is secured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -43,7 +60,9 @@ pub struct SmtpSettings {
 }
 
 /// How to authenticate to the SMTP server (resolved from env by the channel).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the user names but never the password or the token.
+#[derive(Clone, PartialEq, Eq)]
 pub enum SmtpAuth {
     /// No authentication.
     None,
@@ -120,29 +139,197 @@ pub enum SmtpError {
     Invalid(String),
 }
 
-/// A pooled SMTP sender.
+impl fmt::Debug for SmtpAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Password { username, .. } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Self::XOAuth2 { username, .. } => f
+                .debug_struct("XOAuth2")
+                .field("username", username)
+                .field("token", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+impl OutgoingMail {
+    /// The RFC 5322 bytes (CRLF line ends) exactly as [`SmtpSender::send`] would transmit
+    /// them, built with lettre: for tests, archives or an IMAP `APPEND` to Sent. The `Date`
+    /// is now, and MIME boundaries are random.
+    pub fn render(&self) -> Result<Vec<u8>, SmtpError> {
+        Ok(build::build_message(self)?.formatted())
+    }
+}
+
+/// A pooled SMTP sender. Clones share one pool.
+///
+/// The lettre transport is created on the first [`send`](Self::send) or
+/// [`check`](Self::check) (it spawns its pool janitor onto the current tokio runtime), so
+/// [`new`](Self::new) works outside a runtime. At most `max_connections` sends run at once.
+///
+/// Timeouts: lettre's async client bounds only the TCP connect by `timeout_secs`, not the
+/// replies, so each call also has an overall deadline of `timeout_secs` per command it may
+/// need (see `transport::send_deadline`). When that deadline passes the call is
+/// [`SmtpError::Transient`] and the pool is replaced by a fresh one: the abandoned
+/// connection may sit in the middle of a command and must not be handed out again.
 #[derive(Clone)]
 pub struct SmtpSender {
-    _settings: SmtpSettings,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: SmtpSettings,
+    builder: AsyncSmtpTransportBuilder,
+    /// The current pool and its generation (bumped when a timeout discards a pool).
+    transport: Mutex<Option<(u64, AsyncSmtpTransport<Tokio1Executor>)>>,
+    generation: AtomicU64,
+    permits: Semaphore,
+    timeout: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // lettre's pool spawns its shutdown onto the runtime when dropped, which panics
+        // outside one (a sender dropped after its runtime ended): leak it then instead.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let slot = self
+                .transport
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(transport) = slot.take() {
+                std::mem::forget(transport);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SmtpSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.inner.settings;
+        f.debug_struct("SmtpSender")
+            .field("host", &s.host)
+            .field("port", &s.port)
+            .field("tls", &s.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SmtpSender {
     /// A sender for `settings` authenticating with `auth`. Connects lazily.
+    ///
+    /// [`SmtpError::Invalid`] for an empty host, a zero `max_connections` or
+    /// `timeout_secs`, or a TLS setup that cannot be built. `auth` decides the login;
+    /// `settings.username` is for the channel that resolves it.
     pub fn new(settings: SmtpSettings, auth: SmtpAuth) -> Result<Self, SmtpError> {
-        let _ = auth;
+        let builder = transport::builder(&settings, &auth)?;
+        let permits = usize::try_from(transport::max_connections(&settings)?)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        let timeout = transport::command_timeout(&settings)?;
         Ok(Self {
-            _settings: settings,
+            inner: Arc::new(Inner {
+                settings,
+                builder,
+                transport: Mutex::new(None),
+                generation: AtomicU64::new(0),
+                permits: Semaphore::new(permits),
+                timeout,
+            }),
         })
     }
 
+    /// The current pool (built now when there is none) and its generation.
+    fn transport(&self) -> (u64, AsyncSmtpTransport<Tokio1Executor>) {
+        let mut slot = self
+            .inner
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert_with(|| {
+            let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+            (generation, self.inner.builder.clone().build())
+        })
+        .clone()
+    }
+
+    /// Drops pool `generation` (if still current) so the next call starts a fresh one.
+    fn discard(&self, generation: u64) {
+        let mut slot = self
+            .inner
+            .transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot
+            .as_ref()
+            .is_some_and(|(current, _)| *current == generation)
+        {
+            *slot = None;
+        }
+    }
+
     /// Sends one mail.
+    ///
+    /// [`SmtpError::Invalid`] before any connection when the mail cannot be built (bad
+    /// address or id); otherwise the SMTP outcome mapped as the module says.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), SmtpError> {
-        let _ = mail;
-        Err(SmtpError::Invalid("not implemented yet".into()))
+        let message = build::build_message(mail)?;
+        let recipients = mail.to.len();
+        let deadline = transport::send_deadline(self.inner.timeout, recipients);
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SmtpError::Transient("the SMTP sender is closed".into()))?;
+        let (generation, transport) = self.transport();
+        let outcome = match tokio::time::timeout(deadline, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(errors::from_lettre(&err)),
+            Err(_) => {
+                self.discard(generation);
+                Err(SmtpError::Transient(format!(
+                    "no SMTP answer within {}s",
+                    deadline.as_secs()
+                )))
+            }
+        };
+        match &outcome {
+            Ok(()) => tracing::debug!(message_id = %mail.message_id, recipients, "mail sent"),
+            Err(err) => tracing::warn!(
+                message_id = %mail.message_id,
+                recipients,
+                error = %err,
+                "mail not sent"
+            ),
+        }
+        outcome
     }
 
     /// Opens a connection and says NOOP: a cheap proof the settings work.
+    ///
+    /// With a pool the connection may be a pooled one (then NOOP proves it is still alive);
+    /// a fresh connection goes through TLS and AUTH, so a wrong password shows here.
     pub async fn check(&self) -> Result<(), SmtpError> {
-        Err(SmtpError::Invalid("not implemented yet".into()))
+        let deadline = transport::check_deadline(self.inner.timeout);
+        let (generation, transport) = self.transport();
+        match tokio::time::timeout(deadline, transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(SmtpError::Transient(
+                "the SMTP server did not answer NOOP".into(),
+            )),
+            Ok(Err(err)) => Err(errors::from_lettre(&err)),
+            Err(_) => {
+                self.discard(generation);
+                Err(SmtpError::Transient(format!(
+                    "no SMTP answer within {}s",
+                    deadline.as_secs()
+                )))
+            }
+        }
     }
 }
