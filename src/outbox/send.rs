@@ -43,11 +43,17 @@ pub(super) async fn free_form(
     if parts.is_empty() {
         return Err(ChannelError::rejected("empty_message", "nothing to send"));
     }
-    for mut part in parts {
+    for (index, mut part) in parts.into_iter().enumerate() {
         part.reply_to.clone_from(&message.reply_to);
         part.template.clone_from(&message.template);
         part.locale.clone_from(&message.locale);
         part.template_data.clone_from(&message.template_data);
+        part.subject.clone_from(&message.subject);
+        part.automatic = message.automatic;
+        if index == 0 {
+            // The HTML rendition stands for the whole message: it goes with the first part.
+            part.html.clone_from(&message.html);
+        }
         sent.receipt = once(handle, &part, metrics).await?;
         sent.provider_ids
             .extend(sent.receipt.provider_message_id.clone());

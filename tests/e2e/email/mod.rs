@@ -2,7 +2,18 @@
 //! real Dovecot, SMTP into a real mailbox (aiosmtpd delivering into a Dovecot maildir), and
 //! payments from the inbox (confirmation link, "PAY" reply with a real DKIM check).
 
+mod inbox;
+mod pay;
 mod webhook;
+
+#[path = "../../../adapters/email/tests/support/dns.rs"]
+pub mod dns;
+#[path = "../../../adapters/email/tests/support/dovecot.rs"]
+pub mod dovecot;
+#[path = "../../../adapters/email/tests/support/smtp_server.rs"]
+pub mod smtp_server;
+
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -85,4 +96,112 @@ pub fn customer_mail(message_id: &str, from: &str, to: &str, subject: &str, body
          Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
+}
+
+/// Waits until the SMTP server delivered a mail matching `predicate`; returns it parsed as
+/// (raw bytes, headers and text).
+pub async fn wait_mail(smtp: &smtp_server::SmtpServer, predicate: impl Fn(&Mail) -> bool) -> Mail {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mails: Vec<Mail> = smtp
+            .delivered_messages()
+            .iter()
+            .map(|raw| Mail::parse(raw))
+            .collect();
+        if let Some(found) = mails.into_iter().find(|m| predicate(m)) {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such mail; delivered: {:#?}",
+            smtp.delivered_messages()
+                .iter()
+                .map(|raw| Mail::parse(raw).subject)
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The parts of a delivered mail the tests look at.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub raw: Vec<u8>,
+    pub message_id: String,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub reply_to: String,
+    pub subject: String,
+    pub to: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub auto_submitted: Option<String>,
+}
+
+impl Mail {
+    pub fn parse(raw: &[u8]) -> Mail {
+        let parsed = omnibridge_email::parse::parse_mail(raw).unwrap();
+        let header = |name: &str| {
+            let text = String::from_utf8_lossy(raw);
+            text.lines()
+                .take_while(|line| !line.is_empty())
+                .find(|line| {
+                    line.to_ascii_lowercase()
+                        .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+                })
+                .map(|line| line[name.len() + 1..].trim().to_owned())
+        };
+        Mail {
+            raw: raw.to_vec(),
+            message_id: parsed.message_id.clone().unwrap_or_default(),
+            in_reply_to: parsed.in_reply_to.clone(),
+            references: parsed.references.clone(),
+            reply_to: parsed
+                .reply_to
+                .first()
+                .map(|a| a.email.clone())
+                .unwrap_or_default(),
+            subject: parsed.subject.clone().unwrap_or_default(),
+            to: parsed
+                .to
+                .first()
+                .map(|a| a.email.clone())
+                .unwrap_or_default(),
+            text: parsed.text.clone(),
+            html: parsed.html.clone(),
+            auto_submitted: header("Auto-Submitted"),
+        }
+    }
+}
+
+/// Waits until the bridge lists an email conversation whose thread has an event matching
+/// `predicate`; returns the conversation id.
+pub async fn wait_conversation(app: &TestApp, predicate: impl Fn(&[Value]) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let list = app.conversation_list().await;
+        for conversation in list["data"].as_array().cloned().unwrap_or_default() {
+            let id = conversation["id"].as_str().unwrap_or_default().to_owned();
+            if predicate(&app.history(&id).await) {
+                return id;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such conversation: {list:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether the history has a received message with this Message-ID.
+pub fn has_message(events: &[Value], message_id: &str) -> bool {
+    events
+        .iter()
+        .any(|e| e["type"] == "message.received" && e["provider_message_id"] == message_id)
+}
+
+/// The SMTP settings for a local aiosmtpd.
+pub fn smtp_config(smtp: &smtp_server::SmtpServer) -> Value {
+    json!({"host": "127.0.0.1", "port": smtp.port(), "tls": "none", "timeout_secs": 5})
 }

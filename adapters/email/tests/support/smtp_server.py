@@ -31,6 +31,7 @@ import argparse
 import base64
 import logging
 import mailbox
+import os
 import signal
 import sys
 import threading
@@ -51,6 +52,14 @@ def local_part(address):
 
 class Handler:
     def __init__(self, maildir):
+        # An existing empty directory (a test's temp dir) is not a Maildir yet.
+        # Owned like the Maildir itself, so a Dovecot reading it as its mail user can write.
+        owner = os.stat(maildir)
+        for sub in ("tmp", "new", "cur"):
+            path = os.path.join(maildir, sub)
+            if not os.path.isdir(path):
+                os.makedirs(path)
+                os.chown(path, owner.st_uid, owner.st_gid)
         self.maildir = mailbox.Maildir(maildir, create=True)
         self.lock = threading.Lock()
         # (recipient, Message-ID) pairs already answered 451 by the tempfail-once rule.

@@ -75,7 +75,16 @@ impl SmtpServer {
 
     /// A server with the given AUTH demand; panics (with the reason) when it cannot start.
     pub(crate) fn start_with(maildir: &Path, auth: SmtpServerAuth) -> SmtpServer {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        // This file is also included by the bridge's e2e tests (another manifest dir).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let script = [
+            "tests/support/smtp_server.py",
+            "adapters/email/tests/support/smtp_server.py",
+        ]
+        .iter()
+        .map(|relative| root.join(relative))
+        .find(|path| path.exists())
+        .expect("smtp_server.py next to smtp_server.rs");
         let mut command = Command::new(SYSTEM_PYTHON);
         command
             .arg(&script)
