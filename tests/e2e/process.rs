@@ -38,6 +38,17 @@ pub async fn start_bridge(
     name: &str,
     env: &[(&str, String)],
 ) -> BridgeProcess {
+    start_bridge_with_args(data_dir, port, name, env, &[]).await
+}
+
+/// Like [`start_bridge`], with extra `serve` arguments (`--config <file>`).
+pub async fn start_bridge_with_args(
+    data_dir: &Path,
+    port: u16,
+    name: &str,
+    env: &[(&str, String)],
+    args: &[&str],
+) -> BridgeProcess {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -52,6 +63,7 @@ pub async fn start_bridge(
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(args)
         .env("OMNIBRIDGE__TEMPLATES__DIR", templates)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())

@@ -2,6 +2,7 @@
 //! real Dovecot, SMTP into a real mailbox (aiosmtpd delivering into a Dovecot maildir), and
 //! payments from the inbox (confirmation link, "PAY" reply with a real DKIM check).
 
+mod imap;
 mod inbox;
 mod pay;
 mod webhook;
