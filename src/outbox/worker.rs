@@ -210,6 +210,7 @@ impl OutboxWorker {
         let mut sent = Message::new(Content::text(message.text.clone()));
         sent.outbound_id = Some(record.id.clone());
         sent.buttons.clone_from(&message.buttons);
+        sent.subject.clone_from(&message.subject);
         let mut sent_event =
             InboundEvent::new(message.conversation.clone(), EventBody::MessageSent(sent))
                 .with_sender(Participant::with_role(Role::Agent))

@@ -28,15 +28,17 @@ async fn retryable_failures_are_retried_until_the_channel_recovers() {
         .await;
     assert_eq!(history.last().unwrap()["data"]["status"], "sent");
     assert_eq!(app.channel.sent().len(), 1);
-    let status: Value = app
-        .get(&format!(
-            "/v1/outbound/{}",
-            accepted["outbound_id"].as_str().unwrap()
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The outbox record is finished just after the events are durable (events first, so a
+    // crash in between re-sends into de-duplication instead of losing them): poll briefly.
+    let path = format!("/v1/outbound/{}", accepted["outbound_id"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status: Value = loop {
+        let status: Value = app.get(&path).await.json().await.unwrap();
+        if status["state"] == "sent" || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(status["state"], "sent");
     assert_eq!(status["attempts"], 4);
     assert!(

@@ -54,12 +54,13 @@ class Handler:
     def __init__(self, maildir):
         # An existing empty directory (a test's temp dir) is not a Maildir yet.
         # Owned like the Maildir itself, so a Dovecot reading it as its mail user can write.
-        owner = os.stat(maildir)
-        for sub in ("tmp", "new", "cur"):
-            path = os.path.join(maildir, sub)
-            if not os.path.isdir(path):
-                os.makedirs(path)
-                os.chown(path, owner.st_uid, owner.st_gid)
+        if os.path.isdir(maildir):
+            owner = os.stat(maildir)
+            for sub in ("tmp", "new", "cur"):
+                path = os.path.join(maildir, sub)
+                if not os.path.isdir(path):
+                    os.makedirs(path)
+                    os.chown(path, owner.st_uid, owner.st_gid)
         self.maildir = mailbox.Maildir(maildir, create=True)
         self.lock = threading.Lock()
         # (recipient, Message-ID) pairs already answered 451 by the tempfail-once rule.
