@@ -198,7 +198,8 @@ impl Application {
             channels.clone(),
             metrics.clone(),
             retry,
-        );
+        )
+        .with_media(media.clone());
         workers.spawn(worker.run(outbox, shutdown.clone()));
         if let Some(wallet) = wallet {
             workers.spawn(wallet.run(shutdown.clone()));

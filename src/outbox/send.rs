@@ -53,6 +53,7 @@ pub(super) async fn free_form(
         if index == 0 {
             // The HTML rendition stands for the whole message: it goes with the first part.
             part.html.clone_from(&message.html);
+            part.attachments.clone_from(&message.attachments);
         }
         sent.receipt = once(handle, &part, metrics).await?;
         sent.provider_ids

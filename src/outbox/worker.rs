@@ -61,9 +61,16 @@ pub struct OutboxWorker {
     channels: Arc<ChannelRegistry>,
     metrics: Arc<Metrics>,
     policy: RetryPolicy,
+    media: Option<Arc<dyn crate::media::MediaStore>>,
 }
 
 impl OutboxWorker {
+    /// Loads outbound attachments from `media` at send time.
+    pub fn with_media(mut self, media: Arc<dyn crate::media::MediaStore>) -> Self {
+        self.media = Some(media);
+        self
+    }
+
     /// A worker over these parts.
     pub fn new(
         store: Arc<dyn Store>,
@@ -78,6 +85,7 @@ impl OutboxWorker {
             channels,
             metrics,
             policy,
+            media: None,
         }
     }
 
@@ -159,7 +167,12 @@ impl OutboxWorker {
             };
             tracing::Span::current().record("channel", handle.kind.as_str());
             let message: OutboundMessage = match serde_json::from_value(record.message.clone()) {
-                Ok(message) => message,
+                Ok(mut message) => {
+                    if let Err((code, reason)) = self.load_attachments(&mut message).await {
+                        return self.give_up(&record, Some(&target), code, &reason).await;
+                    }
+                    message
+                }
                 Err(error) => {
                     return self
                         .give_up(&record, Some(&target), "corrupt_record", &error.to_string())
@@ -194,6 +207,30 @@ impl OutboxWorker {
         }
         .instrument(span)
         .await
+    }
+
+    /// Fills in the attachments' bytes from the media store; an attachment that is gone is
+    /// a permanent failure.
+    async fn load_attachments(
+        &self,
+        message: &mut OutboundMessage,
+    ) -> Result<(), (&'static str, String)> {
+        for attachment in &mut message.attachments {
+            let Some(media) = &self.media else {
+                return Err(("media_unavailable", "no media store is configured".into()));
+            };
+            match media.get(&attachment.media_id).await {
+                Ok(Some((_, bytes))) => attachment.bytes = Some(bytes),
+                Ok(None) => {
+                    return Err((
+                        "media_gone",
+                        format!("the attachment {} is no longer stored", attachment.media_id),
+                    ));
+                }
+                Err(error) => return Err(("media_unavailable", error.to_string())),
+            }
+        }
+        Ok(())
     }
 
     async fn succeed(

@@ -202,6 +202,12 @@ impl Channel for EmailChannel {
                     "this mailbox has no thread for the conversation (no customer address)",
                 )
             })?;
+        if msg.attachments.iter().any(|a| a.bytes.is_none()) {
+            return Err(ChannelError::rejected(
+                "attachment_missing",
+                "an attachment's bytes were not loaded",
+            ));
+        }
         let mail = compose(msg, token, &info, threads, &self.sender);
         match self.smtp.send(&mail).await {
             Ok(()) => {}

@@ -6,7 +6,7 @@
 use omnibridge_sdk::OutboundMessage;
 
 use crate::quote::REPLY_MARKER;
-use crate::smtp::OutgoingMail;
+use crate::smtp::{OutgoingAttachment, OutgoingMail};
 use crate::threading::{ThreadIndex, ThreadInfo, reply_subject};
 
 /// What the mail needs besides the message and thread.
@@ -71,6 +71,23 @@ pub fn compose(
         text,
         html,
         automatic: msg.automatic,
-        attachments: Vec::new(),
+        attachments: msg
+            .attachments
+            .iter()
+            .enumerate()
+            .filter_map(|(index, attachment)| {
+                Some(OutgoingAttachment {
+                    filename: attachment
+                        .filename
+                        .clone()
+                        .unwrap_or_else(|| format!("attachment-{}", index + 1)),
+                    mime_type: attachment
+                        .mime_type
+                        .clone()
+                        .unwrap_or_else(|| "application/octet-stream".to_owned()),
+                    bytes: attachment.bytes.as_ref()?.to_vec(),
+                })
+            })
+            .collect(),
     }
 }

@@ -47,5 +47,7 @@ pub use ids::{
     ChannelKind, ConversationId, ConversationRef, EventId, OutboundId, Participant,
     ProviderMessageId, Role, Timestamp,
 };
-pub use outbound::{Button, ButtonAction, OutboundMessage, REPLY_WINDOW_CLOSED, SendReceipt};
+pub use outbound::{
+    Button, ButtonAction, OutboundAttachment, OutboundMessage, REPLY_WINDOW_CLOSED, SendReceipt,
+};
 pub use payment::PaymentUpdate;

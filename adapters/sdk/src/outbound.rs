@@ -54,6 +54,40 @@ pub struct OutboundMessage {
     /// `Auto-Submitted: auto-replied`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub automatic: bool,
+    /// Files to send with the message, by reference to media the bridge stores; only on
+    /// channels whose capabilities have attachments. The bridge loads each one's `bytes`
+    /// just before [`Channel::send`](crate::Channel::send).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<OutboundAttachment>,
+}
+
+/// A stored media file sent with an outbound message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OutboundAttachment {
+    /// The bridge's media id (`GET /v1/media/{id}`).
+    pub media_id: String,
+    /// The file name the recipient sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// Its MIME type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// The file itself, filled in by the bridge at send time (never stored with the message).
+    #[serde(skip)]
+    pub bytes: Option<bytes::Bytes>,
+}
+
+impl OutboundAttachment {
+    /// A reference to stored media `media_id`.
+    pub fn new(media_id: impl Into<String>) -> Self {
+        Self {
+            media_id: media_id.into(),
+            filename: None,
+            mime_type: None,
+            bytes: None,
+        }
+    }
 }
 
 /// The error code (`ChannelError::Rejected`, failed `delivery.updated`, API problem) of a
@@ -76,6 +110,7 @@ impl OutboundMessage {
             subject: None,
             html: None,
             automatic: false,
+            attachments: Vec::new(),
         }
     }
 

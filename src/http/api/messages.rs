@@ -67,6 +67,20 @@ pub struct SendMessage {
     pub buttons: Vec<ButtonSpec>,
     /// The provider message id to reply to, where the channel supports it.
     pub reply_to: Option<String>,
+    /// Stored media to attach (`media_id` from a `media.stored` event or the media API),
+    /// where the channel has attachments (email).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentSpec>,
+}
+
+/// One attachment: a stored media file, optionally renamed.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSpec {
+    /// The media id (`md_…`).
+    pub media_id: String,
+    /// The file name the recipient sees (default: the media id).
+    pub filename: Option<String>,
 }
 
 /// One button: exactly one of `payload` (comes back as `action.invoked`) and `url`.
@@ -151,6 +165,8 @@ pub async fn send(
         OutboundMessage::text(outbound_id.clone(), conversation.conversation.clone(), text)
             .with_buttons(buttons);
     message.reply_to = request.reply_to.map(ProviderMessageId::new);
+    message.attachments =
+        attachments(&state, handle.channel.capabilities(), &request.attachments).await?;
     message.template.clone_from(&request.template);
     if let Some(template) = &request.template {
         let data = request.data.clone().unwrap_or(serde_json::Value::Null);
@@ -305,4 +321,51 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
         ),
         _ => ApiError::bad_request("invalid_json", error.to_string()),
     })
+}
+
+/// Checks the requested attachments against the channel and the media store.
+async fn attachments(
+    state: &AppState,
+    capabilities: &omnibridge_sdk::Capabilities,
+    specs: &[AttachmentSpec],
+) -> Result<Vec<omnibridge_sdk::OutboundAttachment>, ApiError> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(limits) = &capabilities.attachments else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attachments_not_supported",
+            "this conversation's channel cannot send attachments",
+        ));
+    };
+    let mut out = Vec::with_capacity(specs.len());
+    let mut total = 0u64;
+    for spec in specs {
+        let found = state
+            .media
+            .get(&spec.media_id)
+            .await
+            .map_err(ApiError::unavailable)?;
+        let Some((media, _)) = found else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_media",
+                format!("no stored media {:?}", spec.media_id),
+            ));
+        };
+        total += media.size_bytes;
+        if total > limits.max_bytes {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "attachments_too_large",
+                format!("attachments over {} bytes in all", limits.max_bytes),
+            ));
+        }
+        let mut attachment = omnibridge_sdk::OutboundAttachment::new(media.id.clone());
+        attachment.filename = Some(spec.filename.clone().unwrap_or_else(|| media.id.clone()));
+        attachment.mime_type = Some(media.mime_type.clone());
+        out.push(attachment);
+    }
+    Ok(out)
 }

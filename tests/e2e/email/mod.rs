@@ -4,6 +4,7 @@
 
 mod imap;
 mod inbox;
+mod media;
 mod pay;
 mod webhook;
 
@@ -43,7 +44,10 @@ pub async fn spawn_mail(extra: Value, env: &[(&str, &str)]) -> TestApp {
     for (key, value) in extra.as_object().cloned().unwrap_or_default() {
         rest[key] = value;
     }
-    let settings = ChannelSettings::new(ID, "email", rest.as_object().cloned().unwrap());
+    // Through serde, as the config file is read (bridge-level keys like max_media_bytes).
+    rest["id"] = json!(ID);
+    rest["type"] = json!("email");
+    let settings: ChannelSettings = serde_json::from_value(rest).unwrap();
     let mut vars: Vec<(String, String)> =
         vec![("E2E_MAIL_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into())];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
