@@ -203,18 +203,24 @@ async fn smtp_4xx_is_retried_and_5xx_fails_the_delivery_with_the_servers_reply()
     let outbound: Value = response.json().await.unwrap();
     let mail = wait_mail(&smtp, |m| m.text.contains("First try fails.")).await;
     assert_eq!(mail.to, "tempfail-once@customer.test");
-    let status: Value = app
-        .get(&format!(
-            "/v1/outbound/{}",
-            outbound["outbound_id"].as_str().unwrap()
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The record is finished just after the send's events are durable: poll briefly.
+    let path = format!("/v1/outbound/{}", outbound["outbound_id"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let status: Value = loop {
+        let status: Value = app.get(&path).await.json().await.unwrap();
+        if status["state"] == "sent" || tokio::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status["state"], "sent", "{status}");
     assert!(
         status["attempts"].as_u64().unwrap() >= 2,
         "retried after the 451: {status}"
+    );
+    assert_eq!(
+        status["delivery"], "sent",
+        "never claims delivered without a DSN"
     );
 
     app.send_message(&reject, json!({"text": "Never arrives."}))
