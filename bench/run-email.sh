@@ -222,7 +222,12 @@ webhook_variant() {
     BENCH_MAIL_WEBHOOK_SECRET=$WEBHOOK_SECRET "$LOAD" webhook \
         --url "http://127.0.0.1:$BRIDGE_PORT/webhooks/bench-mail" "${LOAD_ARGS[@]}" "$@" --label "$name" \
         | tee "$WORK/out" >&2
-    grep '^{' "$WORK/out" | jq -c '. + {backend: "sqlite"}' >>"$JSONL"
+    # Sanity check: every email event the bridge appended (warm-up and drain included).
+    local on_bus
+    on_bus=$(curl -fs "http://127.0.0.1:$BRIDGE_PORT/metrics" \
+        | awk '/^omnibridge_events_in_total\{channel="email"\}/ {print $2}')
+    grep '^{' "$WORK/out" | jq -c --arg on_bus "${on_bus:-0}" \
+        '. + {backend: "sqlite", events_on_bus: ($on_bus | tonumber)}' >>"$JSONL"
     COMMANDS+=("BENCH_MAIL_WEBHOOK_SECRET=<secret> email-load webhook --url http://127.0.0.1:PORT/webhooks/bench-mail ${LOAD_ARGS[*]} $* --label $name")
     check_log "$name"
     stop "$BRIDGE_PID"
@@ -265,9 +270,11 @@ cp "$JSONL" "$RESULTS_DIR/email-ingest.jsonl"
     echo "$CONNECTIONS keep-alive connections, closed loop, ${WARMUP_SECS} s warm-up + ${SECS} s measured; each request"
     echo "a distinct signed mail (HMAC-SHA256 over \`<ts>.\` + body), answered 200 after the durable append."
     echo
-    echo "| variant | mail | threads | mails/s (200) | p50 | p90 | p99 | max | errors |"
-    echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
-    jq -r 'select(.mode == "webhook") | "| \(.label) | \(.body_bytes) B, \(if .html then "text + HTML alternative" else "text/plain" end) | \(if .thread_len == 1 then "one per mail" else "\(.thread_len) mails each" end) | \(.mails_per_s) | \(.p50_ms) ms | \(.p90_ms) ms | \(.p99_ms) ms | \(.max_ms) ms | \(.errors) |"' "$JSONL"
+    echo "| variant | mail | threads | mails/s (200) | p50 | p90 | p99 | max | errors | 200s in window / email events on bus |"
+    echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r 'select(.mode == "webhook") | "| \(.label) | \(.body_bytes) B, \(if .html then "text + HTML alternative" else "text/plain" end) | \(if .thread_len == 1 then "one per mail" else "\(.thread_len) mails each" end) | \(.mails_per_s) | \(.p50_ms) ms | \(.p90_ms) ms | \(.p99_ms) ms | \(.max_ms) ms | \(.errors) | \(.requests_ok) / \(.events_on_bus) |"' "$JSONL"
+    echo
+    echo "The bus count (from \`/metrics\`) includes the warm-up and the requests answered after the window."
     echo
     echo "## Commands"
     echo

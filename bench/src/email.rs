@@ -31,7 +31,10 @@ use tokio::time::{Instant, timeout};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
-#[command(name = "email-load", about = "Email ingest benchmark: raw-MIME webhook and IMAP")]
+#[command(
+    name = "email-load",
+    about = "Email ingest benchmark: raw-MIME webhook and IMAP"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -561,7 +564,10 @@ async fn imap_wait(args: WaitArgs) -> Result<()> {
     });
     println!("{summary}");
     if unique < args.expected {
-        bail!("{unique} distinct mails on the bus, expected {}", args.expected);
+        bail!(
+            "{unique} distinct mails on the bus, expected {}",
+            args.expected
+        );
     }
     Ok(())
 }
