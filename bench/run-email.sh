@@ -9,6 +9,7 @@
 #
 # Usage: bench/run-email.sh   (from anywhere inside the repository; needs root for Dovecot)
 # Knobs (env): MAILS=1000 IMAP_RUNS=3 IMAP_THREAD_LEN=1 SECS=10 WARMUP_SECS=2 CONNECTIONS=32
+#              DURABILITY=full (or normal: no fsync per commit)
 #              RESULTS_DIR=bench/results
 set -euo pipefail
 
@@ -20,6 +21,7 @@ IMAP_THREAD_LEN=${IMAP_THREAD_LEN:-1}
 SECS=${SECS:-10}
 WARMUP_SECS=${WARMUP_SECS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
+DURABILITY=${DURABILITY:-full}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
 KEY=bench-key-0123456789abcdef
 WEBHOOK_SECRET=bench-mail-webhook-secret-0123
@@ -122,7 +124,7 @@ CONF
     wait_for "$DOVECOT_PORT" "dovecot ($1)"
 }
 
-# start_bridge NAME CONFIG: a fresh bridge (SQLite bus, durability=full, fresh data dir) on a
+# start_bridge NAME CONFIG: a fresh bridge (SQLite bus, durability=$DURABILITY, fresh data dir) on a
 # free port; sets BRIDGE_PID and BRIDGE_PORT. Does not wait for it.
 start_bridge() {
     local name=$1 config=$2 data="$WORK/data-$1"
@@ -131,7 +133,7 @@ start_bridge() {
     OMNIBRIDGE_API_KEYS=$KEY \
     OMNIBRIDGE__TEMPLATES__DIR="$REPO/templates" \
     OMNIBRIDGE__STORAGE__BUS=sqlite \
-    OMNIBRIDGE__STORAGE__DURABILITY=full \
+    OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY \
     BENCH_IMAP_PASSWORD=$IMAP_PASSWORD BENCH_MAIL_WEBHOOK_SECRET=$WEBHOOK_SECRET \
     RUST_LOG=warn \
         "$BRIDGE" --config "$config" serve --bind "127.0.0.1:$BRIDGE_PORT" --data-dir "$data" \
@@ -147,7 +149,7 @@ check_log() { # name
     fi
 }
 
-BRIDGE_CMD="OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__STORAGE__BUS=sqlite OMNIBRIDGE__STORAGE__DURABILITY=full BENCH_IMAP_PASSWORD=<secret> BENCH_MAIL_WEBHOOK_SECRET=<secret> RUST_LOG=warn omnibridge --config <CONFIG> serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>"
+BRIDGE_CMD="OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__STORAGE__BUS=sqlite OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY BENCH_IMAP_PASSWORD=<secret> BENCH_MAIL_WEBHOOK_SECRET=<secret> RUST_LOG=warn omnibridge --config <CONFIG> serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>"
 
 # (i) IMAP backfill.
 COMMANDS+=("# (i) IMAP backfill, $IMAP_RUNS run(s), each with a fresh mailbox and data dir:")
@@ -247,9 +249,8 @@ cp "$JSONL" "$RESULTS_DIR/email-ingest.jsonl"
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r)"
     echo "- $(rustc --version), $("$DOVECOT" --version | sed 's/^/Dovecot /')"
     echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src adapters bench 2>/dev/null || echo ' (with uncommitted changes)')"
-    echo "- bridge: SQLite store and bus, \`durability=full\` (synchronous=FULL, fsync per group"
-    echo "  commit), fresh data dir per run, \`RUST_LOG=warn\`; the load generator and Dovecot run on"
-    echo "  the same cores"
+    echo "- bridge: SQLite store and bus, \`durability=$DURABILITY\`$( [[ $DURABILITY == full ]] && echo " (synchronous=FULL, fsync per group commit)"),"
+    echo "  fresh data dir per run, \`RUST_LOG=warn\`; the load generator and Dovecot run on the same cores"
     echo
     echo "## IMAP backfill"
     echo
@@ -279,7 +280,7 @@ cp "$JSONL" "$RESULTS_DIR/email-ingest.jsonl"
     echo "## Commands"
     echo
     echo '```sh'
-    echo "bench/run-email.sh   # MAILS=$MAILS IMAP_RUNS=$IMAP_RUNS IMAP_THREAD_LEN=$IMAP_THREAD_LEN SECS=$SECS WARMUP_SECS=$WARMUP_SECS CONNECTIONS=$CONNECTIONS"
+    echo "bench/run-email.sh   # MAILS=$MAILS IMAP_RUNS=$IMAP_RUNS IMAP_THREAD_LEN=$IMAP_THREAD_LEN SECS=$SECS WARMUP_SECS=$WARMUP_SECS CONNECTIONS=$CONNECTIONS DURABILITY=$DURABILITY"
     echo "# which ran:"
     echo "$BUILD_CMD"
     for c in "${COMMANDS[@]}"; do echo "$c"; done
