@@ -248,7 +248,7 @@ cp "$JSONL" "$RESULTS_DIR/email-ingest.jsonl"
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r)"
     echo "- $(rustc --version), $("$DOVECOT" --version | sed 's/^/Dovecot /')"
-    echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src adapters bench 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src adapters bench ':!bench/results' 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "- bridge: SQLite store and bus, \`durability=$DURABILITY\`$( [[ $DURABILITY == full ]] && echo " (synchronous=FULL, fsync per group commit)"),"
     echo "  fresh data dir per run, \`RUST_LOG=warn\`; the load generator and Dovecot run on the same cores"
     echo
