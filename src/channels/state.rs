@@ -39,6 +39,13 @@ impl ChannelState for StoreChannelState {
             .map_err(|e| StateError(e.to_string()))
     }
 
+    async fn put_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StateError> {
+        self.store
+            .set_channel_states(&self.channel_id, entries)
+            .await
+            .map_err(|e| StateError(e.to_string()))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StateError> {
         self.store
             .set_channel_state(&self.channel_id, key, None)

@@ -274,6 +274,13 @@ pub trait Store: Send + Sync + 'static {
         value: Option<&[u8]>,
     ) -> Result<(), StoreError>;
 
+    /// Sets several of a channel's state values in one write.
+    async fn set_channel_states(
+        &self,
+        channel_id: &str,
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError>;
+
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -315,6 +315,14 @@ impl Store for SqliteStore {
         channel_state::set(&self.db, channel_id, key, value).await
     }
 
+    async fn set_channel_states(
+        &self,
+        channel_id: &str,
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        channel_state::set_many(&self.db, channel_id, entries).await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.db
             .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))

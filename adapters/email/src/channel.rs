@@ -164,7 +164,7 @@ impl Channel for EmailChannel {
     }
 
     async fn receive(&self, req: &WebhookRequest<'_>) -> Result<Vec<InboundEvent>, ChannelError> {
-        self.ingest.events(req.body).await
+        self.ingest.events_batch(&[req.body.as_ref()], false).await
     }
 
     async fn listen(

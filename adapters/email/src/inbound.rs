@@ -36,6 +36,36 @@ fn state_error(error: omnibridge_sdk::StateError) -> ChannelError {
 }
 
 impl MailIngest {
+    /// The events of several mails (in order), with their thread-map writes flushed in one
+    /// durable write before this returns. `Malformed` mails are skipped with a warning when
+    /// `skip_malformed`, else the first one fails the batch.
+    pub async fn events_batch(
+        &self,
+        raws: &[&[u8]],
+        skip_malformed: bool,
+    ) -> Result<Vec<InboundEvent>, ChannelError> {
+        let buffer = Arc::new(crate::state_buffer::BufferedState::new(self.state.clone()));
+        let batch = MailIngest {
+            threads: self.threads.with_state(buffer.clone()),
+            state: buffer.clone(),
+            sender_check: self.sender_check.clone(),
+            account: self.account.clone(),
+        };
+        let mut events = Vec::new();
+        for raw in raws {
+            match batch.events(raw).await {
+                Ok(mut more) => events.append(&mut more),
+                Err(ChannelError::Malformed(reason)) if skip_malformed => {
+                    // Never block a mailbox on one unreadable mail: skip it, say so.
+                    tracing::warn!(%reason, "unreadable mail skipped");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        buffer.flush().await.map_err(state_error)?;
+        Ok(events)
+    }
+
     /// The events of one mail. Errors: `Malformed` for bytes that are no mail (the caller
     /// answers 400 / skips), `Transient` when the state is unavailable (retry).
     pub async fn events(&self, raw: &[u8]) -> Result<Vec<InboundEvent>, ChannelError> {

@@ -14,6 +14,7 @@
 //! - [`quote`]: quoted-reply and signature stripping; pure.
 //! - [`smtp`]: outbound mail with lettre, SMTP replies mapped to transient / permanent.
 //! - [`imap`]: the mailbox follower (async-imap): cursor, backfill, IDLE or polling.
+//! - [`state_buffer`]: thread-map writes of a batch of mails flushed in one durable write.
 //! - [`sender_check`]: DKIM / Authentication-Results check of a reply's sender.
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod parse;
 pub mod quote;
 pub mod sender_check;
 pub mod smtp;
+pub mod state_buffer;
 pub mod threading;
 pub mod webhook;
 

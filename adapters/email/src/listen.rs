@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use omnibridge_sdk::{ChannelError, ChannelState, Inbox};
+use omnibridge_sdk::{ChannelState, Inbox};
 
 use crate::imap::{CursorStore, FetchedMail, MailSink, MailboxCursor};
 use crate::inbound::MailIngest;
@@ -65,17 +65,12 @@ impl InboxSink {
 #[async_trait::async_trait]
 impl MailSink for InboxSink {
     async fn deliver(&self, mails: Vec<FetchedMail>) -> Result<(), String> {
-        let mut events = Vec::new();
-        for mail in &mails {
-            match self.ingest.events(&mail.raw).await {
-                Ok(mut more) => events.append(&mut more),
-                Err(ChannelError::Malformed(reason)) => {
-                    // Never block the mailbox on one unreadable mail: skip it, say so.
-                    tracing::warn!(uid = mail.uid, %reason, "unreadable mail skipped");
-                }
-                Err(error) => return Err(error.to_string()),
-            }
-        }
+        let raws: Vec<&[u8]> = mails.iter().map(|mail| mail.raw.as_slice()).collect();
+        let events = self
+            .ingest
+            .events_batch(&raws, true)
+            .await
+            .map_err(|e| e.to_string())?;
         if events.is_empty() {
             return Ok(());
         }

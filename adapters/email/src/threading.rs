@@ -97,6 +97,15 @@ impl ThreadIndex {
         }
     }
 
+    /// The same mailbox's index over another state (a [`BufferedState`](crate::state_buffer::BufferedState)).
+    pub fn with_state(&self, state: Arc<dyn ChannelState>) -> Self {
+        Self {
+            state,
+            local: self.local.clone(),
+            domain: self.domain.clone(),
+        }
+    }
+
     /// The mailbox's domain.
     pub fn domain(&self) -> &str {
         &self.domain

@@ -137,6 +137,15 @@ pub trait ChannelState: Send + Sync + 'static {
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StateError>;
     /// Removes `key` (no error when it is absent).
     async fn delete(&self, key: &str) -> Result<(), StateError>;
+
+    /// Sets several keys at once (one durable write where the bridge can: cheaper than a
+    /// `put` each). The default puts them one by one.
+    async fn put_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StateError> {
+        for (key, value) in entries {
+            self.put(key, value).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The bridge's store could not read or write [`ChannelState`].

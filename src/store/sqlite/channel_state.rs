@@ -49,3 +49,29 @@ pub(super) async fn set(
     .await?;
     Ok(())
 }
+
+pub(super) async fn set_many(
+    db: &Database,
+    channel_id: &str,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let channel_id = channel_id.to_owned();
+    let entries = entries.to_vec();
+    db.write(move |conn| {
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO channel_state (channel_id, key, value, updated_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (channel_id, key) DO UPDATE \
+             SET value = excluded.value, updated_at = excluded.updated_at",
+        )?;
+        let now = now_millis();
+        for (key, value) in &entries {
+            upsert.execute(params![channel_id, key, value, now])?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
