@@ -49,7 +49,20 @@ fn check(config: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let problems = omnibridge::templates::check::check_dir(&settings.templates.dir);
+    let mut problems: Vec<String> = settings
+        .channels
+        .iter()
+        .filter_map(|entry| {
+            omnibridge::channels::build::check_channel(entry)
+                .err()
+                .map(|error| format!("channels.{}: {error}", entry.id))
+        })
+        .collect();
+    problems.extend(
+        omnibridge::templates::check::check_dir(&settings.templates.dir)
+            .iter()
+            .map(ToString::to_string),
+    );
     for problem in &problems {
         eprintln!("{problem}");
     }

@@ -37,6 +37,29 @@ pub fn build_channel(
     }
 }
 
+/// Checks one `[[channels]]` table without building the channel (no secrets needed): the
+/// type is known and its keys and values are what that channel takes. For `omnibridge check`.
+pub fn check_channel(settings: &ChannelSettings) -> Result<(), String> {
+    match settings.kind.as_str() {
+        omnibridge_email::KIND => {
+            let config: EmailConfig = settings.config().map_err(|e| e.to_string())?;
+            config
+                .address_parts()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        omnibridge_whatsapp::KIND => settings
+            .config::<WhatsAppConfig>()
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "channel type {other:?} is not available in this build (known: \"{}\", \"{}\")",
+            omnibridge_whatsapp::KIND,
+            omnibridge_email::KIND
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -84,6 +107,23 @@ mod tests {
         assert!(!parsed.rest.contains_key("max_media_bytes"));
         entry.rest = parsed.rest;
         assert!(build_channel(&entry, &|_| Some("x".into()), &cx()).is_ok());
+    }
+
+    #[test]
+    fn check_channel_finds_typos_without_secrets() {
+        let mut entry = example_channels().remove(0);
+        assert_eq!(check_channel(&entry), Ok(()));
+        entry.rest.insert("phone_numbr_id".into(), "typo".into());
+        assert!(
+            check_channel(&entry)
+                .unwrap_err()
+                .contains("phone_numbr_id")
+        );
+        let email: ChannelSettings = serde_json::from_value(serde_json::json!({
+            "id": "m", "type": "email", "addres": "x@y.z", "smtp": {"host": "h"}
+        }))
+        .unwrap();
+        assert!(check_channel(&email).unwrap_err().contains("addres"));
     }
 
     #[test]

@@ -61,6 +61,39 @@ fn check_names_file_and_line_of_an_unknown_helper() {
 }
 
 #[test]
+fn check_names_a_channel_table_s_unknown_key_without_needing_its_secrets() {
+    let config = tree_with(
+        "mail.toml",
+        "[[channels]]\nid = \"acme-mail\"\ntype = \"email\"\naddres = \"s@acme.test\"\n\
+         imap_password_env = \"NOT_SET_ANYWHERE\"\n[channels.smtp]\nhost = \"smtp.acme.test\"\n",
+    );
+    let path = config.path().join("mail.toml");
+    let output = omnibridge(
+        &["--config", path.to_str().unwrap(), "check"],
+        &repo_templates(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("channels.acme-mail") && stderr.contains("addres"),
+        "{stderr}"
+    );
+    let fixed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("addres ", "address ");
+    std::fs::write(&path, fixed).unwrap();
+    let output = omnibridge(
+        &["--config", path.to_str().unwrap(), "check"],
+        &repo_templates(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn an_unknown_config_key_stops_the_start_naming_it() {
     let config = tree_with("bad.toml", "[server]\nbnd = \"127.0.0.1:1\"\n");
     let output = omnibridge(
