@@ -153,9 +153,6 @@ impl Ingest {
                 ids.push(conv_id);
             }
             for (conv_id, conversation, inbound_at) in &touched {
-                self.store
-                    .touch_conversation(conv_id, channel_id, kind, conversation, now, *inbound_at)
-                    .await?;
                 let senders: Vec<Participant> = events
                     .iter()
                     .zip(&ids)
@@ -163,11 +160,17 @@ impl Ingest {
                     .filter_map(|(event, _)| event.sender.clone())
                     .filter(|sender| sender.id.is_some())
                     .collect();
-                if !senders.is_empty() {
-                    self.store
-                        .touch_participants(conv_id, &senders, now)
-                        .await?;
-                }
+                self.store
+                    .touch_conversation_and_participants(
+                        conv_id,
+                        channel_id,
+                        kind,
+                        conversation,
+                        now,
+                        *inbound_at,
+                        &senders,
+                    )
+                    .await?;
             }
             let batch: Vec<NewEvent> = events
                 .into_iter()

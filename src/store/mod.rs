@@ -148,6 +148,28 @@ pub trait Store: Send + Sync + 'static {
         inbound_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
 
+    /// [`touch_conversation`](Store::touch_conversation) and
+    /// [`touch_participants`](Store::touch_participants) together, in one write where the
+    /// store can (the ingest path: one commit instead of two per webhook).
+    #[allow(clippy::too_many_arguments)]
+    async fn touch_conversation_and_participants(
+        &self,
+        id: &ConversationId,
+        channel_id: &str,
+        channel: &ChannelKind,
+        conversation: &ConversationRef,
+        at: Timestamp,
+        inbound_at: Option<Timestamp>,
+        participants: &[Participant],
+    ) -> Result<(), StoreError> {
+        self.touch_conversation(id, channel_id, channel, conversation, at, inbound_at)
+            .await?;
+        if participants.is_empty() {
+            return Ok(());
+        }
+        self.touch_participants(id, participants, at).await
+    }
+
     /// Records that these participants (those with a channel user id) took part in the
     /// conversation at `at`; keeps the newest display name and never moves times backwards.
     async fn touch_participants(

@@ -130,6 +130,28 @@ impl Store for SqliteStore {
         at: Timestamp,
         inbound_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
+        self.touch_conversation_and_participants(
+            id,
+            channel_id,
+            channel,
+            conversation,
+            at,
+            inbound_at,
+            &[],
+        )
+        .await
+    }
+
+    async fn touch_conversation_and_participants(
+        &self,
+        id: &ConversationId,
+        channel_id: &str,
+        channel: &ChannelKind,
+        conversation: &ConversationRef,
+        at: Timestamp,
+        inbound_at: Option<Timestamp>,
+        participants: &[omnibridge_sdk::Participant],
+    ) -> Result<(), StoreError> {
         let at = time_to_sql(at)?;
         let inbound_at = inbound_at.map(time_to_sql).transpose()?;
         let row = (
@@ -138,6 +160,7 @@ impl Store for SqliteStore {
             channel.as_str().to_owned(),
             json_to_sql(conversation)?,
         );
+        let people = participants::rows(participants)?;
         self.db
             .write(move |conn| {
                 conn.prepare_cached(
@@ -151,7 +174,7 @@ impl Store for SqliteStore {
                        THEN max(coalesce(last_inbound_at, ?6), ?6) ELSE last_inbound_at END",
                 )?
                 .execute(params![row.0, row.1, row.2, row.3, at, inbound_at])?;
-                Ok(())
+                participants::upsert(conn, &row.0, &people, at)
             })
             .await?;
         Ok(())

@@ -13,30 +13,45 @@ pub(super) async fn touch(
     participants: &[Participant],
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    let at = time_to_sql(at)?;
-    let rows: Vec<(String, Option<String>, String)> = participants
-        .iter()
-        .filter_map(|p| Some((p.id.clone()?, p.display_name.clone(), role_name(p.role)?)))
-        .collect();
+    let rows = rows(participants)?;
     if rows.is_empty() {
         return Ok(());
     }
     let conversation = conversation.as_str().to_owned();
-    db.write(move |conn| {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO participants \
-             (conversation_id, user_id, display_name, role, first_seen_at, last_seen_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-             ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
-             display_name = coalesce(excluded.display_name, display_name), \
-             last_seen_at = max(last_seen_at, excluded.last_seen_at)",
-        )?;
-        for (user, name, role) in &rows {
-            insert.execute(params![conversation, user, name, role, at])?;
-        }
-        Ok(())
-    })
-    .await?;
+    let at = time_to_sql(at)?;
+    db.write(move |conn| upsert(conn, &conversation, &rows, at))
+        .await?;
+    Ok(())
+}
+
+/// The rows to write for `participants` (those with a channel user id and a known role).
+pub(super) fn rows(
+    participants: &[Participant],
+) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
+    Ok(participants
+        .iter()
+        .filter_map(|p| Some((p.id.clone()?, p.display_name.clone(), role_name(p.role)?)))
+        .collect())
+}
+
+/// Upserts participant rows inside the caller's write (`at` in SQL time).
+pub(super) fn upsert(
+    conn: &rusqlite::Connection,
+    conversation: &str,
+    rows: &[(String, Option<String>, String)],
+    at: i64,
+) -> Result<(), DbError> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO participants \
+         (conversation_id, user_id, display_name, role, first_seen_at, last_seen_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+         ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
+         display_name = coalesce(excluded.display_name, display_name), \
+         last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+    )?;
+    for (user, name, role) in rows {
+        insert.execute(params![conversation, user, name, role, at])?;
+    }
     Ok(())
 }
 
