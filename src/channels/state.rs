@@ -46,6 +46,14 @@ impl ChannelState for StoreChannelState {
             .map_err(|e| StateError(e.to_string()))
     }
 
+    async fn prune(&self, prefix: &str, age: std::time::Duration) -> Result<u64, StateError> {
+        let age = chrono::Duration::from_std(age).map_err(|e| StateError(e.to_string()))?;
+        self.store
+            .prune_channel_state(&self.channel_id, prefix, chrono::Utc::now() - age)
+            .await
+            .map_err(|e| StateError(e.to_string()))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StateError> {
         self.store
             .set_channel_state(&self.channel_id, key, None)

@@ -296,6 +296,15 @@ pub trait Store: Send + Sync + 'static {
         value: Option<&[u8]>,
     ) -> Result<(), StoreError>;
 
+    /// Removes a channel's state values whose key starts with `prefix` and that were last
+    /// written before `before`; returns how many.
+    async fn prune_channel_state(
+        &self,
+        channel_id: &str,
+        prefix: &str,
+        before: Timestamp,
+    ) -> Result<u64, StoreError>;
+
     /// Sets several of a channel's state values in one write.
     async fn set_channel_states(
         &self,

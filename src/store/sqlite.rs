@@ -338,6 +338,15 @@ impl Store for SqliteStore {
         channel_state::set(&self.db, channel_id, key, value).await
     }
 
+    async fn prune_channel_state(
+        &self,
+        channel_id: &str,
+        prefix: &str,
+        before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        channel_state::prune(&self.db, channel_id, prefix, before.timestamp_millis()).await
+    }
+
     async fn set_channel_states(
         &self,
         channel_id: &str,

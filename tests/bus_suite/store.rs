@@ -353,3 +353,78 @@ async fn participants_are_kept_once_with_the_newest_name() {
     assert_eq!(people[0].first_seen_at, t0);
     assert_eq!(people[0].last_seen_at, t0 + chrono::Duration::seconds(5));
 }
+
+#[tokio::test]
+async fn channel_state_is_per_channel_batched_and_pruned_by_prefix_and_age() {
+    let (store, _dir) = store();
+    store
+        .set_channel_states(
+            "mail",
+            &[
+                ("raw:a".to_owned(), b"1".to_vec()),
+                ("raw:b".to_owned(), b"2".to_vec()),
+                ("thread:x".to_owned(), b"3".to_vec()),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .set_channel_state("other", "raw:a", Some(b"9"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .channel_state("mail", "raw:b")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"2"[..])
+    );
+    assert_eq!(
+        store
+            .channel_state("other", "raw:a")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"9"[..])
+    );
+    let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        store
+            .prune_channel_state("mail", "raw:", an_hour_ago)
+            .await
+            .unwrap(),
+        0,
+        "nothing that old"
+    );
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(
+        store
+            .prune_channel_state("mail", "raw:", soon)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.channel_state("mail", "raw:a").await.unwrap(), None);
+    assert!(
+        store
+            .channel_state("mail", "thread:x")
+            .await
+            .unwrap()
+            .is_some(),
+        "other prefix kept"
+    );
+    assert!(
+        store
+            .channel_state("other", "raw:a")
+            .await
+            .unwrap()
+            .is_some(),
+        "other channel kept"
+    );
+    store
+        .set_channel_state("mail", "thread:x", None)
+        .await
+        .unwrap();
+    assert_eq!(store.channel_state("mail", "thread:x").await.unwrap(), None);
+}

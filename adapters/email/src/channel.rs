@@ -4,6 +4,7 @@
 //! kept raw mail ([`Channel::fetch_media`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use omnibridge_sdk::{
@@ -172,21 +173,28 @@ impl Channel for EmailChannel {
         inbox: Arc<dyn Inbox>,
         stop: CancellationToken,
     ) -> Result<(), ChannelError> {
-        let (Some(settings), Some(auth)) = (&self.config.imap, &self.secrets.imap) else {
-            return Ok(());
+        let keep = Duration::from_secs(self.config.keep_raw_mail_hours.saturating_mul(3600));
+        let prune = crate::listen::prune_raw_mail(self.state.clone(), keep, stop.clone());
+        let follow = async {
+            let (Some(settings), Some(auth)) = (&self.config.imap, &self.secrets.imap) else {
+                stop.cancelled().await;
+                return Ok(());
+            };
+            let cursor = Arc::new(StateCursor::new(self.state.clone()));
+            let sink = Arc::new(InboxSink::new(self.ingest.clone(), inbox));
+            crate::imap::follow(
+                settings.clone(),
+                auth.clone(),
+                cursor,
+                sink,
+                self.imap_health.clone(),
+                stop.clone(),
+            )
+            .await
+            .map_err(|e| ChannelError::rejected("imap_config", e.to_string()))
         };
-        let cursor = Arc::new(StateCursor::new(self.state.clone()));
-        let sink = Arc::new(InboxSink::new(self.ingest.clone(), inbox));
-        crate::imap::follow(
-            settings.clone(),
-            auth.clone(),
-            cursor,
-            sink,
-            self.imap_health.clone(),
-            stop,
-        )
-        .await
-        .map_err(|e| ChannelError::rejected("imap_config", e.to_string()))
+        let (followed, ()) = tokio::join!(follow, prune);
+        followed
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, ChannelError> {

@@ -8,6 +8,8 @@ use crate::smtp::{SmtpAuth, SmtpSettings};
 
 /// Default largest raw mail accepted by the webhook, in bytes (25 MiB, a common provider cap).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+/// Default time a raw mail is kept for its attachments, in hours.
+pub const DEFAULT_KEEP_RAW_MAIL_HOURS: u64 = 7 * 24;
 /// Default replay window of the webhook signature, in seconds.
 pub const DEFAULT_WEBHOOK_TOLERANCE_SECS: u64 = 300;
 
@@ -56,6 +58,10 @@ pub struct EmailConfig {
     /// whose headers were stripped still finds its thread. Default on.
     #[serde(default = "default_true")]
     pub subject_token: bool,
+    /// How long a received mail with attachments is kept (for the bridge to store its
+    /// attachments), in hours (default 168, a week).
+    #[serde(default = "default_keep_raw_hours")]
+    pub keep_raw_mail_hours: u64,
     /// How a "PAY" reply's sender is authenticated before it may pay.
     #[serde(default)]
     pub sender_check: crate::sender_check::SenderCheckSettings,
@@ -67,6 +73,10 @@ fn default_max_body_bytes() -> usize {
 
 fn default_tolerance() -> u64 {
     DEFAULT_WEBHOOK_TOLERANCE_SECS
+}
+
+fn default_keep_raw_hours() -> u64 {
+    DEFAULT_KEEP_RAW_MAIL_HOURS
 }
 
 fn default_true() -> bool {

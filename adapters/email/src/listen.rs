@@ -3,6 +3,7 @@
 //! may advance.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use omnibridge_sdk::{ChannelState, Inbox};
 
@@ -75,5 +76,28 @@ impl MailSink for InboxSink {
             return Ok(());
         }
         self.inbox.deliver(events).await.map_err(|e| e.to_string())
+    }
+}
+
+/// How often kept raw mails are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes raw mails kept for their attachments once they are older than `keep`: at start,
+/// then hourly, until `stop`.
+pub async fn prune_raw_mail(
+    state: Arc<dyn ChannelState>,
+    keep: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match state.prune(crate::inbound::RAW_PREFIX, keep).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "kept raw mails pruned"),
+            Err(error) => tracing::warn!(%error, "could not prune kept raw mails"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
     }
 }

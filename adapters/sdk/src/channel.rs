@@ -138,6 +138,14 @@ pub trait ChannelState: Send + Sync + 'static {
     /// Removes `key` (no error when it is absent).
     async fn delete(&self, key: &str) -> Result<(), StateError>;
 
+    /// Removes the keys starting with `prefix` that were last written more than `age` ago;
+    /// returns how many. For channels that keep short-lived data (email keeps a raw mail
+    /// until its attachments are stored). The default removes nothing.
+    async fn prune(&self, prefix: &str, age: std::time::Duration) -> Result<u64, StateError> {
+        let _ = (prefix, age);
+        Ok(0)
+    }
+
     /// Sets several keys at once (one durable write where the bridge can: cheaper than a
     /// `put` each). The default puts them one by one.
     async fn put_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StateError> {

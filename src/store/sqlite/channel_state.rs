@@ -75,3 +75,24 @@ pub(super) async fn set_many(
     .await?;
     Ok(())
 }
+
+pub(super) async fn prune(
+    db: &Database,
+    channel_id: &str,
+    prefix: &str,
+    before_millis: i64,
+) -> Result<u64, StoreError> {
+    let (channel_id, prefix) = (channel_id.to_owned(), prefix.to_owned());
+    let removed = db
+        .write(move |conn| {
+            // `substr` instead of LIKE: keys may hold `%` or `_`.
+            Ok(conn
+                .prepare_cached(
+                    "DELETE FROM channel_state WHERE channel_id = ?1 \
+                     AND substr(key, 1, length(?2)) = ?2 AND updated_at < ?3",
+                )?
+                .execute(params![channel_id, prefix, before_millis])?)
+        })
+        .await?;
+    Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+}
