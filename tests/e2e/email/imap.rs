@@ -236,3 +236,83 @@ async fn a_refused_login_is_a_health_error_and_the_bridge_keeps_serving() {
         200
     );
 }
+
+#[tokio::test]
+async fn tls_logins_trust_the_platform_roots_implicit_and_starttls() {
+    let dovecot = Dovecot::start_with(super::dovecot::Options {
+        tls: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let channel = |id: &str, port: u16, tls: &str| {
+        format!(
+            "[[channels]]\nid = \"{id}\"\ntype = \"email\"\naddress = \"support@acme.test\"\n\
+             imap_password_env = \"E2E_IMAP_PASSWORD\"\n\
+             [channels.imap]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{tls}\"\n\
+             username = \"{USER}\"\nidle_secs = 60\n\
+             [channels.smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\n\
+             [channels.sender_check]\nmode = \"none\"\n"
+        )
+    };
+    let config = dir.path().join("tls.toml");
+    std::fs::write(
+        &config,
+        channel("implicit", dovecot.tls_port(), "implicit")
+            + &channel("starttls", dovecot.port(), "starttls"),
+    )
+    .unwrap();
+    dovecot.deliver(&mail(0)).await;
+    // The platform's roots, as an operator extends them: SSL_CERT_FILE names the test CA.
+    let env = [
+        ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
+        ("E2E_IMAP_PASSWORD", PASSWORD.to_owned()),
+        (
+            "SSL_CERT_FILE",
+            dovecot.cert_pem().to_string_lossy().into_owned(),
+        ),
+    ];
+    let config = config.to_string_lossy().into_owned();
+    let bridge = start_bridge_with_args(
+        dir.path(),
+        free_port(),
+        "bridge",
+        &env,
+        &["--config", &config],
+    )
+    .await;
+    // Both channels logged in over TLS and read the mail (one conversation each).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list: Value = reqwest::Client::new()
+            .get(format!("{}/v1/conversations", bridge.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let channels: HashSet<String> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["channel_id"].as_str().unwrap().to_owned())
+            .collect();
+        if channels.len() == 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not both channels read the mail over TLS: {list:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready: Value = reqwest::get(format!("{}/readyz", bridge.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["channels"]["implicit"], "ok", "{ready}");
+    assert_eq!(ready["channels"]["starttls"], "ok", "{ready}");
+}

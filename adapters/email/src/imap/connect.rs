@@ -129,10 +129,19 @@ fn conn_err(what: &str, e: impl std::fmt::Display) -> ConnectError {
     ConnectError::Connection(format!("{what}: {e}"))
 }
 
-/// rustls with the ring provider and the Mozilla root store.
+/// rustls with the ring provider and the platform's CA roots (`rustls-native-certs`, which
+/// honours `SSL_CERT_FILE` / `SSL_CERT_DIR`), or Mozilla's set when the platform has none.
 fn tls_config() -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        tracing::warn!(
+            errors = native.errors.len(),
+            "no platform CA certificates found; using the Mozilla root set"
+        );
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

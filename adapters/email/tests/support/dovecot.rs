@@ -186,9 +186,10 @@ namespace inbox {{
         self.tls_port
     }
 
-    /// The self-signed certificate (PEM) when started with [`Options::tls`].
+    /// The test CA that signed the server certificate (PEM; trust it, e.g. with
+    /// `SSL_CERT_FILE`, to log in over TLS), when started with [`Options::tls`].
     pub fn cert_pem(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
+        self.dir.path().join("ca.pem")
     }
 
     /// The user's Maildir.
@@ -434,28 +435,83 @@ fn introspection_endpoint() -> u16 {
     port
 }
 
-/// A throwaway self-signed certificate for 127.0.0.1 (`cert.pem`, `key.pem` in `dir`).
+/// A throwaway test CA (`ca.pem`) and a server certificate for 127.0.0.1 it signed
+/// (`cert.pem`, `key.pem`) in `dir`, made with the `openssl` CLI. Trust `ca.pem` (e.g. with
+/// `SSL_CERT_FILE`) to log in over TLS; without it the certificate is untrusted.
 fn self_signed_cert(dir: &Path) {
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the extensions file");
+    let steps: [Vec<String>; 3] = [
+        vec![
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=omnibridge test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        vec![
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
             "-subj",
             "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl");
-    assert!(status.success(), "openssl req: {status}");
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "cert.pem",
+            "-extfile",
+            "server.ext",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
+    ];
+    for args in steps {
+        let status = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(status.success(), "openssl {}: {status}", args[0]);
+    }
 }
 
 /// uid and gid of a system user, from /etc/passwd.
