@@ -252,3 +252,106 @@ async fn smtp_4xx_is_retried_and_5xx_fails_the_delivery_with_the_servers_reply()
         "nothing delivered"
     );
 }
+
+#[tokio::test]
+async fn smtp_over_starttls_and_implicit_tls_trusts_the_platform_roots() {
+    use crate::process::{free_port, start_bridge_with_args};
+
+    const KEY: &str = "email-smtp-tls-key-0123456789";
+    let certs = tempfile::tempdir().unwrap();
+    super::dovecot::test_certificates(certs.path());
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let (starttls_dir, implicit_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let starttls = SmtpServer::start_tls(starttls_dir.path(), &cert, &key, false);
+    let implicit = SmtpServer::start_tls(implicit_dir.path(), &cert, &key, true);
+    let channel = |id: &str, port: u16, tls: &str| {
+        format!(
+            "[[channels]]\nid = \"{id}\"\ntype = \"email\"\naddress = \"support@acme.test\"\n\
+             webhook_secret_env = \"E2E_MAIL_WEBHOOK_SECRET\"\n\
+             [channels.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"{tls}\"\n\
+             timeout_secs = 5\n[channels.sender_check]\nmode = \"none\"\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smtp-tls.toml");
+    std::fs::write(
+        &config,
+        channel("starttls", starttls.port(), "starttls")
+            + &channel("implicit", implicit.port(), "implicit"),
+    )
+    .unwrap();
+    let env = [
+        ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
+        ("E2E_MAIL_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        (
+            "SSL_CERT_FILE",
+            certs.path().join("ca.pem").to_string_lossy().into_owned(),
+        ),
+    ];
+    let config = config.to_string_lossy().into_owned();
+    let bridge = start_bridge_with_args(
+        dir.path(),
+        free_port(),
+        "bridge",
+        &env,
+        &["--config", &config],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for (channel, server) in [("starttls", &starttls), ("implicit", &implicit)] {
+        let id = format!("{channel}@customer.test");
+        let raw = customer_mail(&id, "anna@customer.test", "support@acme.test", "TLS?", "Hi");
+        let timestamp = chrono::Utc::now().timestamp();
+        let response = client
+            .post(format!("{}/webhooks/{channel}", bridge.base))
+            .header(
+                omnibridge_email::webhook::TIMESTAMP_HEADER,
+                timestamp.to_string(),
+            )
+            .header(
+                omnibridge_email::webhook::SIGNATURE_HEADER,
+                omnibridge_email::webhook::sign(
+                    WEBHOOK_SECRET.as_bytes(),
+                    timestamp,
+                    raw.as_bytes(),
+                ),
+            )
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{channel}");
+        let list: Value = client
+            .get(format!("{}/v1/conversations", bridge.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let conversation = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel_id"] == channel)
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .unwrap();
+        let response = client
+            .post(format!(
+                "{}/v1/conversations/{conversation}/messages",
+                bridge.base
+            ))
+            .bearer_auth(KEY)
+            .json(&json!({"text": format!("Sent over {channel}.")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let mail = wait_mail(server, |m| {
+            m.text.contains(&format!("Sent over {channel}."))
+        })
+        .await;
+        assert_eq!(mail.in_reply_to, vec![id]);
+    }
+}

@@ -86,7 +86,7 @@ impl Dovecot {
         let root = dir.path().display().to_string();
         let tls_port = if options.tls { free_port() } else { 0 };
         let ssl = if options.tls {
-            self_signed_cert(dir.path());
+            test_certificates(dir.path());
             format!("ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem\n")
         } else {
             "ssl = no\n".to_owned()
@@ -438,7 +438,7 @@ fn introspection_endpoint() -> u16 {
 /// A throwaway test CA (`ca.pem`) and a server certificate for 127.0.0.1 it signed
 /// (`cert.pem`, `key.pem`) in `dir`, made with the `openssl` CLI. Trust `ca.pem` (e.g. with
 /// `SSL_CERT_FILE`) to log in over TLS; without it the certificate is untrusted.
-fn self_signed_cert(dir: &Path) {
+pub fn test_certificates(dir: &Path) {
     let ext = dir.join("server.ext");
     std::fs::write(
         &ext,

@@ -21,10 +21,13 @@ What it does:
                           (the Message-ID is only known after DATA, hence the later reply);
   - `tempfail...` (any other) -> `451 4.3.0 Try again later` at RCPT, always;
   - anything else is accepted;
+- with `--tls-cert C --tls-key K`: requires STARTTLS (`--tls-mode starttls`, the default) or
+  speaks TLS from the first byte (`--tls-mode implicit`);
 - runs until SIGTERM / SIGINT or until stdin is closed (so it dies with the test process
   that spawned it even when that one is killed).
 
 Usage: smtp_server.py --maildir DIR [--port N] [--user U (--password P | --token T)]
+                      [--tls-cert C --tls-key K [--tls-mode starttls|implicit]]
 """
 
 import argparse
@@ -33,6 +36,7 @@ import logging
 import mailbox
 import os
 import signal
+import ssl
 import sys
 import threading
 import warnings
@@ -144,6 +148,12 @@ def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--token")
+    parser.add_argument("--tls-cert", help="PEM certificate (chain) for TLS")
+    parser.add_argument("--tls-key", help="PEM private key for TLS")
+    parser.add_argument(
+        "--tls-mode", choices=["starttls", "implicit"], default="starttls",
+        help="with --tls-cert: STARTTLS required (default) or TLS from the first byte",
+    )
     args = parser.parse_args()
     # AUTH without TLS is the point here (a local test server): no warning about it.
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
@@ -165,8 +175,18 @@ def main():
     if args.user is not None:
         smtp_kwargs.update(auth_required=True, auth_require_tls=False)
 
+    ssl_context = None
+    if args.tls_cert is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_mode == "implicit":
+            ssl_context = context
+        else:
+            smtp_kwargs.update(tls_context=context, require_starttls=True)
+
     controller = EphemeralController(
-        handler, hostname="127.0.0.1", port=args.port, server_hostname="smtp.test", **smtp_kwargs
+        handler, hostname="127.0.0.1", port=args.port, server_hostname="smtp.test",
+        ssl_context=ssl_context, **smtp_kwargs
     )
     controller.start()
     print(controller.port, flush=True)

@@ -75,6 +75,20 @@ impl SmtpServer {
 
     /// A server with the given AUTH demand; panics (with the reason) when it cannot start.
     pub(crate) fn start_with(maildir: &Path, auth: SmtpServerAuth) -> SmtpServer {
+        Self::start_full(maildir, auth, None)
+    }
+
+    /// A server without AUTH speaking TLS with `cert`/`key` (PEM): `implicit` from the first
+    /// byte, else STARTTLS required.
+    pub(crate) fn start_tls(maildir: &Path, cert: &Path, key: &Path, implicit: bool) -> SmtpServer {
+        Self::start_full(maildir, SmtpServerAuth::None, Some((cert, key, implicit)))
+    }
+
+    fn start_full(
+        maildir: &Path,
+        auth: SmtpServerAuth,
+        tls: Option<(&Path, &Path, bool)>,
+    ) -> SmtpServer {
         // This file is also included by the bridge's e2e tests (another manifest dir).
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let script = [
@@ -99,6 +113,14 @@ impl SmtpServer {
             SmtpServerAuth::XOAuth2 { user, token } => {
                 command.args(["--user", user, "--token", token]);
             }
+        }
+        if let Some((cert, key, implicit)) = tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+            command.args(["--tls-mode", if implicit { "implicit" } else { "starttls" }]);
         }
         let mut child = command
             .stdin(Stdio::piped())
