@@ -29,12 +29,16 @@ pub fn build_channel(
             let channel = WhatsAppChannel::new(config, secrets).map_err(|e| e.to_string())?;
             Ok(Arc::new(channel))
         }
-        other => Err(format!(
-            "channel type {other:?} is not available in this build (known: \"{}\", \"{}\")",
-            omnibridge_whatsapp::KIND,
-            omnibridge_email::KIND
-        )),
+        other => Err(unknown_type(other)),
     }
+}
+
+fn unknown_type(kind: &str) -> String {
+    format!(
+        "channel type {kind:?} is not available in this build (known: \"{}\", \"{}\")",
+        omnibridge_whatsapp::KIND,
+        omnibridge_email::KIND
+    )
 }
 
 /// Checks one `[[channels]]` table without building the channel (no secrets needed): the
@@ -52,11 +56,7 @@ pub fn check_channel(settings: &ChannelSettings) -> Result<(), String> {
             .config::<WhatsAppConfig>()
             .map(|_| ())
             .map_err(|e| e.to_string()),
-        other => Err(format!(
-            "channel type {other:?} is not available in this build (known: \"{}\", \"{}\")",
-            omnibridge_whatsapp::KIND,
-            omnibridge_email::KIND
-        )),
+        other => Err(unknown_type(other)),
     }
 }
 

@@ -20,6 +20,8 @@
 //! - [`source`]: [`PaymentSource`] and the [`SandboxSource`]; [`stripe_source`]: SPTs.
 //! - [`linked`]: [`LinkedSources`] and `PUT /v1/customers/{channel}/{user_id}/payment-source`.
 //! - `pay`: the HTTP exchange with the pay URL.
+//! - `from_link`: confirming from the confirmation page (`/confirm/{token}`).
+//! - `refused`: answering a keyword reply the channel could not trust.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,27 +36,17 @@ use crate::payments::intent::IntentState;
 use crate::payments::notify::{CANCEL_ACTION_PREFIX, PAY_ACTION_PREFIX};
 use crate::store::{IdempotentResponse, Store};
 
+mod from_link;
 pub mod linked;
 mod pay;
+mod refused;
 pub mod source;
 pub mod stripe_source;
 
+pub use from_link::LinkOutcome;
 pub use linked::{LinkedSources, SourceLink};
 pub use source::{CustomerRef, ParsedChallenge, PaymentSource, SandboxSource, SourceError};
 pub use stripe_source::{StripeIssuer, StripeSource};
-
-/// How a confirmation from a link ended (the page says it in words).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkOutcome {
-    /// Settled: the receipt is on its way.
-    Paid,
-    /// The payment was refused; the customer got the reason in the conversation.
-    Refused,
-    /// No saved payment method: the customer got the pay link.
-    LinkSent,
-    /// The intent is no longer payable (already paid, canceled, expired).
-    NotPayable(IntentState),
-}
 
 /// The wallet's consumer group.
 pub const GROUP: &str = "wallet";
@@ -186,106 +178,6 @@ impl Wallet {
             }
             _ => {}
         }
-    }
-
-    /// A confirm keyword the channel says may not pay (email: not to the intent's reply
-    /// address, not from the customer, or sender not authenticated): nothing is charged, and
-    /// the customer gets `payment_reply_refused` saying how to pay safely (once per event).
-    async fn refuse_reply(&self, event: &Envelope, check: &omnibridge_sdk::ConfirmationCheck) {
-        let reason = check.reason.as_deref().unwrap_or("refused");
-        tracing::warn!(
-            conversation_id = %event.conversation_id,
-            payment_intent_id = check.intent_id.as_deref().unwrap_or(""),
-            reason,
-            "a payment confirmation by reply was refused"
-        );
-        let key = format!("refused:{}", event.id);
-        if matches!(
-            self.store.idempotent_response(DONE_SCOPE, &key).await,
-            Ok(Some(_))
-        ) {
-            return;
-        }
-        let intent = match &check.intent_id {
-            Some(id) => self.engine.get(id).await.ok(),
-            None => self
-                .engine
-                .list(&event.conversation_id, 50)
-                .await
-                .ok()
-                .and_then(|intents| {
-                    intents
-                        .into_iter()
-                        .find(|i| i.state == IntentState::RequiresConfirmation)
-                }),
-        };
-        match intent {
-            Some(intent) if intent.conversation_id == event.conversation_id => {
-                self.engine
-                    .notifier()
-                    .payment_reply_refused(&intent, reason)
-                    .await;
-            }
-            _ => tracing::info!("no open intent to explain; nothing sent"),
-        }
-        let done = IdempotentResponse {
-            fingerprint: String::new(),
-            status: 200,
-            body: serde_json::Value::Null,
-        };
-        if let Err(error) = self
-            .store
-            .save_idempotent_response(DONE_SCOPE, &key, &done)
-            .await
-        {
-            tracing::warn!(%error, "wallet could not mark a handled event");
-        }
-    }
-
-    /// Confirms `intent_id` from its confirmation page (`POST /confirm/{token}`), for the
-    /// customer of the intent's conversation: the same path as a Pay button.
-    pub async fn confirm_from_link(&self, intent_id: &str) -> Result<LinkOutcome, String> {
-        let intent = self
-            .engine
-            .get(intent_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        if intent.state != IntentState::RequiresConfirmation {
-            return Ok(LinkOutcome::NotPayable(intent.state));
-        }
-        let conversation = self
-            .store
-            .conversation(&intent.conversation_id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the conversation is gone")?;
-        let participants = self
-            .store
-            .participants(&intent.conversation_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let customer = participants
-            .into_iter()
-            .find(|p| p.role == omnibridge_sdk::Role::Customer)
-            .map(|p| CustomerRef {
-                channel: conversation.channel.as_str().to_owned(),
-                user_id: p.id,
-            });
-        let span = tracing::info_span!("wallet.confirm_link", payment_intent_id = %intent_id);
-        let outcome = self
-            .confirm(&intent, customer.as_ref())
-            .instrument(span)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(match outcome {
-            pay::Outcome::Paid => LinkOutcome::Paid,
-            pay::Outcome::Refused => LinkOutcome::Refused,
-            pay::Outcome::LinkSent => LinkOutcome::LinkSent,
-            pay::Outcome::NotPayable(_) => {
-                let state = self.engine.get(intent_id).await.map(|i| i.state);
-                LinkOutcome::NotPayable(state.unwrap_or(intent.state))
-            }
-        })
     }
 
     fn is_keyword(&self, body: &str) -> bool {
