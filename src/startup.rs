@@ -204,6 +204,7 @@ impl Application {
         if let Some(wallet) = wallet {
             workers.spawn(wallet.run(shutdown.clone()));
         }
+        workers.spawn(state.payments.engine.clone().run_sweeper(shutdown.clone()));
         let instance = format!("{}-{}", hostname(), std::process::id());
         let media_worker = MediaWorker {
             consumer: instance.clone(),

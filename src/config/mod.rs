@@ -32,7 +32,8 @@ mod wallet;
 pub use api_keys::{API_KEYS_ENV, ApiKeyHash, ApiKeys, Sha256Hex};
 pub use env::EnvVars;
 pub use payments::{
-    LinkedSourceSettings, MIN_SECRET_BYTES, PaymentSettings, StripeSettings, WalletSettings,
+    LinkedSourceSettings, MIN_SECRET_BYTES, PaymentSettings, ReconcileSettings, StripeSettings,
+    WalletSettings,
 };
 pub use secret::Secret;
 pub use sections::{

@@ -39,6 +39,8 @@ pub struct PaymentSettings {
     pub confirm_keywords: Vec<String>,
     /// The in-channel wallet.
     pub wallet: WalletSettings,
+    /// Settlements whose outcome is unknown, intents left `processing`, and expiry.
+    pub reconcile: ReconcileSettings,
     /// Customers linked to a payment source (`[[payments.linked_sources]]`).
     #[serde(default)]
     pub linked_sources: Vec<LinkedSourceSettings>,
@@ -67,12 +69,36 @@ pub struct StripeSettings {
     pub payment_method_types: Vec<String>,
     /// The env var holding the webhook signing secret (`whsec_…`).
     pub webhook_secret_env: String,
+    /// Timeout of one HTTP attempt to Stripe, in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts per Stripe call (timeouts, network errors, 429 and 5xx are retried with the
+    /// same idempotency key); after the last one a settlement's outcome is unknown.
+    pub max_attempts: u32,
     /// The secret key read from `secret_key_env`, when that variable is set.
     #[serde(skip)]
     pub secret_key: Option<Secret>,
     /// The webhook secret read from `webhook_secret_env`, when that variable is set.
     #[serde(skip)]
     pub webhook_secret: Option<Secret>,
+}
+
+/// `[payments.reconcile]`: the job that resolves settlements whose outcome is unknown (a
+/// timeout, a lost or unreadable answer), sweeps intents a crash left `processing`, and moves
+/// overdue intents to `expired`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Milliseconds between two runs of the job (it also runs once at start).
+    pub interval_ms: u64,
+    /// A `processing` intent no settlement of this instance is working on is looked up at the
+    /// processor once it has been `processing` this long (seconds). Longer than one
+    /// settlement can take (Stripe: 3 attempts of 10 s).
+    pub stale_after_secs: u64,
+    /// An intent the processor holds no charge for is re-opened only after it has been
+    /// `processing` this long (seconds): the processor's search can lag behind its charges.
+    pub not_found_grace_secs: u64,
+    /// `Retry-After` (seconds) of the answer a payer gets while the outcome is unknown.
+    pub retry_after_secs: u64,
 }
 
 fn default_confirm_keywords() -> Vec<String> {

@@ -11,7 +11,9 @@ use super::error::PaymentError;
 use super::intent::{IntentState, PaymentIntent, TransitionPatch};
 use super::method::{Charge, PaymentMethod, Settlement};
 use super::notify::Notifier;
+use super::outcome::PendingSettlements;
 use super::store::{BeginOutcome, PaymentStore};
+use crate::config::ReconcileSettings;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -61,11 +63,13 @@ pub(super) struct Inner {
     pub(super) notifier: Notifier,
     pub(super) methods: Vec<Arc<dyn PaymentMethod>>,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) reconcile: ReconcileSettings,
+    pub(super) pending: PendingSettlements,
 }
 
 impl PaymentEngine {
     /// An engine over its store, the bus, the conversation's messages and the enabled
-    /// settlement methods (in server preference order).
+    /// settlement methods (in server preference order), reconciling as `reconcile` says.
     pub fn new(
         store: Arc<dyn PaymentStore>,
         conversations: Arc<dyn Store>,
@@ -73,6 +77,7 @@ impl PaymentEngine {
         notifier: Notifier,
         methods: Vec<Arc<dyn PaymentMethod>>,
         metrics: Arc<Metrics>,
+        reconcile: ReconcileSettings,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -82,8 +87,15 @@ impl PaymentEngine {
                 notifier,
                 methods,
                 metrics,
+                reconcile,
+                pending: PendingSettlements::default(),
             }),
         }
+    }
+
+    /// How settlements in doubt and stale intents are reconciled.
+    pub fn reconcile_settings(&self) -> &ReconcileSettings {
+        &self.inner.reconcile
     }
 
     /// The enabled methods, in server preference order.
@@ -147,26 +159,35 @@ impl PaymentEngine {
         if intent.state == IntentState::RequiresConfirmation
             && intent.is_expired_at(chrono::Utc::now())
         {
-            let moved = self
-                .inner
-                .store
-                .transition(
-                    id,
-                    IntentState::RequiresConfirmation,
-                    IntentState::Expired,
-                    TransitionPatch::default(),
-                )
-                .await?;
-            return match moved {
-                Some(expired) => {
-                    self.announce(&expired, EventBody::PaymentExpired, None)
-                        .await;
-                    Ok(expired)
-                }
+            return match self.expire(&intent).await? {
+                Some(expired) => Ok(expired),
                 None => Box::pin(self.get(id)).await,
             };
         }
         Ok(intent)
+    }
+
+    /// `requires_confirmation → expired`, announced as `payment.expired`; `None` if the
+    /// intent moved meanwhile.
+    pub(super) async fn expire(
+        &self,
+        intent: &PaymentIntent,
+    ) -> Result<Option<PaymentIntent>, PaymentError> {
+        let moved = self
+            .inner
+            .store
+            .transition(
+                &intent.id,
+                IntentState::RequiresConfirmation,
+                IntentState::Expired,
+                TransitionPatch::default(),
+            )
+            .await?;
+        if let Some(expired) = &moved {
+            self.announce(expired, EventBody::PaymentExpired, None)
+                .await;
+        }
+        Ok(moved)
     }
 
     /// The intents of a conversation, newest first.

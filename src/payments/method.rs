@@ -56,10 +56,40 @@ pub enum SettleError {
         /// What the customer can do, in their words.
         customer_message: String,
     },
-    /// The processor could not be reached or failed after our retries: the intent goes back
-    /// to `requires_confirmation`; the payer may retry.
+    /// The processor did not take the charge (it refused the request before executing it, or
+    /// it was never sent): the intent goes back to `requires_confirmation`; the payer may
+    /// retry.
     #[error("payment processor unavailable: {0}")]
     Unavailable(String),
+    /// The charge may or may not have been taken (a timeout, a lost or unreadable answer, a
+    /// 5xx after our retries, a payment still processing at the processor): the intent stays
+    /// `processing` until the outcome is known ([`PaymentMethod::lookup`], a retry with the
+    /// same idempotency key, or the processor's webhook). Never a reason to charge again.
+    #[error("payment outcome unknown: {0}")]
+    Unknown(String),
+}
+
+impl SettleError {
+    /// Whether the charge was definitely not taken, so the payer may be asked to pay again.
+    pub fn is_definite(&self) -> bool {
+        !matches!(self, SettleError::Unknown(_))
+    }
+}
+
+/// What a processor says about the charges it holds for one of our intents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A charge for the intent succeeded.
+    Paid(Settlement),
+    /// Charges for the intent exist and every one of them failed for good.
+    Refused {
+        /// The processor's code of the last failure.
+        code: String,
+    },
+    /// The processor holds no charge for the intent (as far as it can tell now).
+    NotFound,
+    /// The processor could not answer, or a charge is still in flight.
+    Unknown(String),
 }
 
 /// A way to settle charges (`stripe`, `sandbox`).
@@ -81,6 +111,14 @@ pub trait PaymentMethod: Send + Sync + 'static {
         challenge_id: &str,
         payload: &Value,
     ) -> Result<Settlement, SettleError>;
+
+    /// What the processor holds for `charge`'s intent, for settlements whose outcome is
+    /// unknown and for intents left `processing` by a crash. Methods that keep nothing
+    /// outside this process answer [`Lookup::NotFound`].
+    async fn lookup(&self, charge: &Charge) -> Lookup {
+        let _ = charge;
+        Lookup::NotFound
+    }
 
     /// Refunds `amount_minor` (or the rest, when `None`) of a settled payment.
     async fn refund(

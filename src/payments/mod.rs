@@ -16,6 +16,9 @@
 //! - [`sandbox`]: the keyless `sandbox` method with magic tokens.
 //! - [`mpp`]: the MPP endpoint (challenges, credentials, receipts).
 //! - `reconcile`: verified Stripe webhooks applied to intents through compare-and-set.
+//! - [`outcome`]: settlements whose outcome is unknown (never re-opened on a guess) and how
+//!   they are resolved; [`sweeper`]: the periodic job that resolves them, sweeps intents a
+//!   crash left `processing` and expires overdue intents.
 //! - [`wallet`]: the in-channel wallet ("Pay" buttons and confirm keywords → MPP payments
 //!   from the customer's linked payment source).
 //! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
@@ -28,12 +31,14 @@ pub mod intent;
 pub mod method;
 pub mod mpp;
 pub mod notify;
+pub mod outcome;
 pub mod reconcile;
 mod refund;
 pub mod sandbox;
 pub mod setup;
 pub mod store;
 pub mod stripe;
+pub mod sweeper;
 mod validate;
 pub mod wallet;
 

@@ -95,6 +95,7 @@ pub fn build(parts: Parts<'_>) -> Result<Built, SetupError> {
         parts.notifier.with_confirm_keys(keys.clone()),
         built.methods,
         parts.metrics,
+        payments.reconcile,
     );
     let wallet = wallet(
         payments,
@@ -175,6 +176,8 @@ fn stripe_method(payments: &PaymentSettings) -> Result<StripeMethod, SetupError>
     config.api_base = settings.api_base.clone();
     config.payment_method_types = settings.payment_method_types.clone();
     config.webhook_secret = settings.webhook_secret.clone();
+    config.timeout = std::time::Duration::from_millis(settings.timeout_ms.max(1));
+    config.retry.max_attempts = settings.max_attempts.max(1);
     if config.webhook_secret.is_none() {
         tracing::warn!(var = %settings.webhook_secret_env,
             "No Stripe webhook secret: Stripe webhooks will be refused.");

@@ -79,4 +79,20 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// Marks the intent disputed; `true` only for the call that marked it (so a duplicated
     /// dispute webhook is announced once).
     async fn mark_disputed(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Ids of intents still `requires_confirmation` whose expiry is at or before `now`,
+    /// oldest expiry first, at most `limit`.
+    async fn overdue_intents(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Intents `processing` since at or before `updated_before` (their last move), oldest
+    /// first, at most `limit`.
+    async fn processing_intents(
+        &self,
+        updated_before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PaymentIntent>, StoreError>;
 }

@@ -133,6 +133,8 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (channel_id, key)
     ) WITHOUT ROWID;",
+    // 8: the payment reconciler's sweeps: overdue and `processing` intents by state.
+    "CREATE INDEX payment_intents_state ON payment_intents (state, expires_at);",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

@@ -6,7 +6,8 @@
 //!
 //! Endpoints: `POST /v1/payment_intents` (requires `shared_payment_granted_token`,
 //! `confirm=true`, `automatic_payment_methods[enabled]=true`), `GET /v1/payment_intents/{id}`,
-//! `POST /v1/refunds` (full, partial, over-refund error), `POST
+//! `GET /v1/payment_intents/search` (only `metadata['key']:'value'` queries), `POST
+//! /v1/refunds` (full, partial, over-refund error), `POST
 //! /v1/shared_payment/issued_tokens` (issues magic SPTs, see `issued_tokens.rs`). Helpers: signed webhook events,
 //! counters, the recorded requests.
 //!
@@ -41,7 +42,7 @@ mod wire;
 
 use handlers::{
     authenticate, create_issued_token, create_payment_intent, create_refund,
-    retrieve_payment_intent,
+    retrieve_payment_intent, search_payment_intents,
 };
 use wire::Params;
 
@@ -67,9 +68,25 @@ impl Recorded {
     }
 }
 
+/// How the fake loses the answers to PaymentIntent calls (create, retrieve, search) after
+/// doing the work: the charge is recorded and its idempotent answer saved, as when a real
+/// Stripe charged and the answer never arrived intact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// The answer is held this long (longer than the client's timeout).
+    Slow(Duration),
+    /// A 500 `api_error` instead of the answer.
+    ServerError,
+    /// A 200 whose body is not a PaymentIntent.
+    Unreadable,
+}
+
 /// The fake's state.
 #[derive(Default)]
 pub(crate) struct FakeState {
+    /// The fault applied to PaymentIntent answers, and how many more answers it spoils
+    /// (`None`: until healed).
+    pub(crate) fault: Option<(Fault, Option<usize>)>,
     secret_key: String,
     latency: Duration,
     pub(crate) payment_intents: HashMap<String, Value>,
@@ -114,6 +131,7 @@ impl StripeFake {
         }));
         let app = Router::new()
             .route("/v1/payment_intents", post(create_payment_intent))
+            .route("/v1/payment_intents/search", get(search_payment_intents))
             .route("/v1/payment_intents/{id}", get(retrieve_payment_intent))
             .route("/v1/refunds", post(create_refund))
             .route(
@@ -153,6 +171,26 @@ impl StripeFake {
     /// The webhook signing secret of [`StripeFake::signed_event`].
     pub(crate) fn webhook_secret(&self) -> &str {
         &self.webhook_secret
+    }
+
+    /// Spoils the next `count` PaymentIntent answers (all until [`StripeFake::heal`] when
+    /// `None`) with `fault`.
+    pub(crate) fn break_answers(&self, fault: Fault, count: Option<usize>) {
+        self.state().fault = Some((fault, count));
+    }
+
+    /// Answers intact again.
+    pub(crate) fn heal(&self) {
+        self.state().fault = None;
+    }
+
+    /// The succeeded PaymentIntents whose `metadata[intent_id]` is `intent_id`.
+    pub(crate) fn succeeded_for(&self, intent_id: &str) -> usize {
+        self.state()
+            .payment_intents
+            .values()
+            .filter(|pi| pi["metadata"]["intent_id"] == intent_id && pi["status"] == "succeeded")
+            .count()
     }
 
     /// The state, for assertions.

@@ -5,7 +5,7 @@
 
 use ::mpp::protocol::core::extract_payment_scheme;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -19,11 +19,9 @@ use crate::http::problem::ApiError;
 use crate::payments::engine::PaymentEngine;
 use crate::payments::intent::{IntentState, PaymentIntent};
 use crate::payments::method::SettleError;
+use crate::payments::outcome::{Resolution, TRY_AGAIN, failure_reason};
 use crate::payments::store::BeginOutcome;
 use crate::store::IdempotentResponse;
-
-/// What the payer is told when the processor is unavailable.
-const TRY_AGAIN: &str = "The payment could not be processed right now. Please try again.";
 
 /// The pay endpoint (GET probes, POST pays; both answer the same way).
 pub async fn pay(
@@ -66,6 +64,33 @@ async fn handle(
         return replay(&stored, fingerprint);
     }
     let intent = mpp.engine.get(intent_id).await.map_err(engine_error)?;
+    if intent.state == IntentState::Processing
+        && let Some(authorization) = authorization
+        && let Ok(verified) = verify(&mpp.keys, &mpp.realm, &mpp.engine, &intent, authorization)
+        && mpp.engine.is_in_doubt(&intent.id, &verified.challenge_id)
+    {
+        // The payer retries the very credential whose answer was lost: find the outcome now
+        // (same idempotency key), never charge anew.
+        let resolution = mpp
+            .engine
+            .resolve(&intent.id, chrono::Utc::now())
+            .await
+            .map_err(engine_error)?;
+        return match resolution {
+            Resolution::Paid(paid_intent) => {
+                paid_answer(mpp, state, intent_id, &paid_intent, idempotency.as_ref()).await
+            }
+            Resolution::Reopened(back) => Ok(payment_required(
+                mpp,
+                &back,
+                headers,
+                PaymentProblem::VerificationFailed,
+                TRY_AGAIN,
+            )),
+            Resolution::Pending | Resolution::Busy => Ok(outcome_unknown(mpp)),
+            Resolution::Moved(now) => Ok(not_payable(now)),
+        };
+    }
     if intent.state != IntentState::RequiresConfirmation {
         return Ok(not_payable(intent.state));
     }
@@ -113,6 +138,8 @@ async fn handle(
         BeginOutcome::NotConfirmable(now) => return Ok(not_payable(now)),
         BeginOutcome::UnknownIntent => return Err(unknown(intent_id)),
     };
+    // Held while settling, so the sweeper leaves this settlement alone.
+    let _busy = mpp.engine.claim(&started.id);
     let method = mpp
         .engine
         .method(&verified.method)
@@ -132,42 +159,33 @@ async fn handle(
                 .await
                 .map_err(engine_error)?;
             tracing::info!(method = method.name(), "payment settled");
-            let body = intent_json(&mpp.engine, &paid_intent);
-            if let Some((key, fingerprint)) = &idempotency {
-                let record = IdempotentResponse {
-                    fingerprint: fingerprint.clone(),
-                    status: 200,
-                    body: body.clone(),
-                };
-                state
-                    .store
-                    .save_idempotent_response(&scope(intent_id), key, &record)
-                    .await?;
-            }
-            Ok(paid(&paid_intent, body))
+            paid_answer(mpp, state, intent_id, &paid_intent, idempotency.as_ref()).await
+        }
+        Err(error @ SettleError::Unknown(_)) => {
+            metrics.count_settlement(method.name(), "unknown");
+            tracing::warn!(method = method.name(), %error,
+                "payment outcome unknown; the intent stays processing until it is resolved");
+            mpp.engine.remember_unknown(
+                &started.id,
+                method.name(),
+                &verified.challenge_id,
+                &verified.payload,
+            );
+            Ok(outcome_unknown(mpp))
         }
         Err(error) => {
-            let (outcome, problem, reason, detail) = match &error {
-                SettleError::MalformedPayload(detail) => (
-                    "malformed",
-                    PaymentProblem::MalformedCredential,
-                    None,
-                    detail.clone(),
-                ),
-                SettleError::Refused {
-                    customer_message, ..
-                } => (
-                    "refused",
-                    PaymentProblem::VerificationFailed,
-                    Some(customer_message.clone()),
-                    customer_message.clone(),
-                ),
-                SettleError::Unavailable(_) => (
-                    "unavailable",
-                    PaymentProblem::VerificationFailed,
-                    Some(TRY_AGAIN.to_owned()),
-                    TRY_AGAIN.to_owned(),
-                ),
+            let (outcome, problem) = match &error {
+                SettleError::MalformedPayload(_) => {
+                    ("malformed", PaymentProblem::MalformedCredential)
+                }
+                SettleError::Refused { .. } => ("refused", PaymentProblem::VerificationFailed),
+                _ => ("unavailable", PaymentProblem::VerificationFailed),
+            };
+            let reason = failure_reason(&error);
+            let detail = match (&error, &reason) {
+                (SettleError::MalformedPayload(detail), _) => detail.clone(),
+                (_, Some(reason)) => reason.clone(),
+                (_, None) => TRY_AGAIN.to_owned(),
             };
             metrics.count_settlement(method.name(), outcome);
             tracing::info!(method = method.name(), %error, "payment not settled");
@@ -185,6 +203,46 @@ async fn handle(
             Ok(response)
         }
     }
+}
+
+/// 200 with the receipt for a paid intent, saved for the request's `Idempotency-Key`.
+async fn paid_answer(
+    mpp: &Mpp,
+    state: &AppState,
+    intent_id: &str,
+    paid_intent: &PaymentIntent,
+    idempotency: Option<&(String, String)>,
+) -> Result<Response, ApiError> {
+    let body = intent_json(&mpp.engine, paid_intent);
+    if let Some((key, fingerprint)) = idempotency {
+        let record = IdempotentResponse {
+            fingerprint: fingerprint.clone(),
+            status: 200,
+            body: body.clone(),
+        };
+        state
+            .store
+            .save_idempotent_response(&scope(intent_id), key, &record)
+            .await?;
+    }
+    Ok(paid(paid_intent, body))
+}
+
+/// 503 `payment_outcome_unknown` with `Retry-After`: the processor has not told us whether
+/// it took the money; the intent stays `processing` and will not be charged again.
+fn outcome_unknown(mpp: &Mpp) -> Response {
+    let retry_after = mpp.engine.reconcile_settings().retry_after_secs.max(1);
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payment_outcome_unknown",
+        "The payment processor has not confirmed whether this payment went through. It will \
+         not be taken twice: retry this request, or read the intent, after Retry-After seconds.",
+    )
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn scope(intent_id: &str) -> String {

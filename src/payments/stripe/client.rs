@@ -31,9 +31,12 @@ pub(crate) enum CallError {
         /// Stripe's error object.
         error: Box<ApiErrors>,
     },
-    /// Stripe could not be reached, timed out or failed on every attempt; the text is
-    /// redacted and safe to show.
+    /// The request was never executed by Stripe (the client refused to build or send it);
+    /// the text is redacted and safe to show.
     Unavailable(String),
+    /// Every attempt timed out, lost its answer, got an unreadable answer or a 5xx: Stripe
+    /// may have executed the request. The text is redacted and safe to show.
+    Unknown(String),
 }
 
 impl StripeApi {
@@ -101,8 +104,8 @@ impl StripeApi {
                 }
                 None => {
                     tracing::error!(call = what, attempts, error = %description,
-                        "stripe call failed on every attempt");
-                    return Err(CallError::Unavailable(format!(
+                        "stripe call failed on every attempt; its outcome is unknown");
+                    return Err(CallError::Unknown(format!(
                         "stripe unavailable after {attempts} attempts: {description}"
                     )));
                 }
@@ -138,7 +141,12 @@ pub(crate) fn describe(error: &StripeError) -> String {
         }
         StripeError::Timeout => "timed out".to_owned(),
         StripeError::ClientError(e) => format!("network error: {}", redact(e)),
-        StripeError::JSONDeserialize(e) => format!("unreadable answer: {}", redact(e)),
+        StripeError::JSONDeserialize(e) => {
+            format!(
+                "unreadable answer (the body is not the expected object): {}",
+                redact(e)
+            )
+        }
         StripeError::ConfigError(e) => format!("client configuration: {}", redact(e)),
     }
 }

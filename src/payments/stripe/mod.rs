@@ -6,6 +6,8 @@
 //! - [`config`]: [`StripeConfig`], validated by [`StripeMethod::new`].
 //! - `client`: the async-stripe client, retries with one idempotency key, [`redact`].
 //! - `settle`, `refund`: request building and the mapping of Stripe answers.
+//! - `lookup`: what Stripe holds for one of our intents (search by `metadata['intent_id']`),
+//!   for settlements whose answer was lost.
 //! - [`webhook`]: `Stripe-Signature` verification and event parsing into [`StripeUpdate`].
 //! - [`state`]: the pure, convergent state logic ([`apply`]).
 //!
@@ -15,11 +17,14 @@
 use serde_json::{Value, json};
 use stripe_core::{PaymentIntent, Refund};
 
-use crate::payments::method::{Charge, PaymentMethod, Refunded, SettleError, Settlement};
+use stripe_core::payment_intent::SearchPaymentIntent;
+
+use crate::payments::method::{Charge, Lookup, PaymentMethod, Refunded, SettleError, Settlement};
 
 mod client;
 pub mod config;
 pub mod endpoint;
+mod lookup;
 mod messages;
 mod refund;
 mod settle;
@@ -121,6 +126,7 @@ impl PaymentMethod for StripeMethod {
                 Err(settle::from_api_error(status, &error, &charge.intent_id))
             }
             Err(CallError::Unavailable(why)) => Err(SettleError::Unavailable(why)),
+            Err(CallError::Unknown(why)) => Err(SettleError::Unknown(why)),
         };
         match &outcome {
             Ok(settlement) => tracing::info!(intent_id = %charge.intent_id,
@@ -129,6 +135,42 @@ impl PaymentMethod for StripeMethod {
                 "stripe did not settle the charge"),
         }
         outcome
+    }
+
+    async fn lookup(&self, charge: &Charge) -> Lookup {
+        let query = lookup::query(&charge.intent_id);
+        let timeout = self.api.timeout();
+        let key = ::stripe::IdempotencyKey::new(format!("lookup-{}", charge.intent_id));
+        let found = match key {
+            Ok(key) => {
+                self.api
+                    .call("search PaymentIntents", &key, |_| {
+                        let search = SearchPaymentIntent::new(query.clone()).limit(100);
+                        async move {
+                            ::stripe::StripeRequest::customize(&search)
+                                .timeout(timeout)
+                                .send(self.api.client())
+                                .await
+                        }
+                    })
+                    .await
+            }
+            Err(_) => return Lookup::Unknown("intent id is not a usable key".into()),
+        };
+        let lookup = match found {
+            Ok(list) => {
+                let found: Vec<lookup::Found> = list.data.iter().map(Into::into).collect();
+                lookup::outcome(&charge.intent_id, &found)
+            }
+            Err(CallError::Api { status, error }) => Lookup::Unknown(format!(
+                "stripe refused the search ({status} {})",
+                error.type_.as_str()
+            )),
+            Err(CallError::Unavailable(why) | CallError::Unknown(why)) => Lookup::Unknown(why),
+        };
+        tracing::info!(intent_id = %charge.intent_id, lookup = lookup::name(&lookup),
+            "looked up the intent's PaymentIntents at stripe");
+        lookup
     }
 
     async fn refund(
@@ -157,6 +199,7 @@ impl PaymentMethod for StripeMethod {
             Ok(created) => refund::outcome(&created as &Refund),
             Err(CallError::Api { status, error }) => Err(refund::from_api_error(status, &error)),
             Err(CallError::Unavailable(why)) => Err(SettleError::Unavailable(why)),
+            Err(CallError::Unknown(why)) => Err(SettleError::Unknown(why)),
         };
         if let Ok(refunded) = &outcome {
             tracing::info!(reference = %settlement_reference, refund = %refunded.reference,

@@ -113,8 +113,8 @@ pub(crate) fn outcome(intent: &PaymentIntent) -> Result<Settlement, SettleError>
             Err(refused_because(&code, reason.as_deref().unwrap_or(&code)))
         }
         PaymentIntentStatus::Canceled => Err(refused("payment_intent_canceled")),
-        // `processing` (async methods) may still succeed: the webhook reconciles it.
-        other => Err(SettleError::Unavailable(format!(
+        // `processing` (async methods) may still succeed: the outcome is not known yet.
+        other => Err(SettleError::Unknown(format!(
             "stripe left the payment in status {}",
             other.as_str()
         ))),
@@ -135,9 +135,9 @@ pub(crate) fn from_api_error(status: u16, error: &ApiErrors, intent_id: &str) ->
                 intent_id,
                 status,
                 "stripe refused the idempotency key: the same challenge and token were sent \
-                 before with different parameters; not charging"
+                 before with different parameters; the first request's outcome is looked up"
             );
-            SettleError::Unavailable("stripe idempotency conflict".into())
+            SettleError::Unknown("stripe idempotency conflict".into())
         }
         (ApiErrorsType::InvalidRequestError, 400 | 404) if is_token_problem(error) => {
             refused(code.as_deref().unwrap_or("token_invalid"))

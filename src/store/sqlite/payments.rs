@@ -256,6 +256,55 @@ impl PaymentStore for SqliteStore {
             .await?)
     }
 
+    async fn overdue_intents(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let now = time_to_sql(now)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .database()
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id FROM payment_intents WHERE state = ?1 AND expires_at <= ?2 \
+                     ORDER BY expires_at LIMIT ?3",
+                )?
+                .query_map(
+                    params![IntentState::RequiresConfirmation.as_str(), now, limit],
+                    |row| row.get::<_, String>(0),
+                )?
+                .map(|row| row.map_err(DbError::from))
+                .collect()
+            })
+            .await?)
+    }
+
+    async fn processing_intents(
+        &self,
+        updated_before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PaymentIntent>, StoreError> {
+        let before = time_to_sql(updated_before)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .database()
+            .read(move |conn| {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM payment_intents WHERE state = ?1 AND updated_at <= ?2 \
+                     ORDER BY updated_at LIMIT ?3"
+                );
+                conn.prepare_cached(&sql)?
+                    .query_map(
+                        params![IntentState::Processing.as_str(), before, limit],
+                        from_row,
+                    )?
+                    .map(|row| row.map_err(DbError::from).and_then(|intent| intent))
+                    .collect()
+            })
+            .await?)
+    }
+
     async fn mark_disputed(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         Ok(self

@@ -8,6 +8,7 @@ mod lifecycle;
 mod logs;
 mod processes;
 mod stripe;
+mod unknown;
 pub mod wallet;
 
 use mpp::protocol::core::{

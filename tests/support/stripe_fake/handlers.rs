@@ -1,9 +1,10 @@
 //! The fake's HTTP side: authentication, latency, idempotency and the routes.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::wire::{self, Answer, Params, error};
-use super::{FakeState, Recorded, issued_tokens, lock, payment_intents, refunds};
+use super::{FakeState, Fault, Recorded, issued_tokens, lock, payment_intents, refunds};
 
 /// 401 without the secret key in `Authorization` (`Bearer <key>`, or HTTP Basic with the key
 /// as user name, as Stripe accepts both); otherwise the answer, delayed by the
@@ -40,13 +41,101 @@ pub(crate) async fn authenticate(
         );
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
+    let spoilable = request.uri().path().starts_with("/v1/payment_intents");
     let response = next.run(request).await;
     // After the work, before the answer: a client that times out meanwhile has been charged
     // and must find out by retrying with the same idempotency key.
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    response
+    let fault = if spoilable { take_fault(&state) } else { None };
+    match fault {
+        None => response,
+        Some(Fault::Slow(hold)) => {
+            tokio::time::sleep(hold).await;
+            response
+        }
+        Some(Fault::ServerError) => {
+            let body = error(
+                "api_error",
+                None,
+                None,
+                "An unknown error occurred while processing your request.",
+                None,
+            );
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+        }
+        Some(Fault::Unreadable) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{\"object\": \"payment_intent\", \"id\": 17, \"status\": [",
+        )
+            .into_response(),
+    }
+}
+
+/// The configured fault, counting down its budget.
+fn take_fault(state: &Mutex<FakeState>) -> Option<Fault> {
+    let mut state = lock(state);
+    let (fault, budget) = state.fault?;
+    match budget {
+        None => Some(fault),
+        Some(0) => {
+            state.fault = None;
+            None
+        }
+        Some(left) => {
+            state.fault = Some((fault, Some(left - 1)));
+            Some(fault)
+        }
+    }
+}
+
+/// `GET /v1/payment_intents/search?query=metadata['key']:'value'`: Stripe's search result
+/// list of the PaymentIntents whose metadata matches.
+pub(crate) async fn search_payment_intents(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = lock(&state);
+    let query = params.get("query").cloned().unwrap_or_default();
+    let parsed = query
+        .strip_prefix("metadata['")
+        .and_then(|rest| rest.split_once("']:'"))
+        .and_then(|(key, value)| Some((key.to_owned(), value.strip_suffix('\'')?.to_owned())));
+    let answer = match parsed {
+        Some((key, value)) => {
+            let data: Vec<serde_json::Value> = state
+                .payment_intents
+                .values()
+                .filter(|pi| pi["metadata"][key.as_str()] == value.as_str())
+                .cloned()
+                .collect();
+            Answer::ok(serde_json::json!({
+                "object": "search_result", "url": "/v1/payment_intents/search",
+                "has_more": false, "next_page": null, "data": data,
+            }))
+        }
+        None => Answer::not_saved(
+            400,
+            error(
+                "invalid_request_error",
+                Some("parameter_invalid_string"),
+                None,
+                "This fake only understands metadata['key']:'value' queries.",
+                Some("query"),
+            ),
+        ),
+    };
+    record(
+        &mut state,
+        Method::GET,
+        "/v1/payment_intents/search",
+        Vec::new(),
+        None,
+        answer.status,
+    );
+    answer.into_response()
 }
 
 /// The secret key of `Bearer <key>` or `Basic base64(<key>:)` (the `mpp` crate's own Stripe
