@@ -279,3 +279,29 @@ async fn payment_events_on_the_stream_carry_intent_and_conversation() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_overdue_intent_is_expired_by_the_sweeper_without_being_read() {
+    let app = spawn_app_with(|s| s.payments.reconcile.interval_ms = 100).await;
+    let conversation = app.conversation_from("life-sweep-expiry").await;
+    let created = app
+        .client
+        .post(app.url("/v1/payment-intents"))
+        .bearer_auth(API_KEY)
+        .json(
+            &json!({"conversation_id": conversation, "amount": 500, "currency": "EUR",
+            "description": "Tea", "expires_in": 1}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // Nobody reads the intent: the sweeper alone must notice it is overdue.
+    let events = app
+        .wait_for_history(&conversation, |e| !of_type(e, "payment.expired").is_empty())
+        .await;
+    let expired = of_type(&events, "payment.expired");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0]["data"]["state"], "expired");
+    app.stop().await;
+}

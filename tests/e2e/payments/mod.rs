@@ -4,6 +4,7 @@
 mod api;
 mod concurrency;
 mod conformance;
+mod crash;
 mod lifecycle;
 mod logs;
 mod processes;
