@@ -30,6 +30,8 @@ use crate::store::sqlite::SqliteStore;
 use crate::templates::TemplateEngine;
 use crate::webhooks_out::{WebhookDispatcher, WebhookEndpoint};
 
+mod public_url;
+
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -97,6 +99,10 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let public_url = public_url::resolve(settings.server.public_url.as_deref(), local);
         let (bus, store, payment_store) = open_storage(&settings).await?;
         if settings.api_keys().is_empty() {
             tracing::warn!(
@@ -124,7 +130,7 @@ impl Application {
             };
             let cx = omnibridge_sdk::ChannelContext::new(
                 entry.id.clone(),
-                settings.server.public_url.clone(),
+                public_url.clone(),
             )
             .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
                 store.clone(),
@@ -143,9 +149,6 @@ impl Application {
         }
         let channels = Arc::new(channels);
         let outbox = Outbox::new(store.clone());
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
         let built = crate::payments::setup::build(crate::payments::setup::Parts {
             settings: &settings,
             payment_store,
@@ -157,7 +160,7 @@ impl Application {
                 channels.clone(),
                 outbox.clone(),
                 renderer.clone(),
-                &settings.server.public_url,
+                &public_url,
             ),
             metrics: metrics.clone(),
             local,
@@ -217,7 +220,7 @@ impl Application {
                 .iter()
                 .map(|c| (c.id.clone(), c.max_media_bytes))
                 .collect(),
-            public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
+            public_url,
             retry,
         };
         workers.spawn(media_worker.run(shutdown.clone()));
