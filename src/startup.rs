@@ -111,7 +111,7 @@ impl Application {
         }
         let metrics = Arc::new(Metrics::new());
         let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
-        let templates = TemplateEngine::load(&settings.templates.dir)
+        let templates = TemplateEngine::load_with_defaults(&settings.templates.dir)
             .map_err(|error| StartupError::Templates(error.to_string()))?;
         let renderer = Arc::new(crate::render::TemplateRenderer::new(
             templates,
@@ -128,14 +128,11 @@ impl Application {
                 id: entry.id.clone(),
                 reason,
             };
-            let cx = omnibridge_sdk::ChannelContext::new(
-                entry.id.clone(),
-                public_url.clone(),
-            )
-            .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
-                store.clone(),
-                entry.id.clone(),
-            )));
+            let cx = omnibridge_sdk::ChannelContext::new(entry.id.clone(), public_url.clone())
+                .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
+                    store.clone(),
+                    entry.id.clone(),
+                )));
             let channel =
                 crate::channels::build::build_channel(entry, env, &cx).map_err(refused)?;
             channels

@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod anywhere;
 mod api;
 mod browser;
 mod browser_pay;

@@ -76,8 +76,10 @@ pub async fn create_intent(base: &str, key: &str, conversation: &str) -> Value {
     let response = reqwest::Client::new()
         .post(format!("{base}/v1/payment-intents"))
         .bearer_auth(key)
-        .json(&json!({"conversation_id": conversation, "amount": 1250, "currency": "EUR",
-            "description": "Dinner for two"}))
+        .json(
+            &json!({"conversation_id": conversation, "amount": 1250, "currency": "EUR",
+            "description": "Dinner for two"}),
+        )
         .send()
         .await
         .unwrap();

@@ -44,7 +44,10 @@ async fn attachments_are_stored_refused_over_the_cap_and_sent_by_reference() {
     );
     assert_eq!(failed["data"]["code"], "media_too_large", "{failed}");
     let url = stored["data"]["media"]["url"].as_str().unwrap();
-    assert!(url.starts_with(&app.base), "media URLs follow the bound address: {url}");
+    assert!(
+        url.starts_with(&app.base),
+        "media URLs follow the bound address: {url}"
+    );
     let png = app
         .client
         .get(url)
