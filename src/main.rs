@@ -59,7 +59,7 @@ fn check(config: Option<&std::path::Path>) -> ExitCode {
         })
         .collect();
     problems.extend(
-        omnibridge::templates::check::check_dir(&settings.templates.dir)
+        omnibridge::templates::check::check_merged(&settings.templates.dir)
             .iter()
             .map(ToString::to_string),
     );

@@ -30,6 +30,8 @@ use crate::store::sqlite::SqliteStore;
 use crate::templates::TemplateEngine;
 use crate::webhooks_out::{WebhookDispatcher, WebhookEndpoint};
 
+mod public_url;
+
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -97,6 +99,10 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let public_url = public_url::resolve(settings.server.public_url.as_deref(), local);
         let (bus, store, payment_store) = open_storage(&settings).await?;
         if settings.api_keys().is_empty() {
             tracing::warn!(
@@ -105,7 +111,7 @@ impl Application {
         }
         let metrics = Arc::new(Metrics::new());
         let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
-        let templates = TemplateEngine::load(&settings.templates.dir)
+        let templates = TemplateEngine::load_with_defaults(&settings.templates.dir)
             .map_err(|error| StartupError::Templates(error.to_string()))?;
         let renderer = Arc::new(crate::render::TemplateRenderer::new(
             templates,
@@ -122,14 +128,11 @@ impl Application {
                 id: entry.id.clone(),
                 reason,
             };
-            let cx = omnibridge_sdk::ChannelContext::new(
-                entry.id.clone(),
-                settings.server.public_url.clone(),
-            )
-            .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
-                store.clone(),
-                entry.id.clone(),
-            )));
+            let cx = omnibridge_sdk::ChannelContext::new(entry.id.clone(), public_url.clone())
+                .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
+                    store.clone(),
+                    entry.id.clone(),
+                )));
             let channel =
                 crate::channels::build::build_channel(entry, env, &cx).map_err(refused)?;
             channels
@@ -143,9 +146,6 @@ impl Application {
         }
         let channels = Arc::new(channels);
         let outbox = Outbox::new(store.clone());
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?;
         let built = crate::payments::setup::build(crate::payments::setup::Parts {
             settings: &settings,
             payment_store,
@@ -157,7 +157,7 @@ impl Application {
                 channels.clone(),
                 outbox.clone(),
                 renderer.clone(),
-                &settings.server.public_url,
+                &public_url,
             ),
             metrics: metrics.clone(),
             local,
@@ -218,7 +218,7 @@ impl Application {
                 .iter()
                 .map(|c| (c.id.clone(), c.max_media_bytes))
                 .collect(),
-            public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
+            public_url,
             retry,
         };
         workers.spawn(media_worker.run(shutdown.clone()));

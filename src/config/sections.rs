@@ -18,7 +18,9 @@ pub struct ServerSettings {
     /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free port).
     pub bind: SocketAddr,
     /// The URL the outside world reaches us at; used in links (MPP pay URLs, web chat).
-    pub public_url: String,
+    /// Unset: `http://<the bound address>` (loopback for `0.0.0.0`/`::`), logged at start.
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// Largest request body accepted, in bytes (webhooks, API).
     pub max_body_bytes: usize,
     /// Seconds to let in-flight work finish on shutdown.

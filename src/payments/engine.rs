@@ -21,8 +21,10 @@ use crate::store::Store;
 /// A new intent, validated by [`PaymentEngine::create`].
 #[derive(Clone, Debug)]
 pub struct NewIntent {
-    /// The id to create it under (derived from an idempotency key, or fresh).
+    /// The id to create it under (fresh: [`PaymentIntent::new_id`]).
     pub id: String,
+    /// The API `Idempotency-Key` it is created under, if any.
+    pub key: Option<super::store::IntentKey>,
     /// The conversation to offer it in.
     pub conversation_id: ConversationId,
     /// Minor units, > 0.
@@ -123,10 +125,11 @@ impl PaymentEngine {
         &self.inner.metrics
     }
 
-    /// Creates the intent (once per id: a second call with the same id returns the first
-    /// intent and `false`), appends `payment.requested` and sends `payment_request`.
+    /// Creates the intent (once per id and per idempotency key: a second call returns the
+    /// first intent and `false`), appends `payment.requested` and sends `payment_request`.
     pub async fn create(&self, new: NewIntent) -> Result<(PaymentIntent, bool), PaymentError> {
         let now = chrono::Utc::now();
+        let key = new.key.clone();
         let intent = super::validate::intent(new, now, self.inner.notifier.default_locale())?;
         if self
             .inner
@@ -139,7 +142,11 @@ impl PaymentEngine {
                 intent.conversation_id.to_string(),
             ));
         }
-        let (intent, created) = self.inner.store.insert_intent(&intent).await?;
+        let (intent, created) = self
+            .inner
+            .store
+            .insert_intent(&intent, key.as_ref())
+            .await?;
         if created {
             self.announce(&intent, EventBody::PaymentRequested, None)
                 .await;

@@ -22,14 +22,30 @@ pub enum BeginOutcome {
     UnknownIntent,
 }
 
+/// An API `Idempotency-Key` under which an intent is created: a lookup beside the intent's
+/// (random) id, so the same key with the same request finds the first intent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntentKey {
+    /// Whose key it is (the API key's name and the endpoint).
+    pub scope: String,
+    /// The `Idempotency-Key` as sent.
+    pub key: String,
+    /// Fingerprint of the request; the same key with another request is a conflict.
+    pub fingerprint: String,
+}
+
 /// Durable state of payment intents.
 #[async_trait::async_trait]
 pub trait PaymentStore: Send + Sync + 'static {
-    /// Inserts `intent` unless one with its id exists; returns the stored intent and whether
-    /// this call created it (so concurrent retries with one idempotency key create once).
+    /// Inserts `intent` unless one with its id exists, or, with `key`, unless an intent was
+    /// created under that key before (recorded in the same write as the insert, so concurrent
+    /// creates with one key create once); returns the stored intent and whether this call
+    /// created it. A key recorded with another fingerprint is
+    /// [`StoreError::IdempotencyConflict`].
     async fn insert_intent(
         &self,
         intent: &PaymentIntent,
+        key: Option<&IntentKey>,
     ) -> Result<(PaymentIntent, bool), StoreError>;
 
     /// One intent.

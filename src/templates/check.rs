@@ -1,7 +1,9 @@
 //! Validation of a templates tree without loading it: layout, syntax and unknown helpers.
 //!
-//! [`check_dir`] reports every problem it finds (it does not stop at the first), each with
-//! file and, where known, line and column, printed as `path:line:column: message`.
+//! [`check_merged`] checks what the bridge runs with (embedded defaults + `templates.dir`),
+//! [`check_dir`] one tree alone. Each reports every problem it finds (it does not stop at the
+//! first), each with file and, where known, line and column, printed as
+//! `path:line:column: message`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use handlebars::template::{
     DecoratorTemplate, HelperTemplate, Parameter, Template, TemplateElement,
 };
 
-use super::{TemplateError, hbs_files, helpers, lookup};
+use super::{TemplateError, TemplateFile, hbs_files, helpers, lookup, source};
 
 /// One problem found in a templates tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,41 +43,75 @@ impl fmt::Display for TemplateProblem {
 /// Checks every `.hbs` file under `dir`: placement, handlebars syntax, and helper calls to
 /// helpers that are neither built in nor registered by omnibridge. An empty result means clean.
 pub fn check_dir(dir: &Path) -> Vec<TemplateProblem> {
-    let files = match hbs_files(dir) {
-        Ok(files) => files,
+    let (files, mut problems) = read_dir(dir);
+    problems.extend(check_files(&files));
+    problems
+}
+
+/// Checks the set the bridge runs with: the embedded shipped templates overridden file by
+/// file by `dir` when it exists (see [`source::merged`]).
+pub fn check_merged(dir: &Path) -> Vec<TemplateProblem> {
+    let (overrides, mut problems) = if dir.is_dir() {
+        read_dir(dir)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    problems.extend(check_files(&source::overlay(source::embedded(), overrides)));
+    problems
+}
+
+/// The `.hbs` files under `dir` that could be read, and a problem for each that could not.
+fn read_dir(dir: &Path) -> (Vec<TemplateFile>, Vec<TemplateProblem>) {
+    let paths = match hbs_files(dir) {
+        Ok(paths) => paths,
         Err(e) => {
             let file = match &e {
                 TemplateError::Io { path, .. } => path.clone(),
                 _ => dir.to_path_buf(),
             };
-            return vec![TemplateProblem {
+            let problem = TemplateProblem {
                 file,
                 line: None,
                 column: None,
                 message: e.to_string(),
-            }];
+            };
+            return (Vec::new(), vec![problem]);
         }
     };
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(&path) {
+            Ok(source) => files.push(TemplateFile {
+                relative: path.strip_prefix(dir).unwrap_or(&path).to_path_buf(),
+                origin: path,
+                source,
+            }),
+            Err(e) => problems.push(TemplateProblem {
+                file: path,
+                line: None,
+                column: None,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    (files, problems)
+}
+
+/// Checks `files`: placement, handlebars syntax and unknown helpers.
+pub fn check_files(files: &[TemplateFile]) -> Vec<TemplateProblem> {
     let mut problems = Vec::new();
     for file in files {
         let problem = |line, column, message| TemplateProblem {
-            file: file.clone(),
+            file: file.origin.clone(),
             line,
             column,
             message,
         };
-        let relative = file.strip_prefix(dir).unwrap_or(&file);
-        if let Err(message) = lookup::place(relative) {
+        if let Err(message) = lookup::place(&file.relative) {
             problems.push(problem(None, None, message));
         }
-        let source = match std::fs::read_to_string(&file) {
-            Ok(source) => source,
-            Err(e) => {
-                problems.push(problem(None, None, format!("cannot read: {e}")));
-                continue;
-            }
-        };
-        match Template::compile(&source) {
+        match Template::compile(&file.source) {
             Err(e) => {
                 let (line, column) = e.pos().unzip();
                 problems.push(problem(

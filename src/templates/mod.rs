@@ -5,6 +5,9 @@
 //!   `webchat/de/payment_request.hbs`. Its key is `<channel>/<locale>/<name>`.
 //! - `<dir>/partials/<name>.hbs`: a partial, usable from every template as `{{> name}}`.
 //!
+//! The bridge loads the shipped tree embedded in the binary, overridden file by file by
+//! `templates.dir` when it exists ([`source`]).
+//!
 //! Resolution follows the chain in [`lookup`]; [`Rendered`] says which file won.
 //! Helpers are in [`helpers`] (`money`), and [`check`] validates a tree without loading it.
 //!
@@ -28,8 +31,10 @@ use handlebars::{Handlebars, RenderErrorReason};
 pub mod check;
 pub mod helpers;
 pub mod lookup;
+pub mod source;
 
 use lookup::Placement;
+pub use source::TemplateFile;
 
 /// Errors loading or rendering templates.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +111,7 @@ pub struct Rendered {
     pub text: String,
     /// The key of the template used, e.g. `default/en/message`.
     pub template: String,
-    /// The file used.
+    /// The file used (`<embedded>/…` for a shipped template not overridden).
     pub file: PathBuf,
     /// The locale directory of the file used (also `@root.locale` while rendering).
     pub locale: String,
@@ -124,25 +129,34 @@ pub struct TemplateEngine {
 }
 
 impl TemplateEngine {
-    /// Loads every `.hbs` file under `dir` (other files are ignored). Fails on the first
-    /// unreadable, misplaced or unparsable file.
+    /// Loads every `.hbs` file under `dir` (other files are ignored), and nothing else. Fails
+    /// on the first unreadable, misplaced or unparsable file.
     pub fn load(dir: &Path) -> Result<TemplateEngine, TemplateError> {
+        Self::load_files(source::from_dir(dir)?)
+    }
+
+    /// Loads the embedded shipped templates, overridden file by file by `dir` when it exists
+    /// (see [`source::merged`]): what the bridge runs with.
+    pub fn load_with_defaults(dir: &Path) -> Result<TemplateEngine, TemplateError> {
+        Self::load_files(source::merged(dir)?)
+    }
+
+    /// Loads `files`. Fails on the first misplaced or unparsable one.
+    pub fn load_files(files: Vec<TemplateFile>) -> Result<TemplateEngine, TemplateError> {
         let mut engine = TemplateEngine {
             plain: registry(false),
             html: registry(true),
             files: HashMap::new(),
             default_locale: "en".to_owned(),
         };
-        for path in hbs_files(dir)? {
-            let relative = path.strip_prefix(dir).unwrap_or(&path);
-            let placement = lookup::place(relative).map_err(|reason| TemplateError::Misplaced {
-                path: path.clone(),
-                reason,
-            })?;
-            let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        for file in files {
+            let path = file.origin;
+            let placement =
+                lookup::place(&file.relative).map_err(|reason| TemplateError::Misplaced {
+                    path: path.clone(),
+                    reason,
+                })?;
+            let source = file.source;
             let syntax = |e: handlebars::TemplateError| TemplateError::Syntax {
                 path: path.clone(),
                 line: e.pos().map(|(l, _)| l),

@@ -10,6 +10,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod anywhere;
 mod api;
 mod browser;
 mod browser_pay;
@@ -18,11 +19,13 @@ mod crash;
 mod email;
 mod helpers;
 mod inbound;
+mod links;
 mod outbound;
 mod payments;
 mod process;
 mod sse;
 mod test_channel;
+mod visitor;
 mod webchat;
 mod webhooks_out;
 mod whatsapp;

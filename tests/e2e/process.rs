@@ -70,11 +70,19 @@ pub async fn start_bridge_with_args(
         .stderr(log)
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(child, port, name).await
+}
+
+/// Waits until the child serving on `port` answers `/readyz` (30 s at most).
+pub async fn wait_ready(child: Child, port: u16, name: &str) -> BridgeProcess {
+    let bridge = BridgeProcess {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while client
-        .get(format!("{base}/readyz"))
+        .get(format!("{}/readyz", bridge.base))
         .send()
         .await
         .map(|r| r.status() != 200)
@@ -86,5 +94,5 @@ pub async fn start_bridge_with_args(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    BridgeProcess { child, base }
+    bridge
 }

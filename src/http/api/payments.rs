@@ -16,9 +16,10 @@ use super::clamp_limit;
 use super::messages::{idempotency_key, parse_body, require_json};
 use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
-use crate::payments::engine::NewIntent;
+use crate::payments::engine::{NewIntent, PaymentEngine};
 use crate::payments::intent::PaymentIntent;
 use crate::payments::mpp::answers::{engine_error, intent_json, json_response};
+use crate::payments::store::IntentKey;
 use crate::store::IdempotentResponse;
 
 /// Default lifetime of an intent: 24 hours.
@@ -82,24 +83,22 @@ pub async fn create(
         [b"payment-intent\0".as_slice(), &body].concat(),
     ));
     let scope = format!("{}:payment-intents", caller.key_name);
+    let engine = &state.payments.engine;
     if let Some(key) = &key
         && let Some(stored) = state.store.idempotent_response(&scope, key).await?
     {
-        return replay(stored, &fingerprint);
+        return replay(engine, stored, &fingerprint).await;
     }
     let request: CreateIntent = parse_body(&body)?;
-    let id = match &key {
-        // Same caller + same key → same id, so concurrent retries create once.
-        Some(key) => {
-            let digest = Sha256::digest(format!("{scope}\0{key}"));
-            format!("payint_k{}", hex::encode(&digest[..13]))
-        }
-        None => PaymentIntent::new_id(),
-    };
-    let engine = &state.payments.engine;
+    // The id is always fresh; the key is a lookup beside it, recorded with the insert.
     let (intent, _) = engine
         .create(NewIntent {
-            id,
+            id: PaymentIntent::new_id(),
+            key: key.map(|key| IntentKey {
+                scope,
+                key,
+                fingerprint,
+            }),
             conversation_id: ConversationId::new(request.conversation_id),
             amount: request.amount,
             currency: request.currency,
@@ -111,21 +110,10 @@ pub async fn create(
         })
         .await
         .map_err(engine_error)?;
-    let response = IdempotentResponse {
-        fingerprint: fingerprint.clone(),
-        status: 201,
-        body: intent_json(engine, &intent),
-    };
-    let response = match &key {
-        Some(key) => {
-            state
-                .store
-                .save_idempotent_response(&scope, key, &response)
-                .await?
-        }
-        None => response,
-    };
-    replay(response, &fingerprint)
+    Ok(json_response(
+        StatusCode::CREATED,
+        intent_json(engine, &intent),
+    ))
 }
 
 /// One intent.
@@ -204,10 +192,17 @@ pub async fn refund(
     Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
 }
 
-fn replay(stored: IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {
+/// The answer to a retried create: the intent the key names, as it is now.
+async fn replay(
+    engine: &PaymentEngine,
+    stored: IdempotentResponse,
+    fingerprint: &str,
+) -> Result<Response, ApiError> {
     if stored.fingerprint != fingerprint {
         return Err(crate::store::StoreError::IdempotencyConflict.into());
     }
+    let id = stored.body["id"].as_str().unwrap_or_default();
+    let intent = engine.get(id).await.map_err(engine_error)?;
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CREATED);
-    Ok(json_response(status, stored.body))
+    Ok(json_response(status, intent_json(engine, &intent)))
 }

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
 use crate::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
-use crate::payments::store::{BeginOutcome, PaymentStore};
-use crate::sqlite::DbError;
+use crate::payments::store::{BeginOutcome, IntentKey, PaymentStore};
+use crate::sqlite::{DbError, now_millis};
 use crate::store::StoreError;
 
 const COLUMNS: &str = "id, conversation_id, amount, currency, description, external_id, locale, \
@@ -51,6 +51,54 @@ fn find(conn: &Connection, id: &str) -> Result<Option<PaymentIntent>, DbError> {
         .transpose()
 }
 
+/// What an idempotency key already names.
+enum Keyed {
+    /// Nothing yet: create the intent and record the key.
+    New,
+    /// The intent created under this key with the same request.
+    Found(Box<PaymentIntent>),
+    /// The key was used with another request.
+    Conflict,
+}
+
+/// Looks `key` up in the API idempotency records (its body holds the intent's `id`).
+fn keyed_intent(conn: &Connection, key: &IntentKey) -> Result<Keyed, DbError> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT fingerprint, body FROM idempotency WHERE scope = ?1 AND key = ?2")?
+        .query_row(params![key.scope, key.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((fingerprint, body)) = row else {
+        return Ok(Keyed::New);
+    };
+    if fingerprint != key.fingerprint {
+        return Ok(Keyed::Conflict);
+    }
+    let body: serde_json::Value = json_from_sql(&body)?;
+    let id = body["id"]
+        .as_str()
+        .ok_or_else(|| DbError::Corrupt("idempotency record without an intent id".to_owned()))?;
+    let intent = find(conn, id)?
+        .ok_or_else(|| DbError::Corrupt("idempotency record names no intent".to_owned()))?;
+    Ok(Keyed::Found(Box::new(intent)))
+}
+
+/// Records that `key` created the intent `id` (in the caller's write transaction).
+fn record_key(conn: &Connection, key: &IntentKey, id: &str) -> Result<(), DbError> {
+    let body = json_to_sql(&serde_json::json!({ "id": id }))?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency (scope, key, fingerprint, status, body, created_at) \
+         VALUES (?1, ?2, ?3, 201, ?4, ?5)",
+    )?
+    .execute(params![
+        key.scope,
+        key.key,
+        key.fingerprint,
+        body,
+        now_millis()
+    ])?;
+    Ok(())
+}
+
 fn now_sql() -> Result<i64, DbError> {
     time_to_sql(chrono::Utc::now())
 }
@@ -60,17 +108,26 @@ impl PaymentStore for SqliteStore {
     async fn insert_intent(
         &self,
         intent: &PaymentIntent,
+        key: Option<&IntentKey>,
     ) -> Result<(PaymentIntent, bool), StoreError> {
         let i = intent.clone();
+        let key = key.cloned();
         let metadata = i.metadata.as_ref().map(json_to_sql).transpose()?;
         let times = (
             time_to_sql(i.expires_at)?,
             time_to_sql(i.created_at)?,
             time_to_sql(i.updated_at)?,
         );
-        Ok(self
+        let outcome = self
             .database()
             .write(move |conn| {
+                if let Some(key) = &key {
+                    match keyed_intent(conn, key)? {
+                        Keyed::Found(stored) => return Ok(Some((*stored, false))),
+                        Keyed::Conflict => return Ok(None),
+                        Keyed::New => record_key(conn, key, &i.id)?,
+                    }
+                }
                 let inserted = conn
                     .prepare_cached(&format!(
                         "INSERT INTO payment_intents ({COLUMNS}) VALUES \
@@ -94,9 +151,10 @@ impl PaymentStore for SqliteStore {
                     ])?;
                 let stored = find(conn, &i.id)?
                     .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?;
-                Ok((stored, inserted == 1))
+                Ok(Some((stored, inserted == 1)))
             })
-            .await?)
+            .await?;
+        outcome.ok_or(StoreError::IdempotencyConflict)
     }
 
     async fn intent(&self, id: &str) -> Result<Option<PaymentIntent>, StoreError> {

@@ -44,9 +44,13 @@ async fn attachments_are_stored_refused_over_the_cap_and_sent_by_reference() {
     );
     assert_eq!(failed["data"]["code"], "media_too_large", "{failed}");
     let url = stored["data"]["media"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&app.base),
+        "media URLs follow the bound address: {url}"
+    );
     let png = app
         .client
-        .get(url.replace("http://127.0.0.1:8080", &app.base))
+        .get(url)
         .bearer_auth(API_KEY)
         .send()
         .await

@@ -149,3 +149,96 @@ async fn live_mode_refuses_the_sandbox_at_start() {
         .to_string();
     assert!(error.contains("OMNIBRIDGE_PAYMENTS_SECRET"), "{error}");
 }
+
+/// The events of `kind` in the conversation's history.
+async fn count_events(app: &TestApp, conversation: &str, kind: &str) -> usize {
+    app.history(conversation)
+        .await
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .count()
+}
+
+#[tokio::test]
+async fn one_idempotency_key_gives_random_ids_on_two_fresh_bridges() {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let app = spawn_app().await;
+        let conversation = app.conversation_from("api-random-id").await;
+        let body = json!({"conversation_id": conversation, "amount": 700, "currency": "EUR",
+            "description": "Lunch"});
+        let created: Value = create(&app, body, Some("order-1"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("payint_"), "{id}");
+        ids.push(id);
+        app.stop().await;
+    }
+    assert_ne!(
+        ids[0], ids[1],
+        "the same key must not name the same id twice"
+    );
+}
+
+#[tokio::test]
+async fn one_key_twice_is_one_intent_and_one_request() {
+    let app = spawn_app().await;
+    let conversation = app.conversation_from("api-key-twice").await;
+    let body = json!({"conversation_id": conversation, "amount": 900, "currency": "EUR",
+        "description": "Wine"});
+    let first = create(&app, body.clone(), Some("order-2")).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = create(&app, body.clone(), Some("order-2")).await;
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let mut other = body;
+    other["description"] = json!("Beer");
+    let conflict = create(&app, other, Some("order-2")).await;
+    assert_eq!(
+        code(conflict).await,
+        (422, "idempotency_key_reused".to_owned())
+    );
+    assert_eq!(
+        count_events(&app, &conversation, "payment.requested").await,
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_creates_with_one_key_make_one_intent() {
+    let app = spawn_app().await;
+    let conversation = app.conversation_from("api-key-race").await;
+    let body = json!({"conversation_id": conversation, "amount": 1100, "currency": "EUR",
+        "description": "Taxi"});
+    let answers = futures_util::future::join_all(
+        (0..20).map(|_| async { create(&app, body.clone(), Some("order-3")).await }),
+    )
+    .await;
+    let mut ids = std::collections::BTreeSet::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 201);
+        let answer: Value = answer.json().await.unwrap();
+        ids.insert(answer["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let list: Value = app
+        .get(&format!(
+            "/v1/payment-intents?conversation_id={conversation}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        count_events(&app, &conversation, "payment.requested").await,
+        1
+    );
+    app.stop().await;
+}
