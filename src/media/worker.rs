@@ -2,18 +2,28 @@
 //! the bridge has not stored yet, it asks the channel to fetch it, stores it and appends
 //! `media.stored` or `media.failed`. At least once, like every consumer group: the follow-up
 //! event is de-duplicated on `media:<message event id>`.
+//!
+//! Each media item is its own task with its own retries, so one slow or failing provider
+//! never holds up the others: at most [`MAX_FETCHES`] fetches run at once (a task waiting
+//! out a retry delay holds no slot), and at most [`MAX_QUEUED`] items are taken from the bus
+//! before earlier ones finish. A permanent failure (the provider refused, or answered
+//! something unreadable) becomes `media.failed` at once; transient ones are retried with the
+//! `[outbox]` backoff, each retry logged at `debug` and the give-up at `warn`, with the
+//! error's code and secret-free reason.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use omnibridge_sdk::{
     ChannelError, Content, Envelope, EventBody, InboundEvent, Media, MediaUpdate, Participant, Role,
 };
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{DEFAULT_MAX_MEDIA_BYTES, MediaStore};
-use crate::bus::{BusError, EventLog};
+use crate::bus::{BusError, EventLog, Seq};
 use crate::channels::{ChannelHandle, ChannelRegistry};
 use crate::ingest::Ingest;
 use crate::outbox::RetryPolicy;
@@ -25,6 +35,11 @@ pub const GROUP: &str = "media";
 const BATCH: usize = 32;
 /// A pending event idle this long is taken over from a consumer that died.
 const TAKEOVER_AFTER: Duration = Duration::from_secs(120);
+/// Media fetched from providers at the same time.
+pub const MAX_FETCHES: usize = 8;
+/// Media items in progress (fetching, waiting to fetch or waiting out a retry) before the
+/// worker stops taking new events from the bus.
+pub const MAX_QUEUED: usize = 64;
 
 /// Downloads and stores inbound media.
 pub struct MediaWorker {
@@ -48,58 +63,138 @@ pub struct MediaWorker {
     pub retry: RetryPolicy,
 }
 
+/// What the media tasks of one running worker share.
+struct Running {
+    worker: MediaWorker,
+    /// Fetch slots ([`MAX_FETCHES`]).
+    fetches: Semaphore,
+    /// Seqs of the events whose media a task is handling, so a takeover of stale events does
+    /// not start a second task for one that is merely retrying slowly.
+    busy: Mutex<HashSet<Seq>>,
+}
+
+impl Running {
+    fn busy(&self) -> MutexGuard<'_, HashSet<Seq>> {
+        self.busy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Marks an event as handled by a task until dropped (also when the task panics).
+struct BusyGuard {
+    running: Arc<Running>,
+    seq: Seq,
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.running.busy().remove(&self.seq);
+    }
+}
+
 impl MediaWorker {
     /// Handles media until `stop`; an event in progress at shutdown stays pending.
     pub async fn run(self, stop: CancellationToken) {
-        let mut head = self.bus.watch_head();
+        let running = Arc::new(Running {
+            worker: self,
+            fetches: Semaphore::new(MAX_FETCHES),
+            busy: Mutex::new(HashSet::new()),
+        });
+        let mut head = running.worker.bus.watch_head();
+        let mut tasks = JoinSet::new();
         while !stop.is_cancelled() {
-            let handled = match self.step(&stop).await {
-                Ok(count) => count,
-                Err(error) => {
-                    tracing::warn!(%error, "Media step failed; retrying.");
-                    0
-                }
+            while tasks.try_join_next().is_some() {}
+            let room = tasks.len() < MAX_QUEUED;
+            let taken = match room {
+                true => match Self::take(&running, &mut tasks, &stop).await {
+                    Ok(count) => count,
+                    Err(error) => {
+                        tracing::warn!(%error, "Media step failed; retrying.");
+                        0
+                    }
+                },
+                false => 0,
             };
-            if handled == 0 {
+            if taken == 0 {
                 tokio::select! {
                     () = stop.cancelled() => break,
-                    () = crate::bus::head_moved(&mut head) => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                    () = crate::bus::head_moved(&mut head), if room => {}
                     () = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
         }
+        // Tasks see `stop` and end at their next wait; their events stay pending.
+        while tasks.join_next().await.is_some() {}
     }
 
-    /// Takes over stale events, else reads new ones, and handles them in order.
-    pub async fn step(&self, stop: &CancellationToken) -> Result<usize, BusError> {
-        let mut events = self
+    /// Takes over stale events (except those a task is still on), else reads new ones; acks
+    /// those without pending media and starts a task for each of the others. Returns how
+    /// many events it took.
+    async fn take(
+        running: &Arc<Running>,
+        tasks: &mut JoinSet<()>,
+        stop: &CancellationToken,
+    ) -> Result<usize, BusError> {
+        let worker = &running.worker;
+        let mut events = worker
             .bus
-            .claim_stale(GROUP, &self.consumer, TAKEOVER_AFTER, BATCH)
+            .claim_stale(GROUP, &worker.consumer, TAKEOVER_AFTER, BATCH)
             .await?;
+        {
+            let busy = running.busy();
+            events.retain(|event| event.seq.is_some_and(|seq| !busy.contains(&seq)));
+        }
         if events.is_empty() {
-            events = self.bus.group_read(GROUP, &self.consumer, BATCH).await?;
+            events = worker
+                .bus
+                .group_read(GROUP, &worker.consumer, BATCH)
+                .await?;
         }
         let count = events.len();
         // Most events carry no media: ack them in one call per batch, not one each.
         let mut done = Vec::with_capacity(count);
         for event in events {
-            if let Some(media) = pending_media(&event)
-                && !self.handle(&event, media, stop).await
-            {
-                self.bus.group_ack(GROUP, &done).await?;
-                return Ok(0);
+            let Some(seq) = event.seq else { continue };
+            if pending_media(&event).is_none() {
+                done.push(seq);
+                continue;
             }
-            done.extend(event.seq);
+            if !running.busy().insert(seq) {
+                continue;
+            }
+            let guard = BusyGuard {
+                running: Arc::clone(running),
+                seq,
+            };
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                let running = Arc::clone(&guard.running);
+                let worker = &running.worker;
+                if worker.handle(&running.fetches, &event, &stop).await
+                    && let Err(error) = worker.bus.group_ack(GROUP, &[seq]).await
+                {
+                    tracing::warn!(%error, "Could not ack a media event; it will be redelivered.");
+                }
+                drop(guard);
+            });
         }
-        if !done.is_empty() {
-            self.bus.group_ack(GROUP, &done).await?;
-        }
+        worker.bus.group_ack(GROUP, &done).await?;
         Ok(count)
     }
 
-    /// Fetches, stores and reports one media; `false` when it must be tried again later
-    /// (stopped, or the bridge's own storage failed).
-    async fn handle(&self, event: &Envelope, media: &Media, stop: &CancellationToken) -> bool {
+    /// Fetches, stores and reports the media of `event`; `false` when it must be tried again
+    /// later (stopped, or the bridge's own storage failed).
+    async fn handle(
+        &self,
+        fetches: &Semaphore,
+        event: &Envelope,
+        stop: &CancellationToken,
+    ) -> bool {
+        let Some(media) = pending_media(event) else {
+            return true;
+        };
         let conversation = match self.store.conversation(&event.conversation_id).await {
             Ok(Some(conversation)) => conversation,
             Ok(None) => return true,
@@ -119,7 +214,14 @@ impl MediaWorker {
         let mut attempts = 0;
         let body = loop {
             attempts += 1;
-            let error = match handle.channel.fetch_media(media, cap).await {
+            let fetched = tokio::select! {
+                () = stop.cancelled() => return false,
+                fetched = async {
+                    let _slot = fetches.acquire().await;
+                    handle.channel.fetch_media(media, cap).await
+                } => fetched,
+            };
+            let error = match fetched {
                 Ok(None) => return true,
                 Ok(Some(fetched)) => match self.stored(event, media, fetched).await {
                     Some(body) => break body,
@@ -132,8 +234,16 @@ impl MediaWorker {
                 false => None,
             };
             let Some(delay) = delay else {
-                break failed(event, media, &error);
+                break failed(event, media, &error, attempts);
             };
+            tracing::debug!(
+                event_id = %event.id,
+                attempt = attempts,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                code = error.code(),
+                reason = %error,
+                "Inbound media fetch failed; retrying."
+            );
             tokio::select! {
                 () = stop.cancelled() => return false,
                 () = tokio::time::sleep(delay) => {}
@@ -200,12 +310,19 @@ fn pending_media(event: &Envelope) -> Option<&Media> {
     }
 }
 
-fn failed(event: &Envelope, media: &Media, error: &ChannelError) -> EventBody {
+/// `media.failed` for a permanent failure or the last of the retries, logged at `warn`.
+fn failed(event: &Envelope, media: &Media, error: &ChannelError, attempts: u32) -> EventBody {
     let reason = match error {
         ChannelError::Rejected { reason, .. } => reason.clone(),
         other => other.to_string(),
     };
-    tracing::warn!(code = error.code(), "Inbound media could not be stored.");
+    tracing::warn!(
+        event_id = %event.id,
+        attempts,
+        code = error.code(),
+        reason = %reason,
+        "Inbound media could not be stored; giving up."
+    );
     EventBody::MediaFailed(MediaUpdate::failed(
         event.id,
         media.clone(),

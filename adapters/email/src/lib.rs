@@ -7,6 +7,7 @@
 //! - [`channel`]: [`EmailChannel`], the [`omnibridge_sdk::Channel`] implementation.
 //! - [`inbound`]: one raw mail → canonical events (thread, strip, classify, confirm check).
 //! - [`outbound`]: one outbound message → one mail in the customer's thread.
+//! - [`text_html`]: the HTML part of a mail whose message has only text; pure.
 //! - [`threading`]: thread tokens, plus-addresses, subjects, the Message-ID map.
 //! - [`webhook`]: the raw-MIME webhook's signature (`X-Omnibridge-Signature`).
 //! - [`listen`]: the IMAP follower's cursor and sink on the bridge's side.
@@ -29,6 +30,7 @@ pub mod quote;
 pub mod sender_check;
 pub mod smtp;
 pub mod state_buffer;
+pub mod text_html;
 pub mod threading;
 pub mod webhook;
 

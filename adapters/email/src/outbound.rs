@@ -1,12 +1,15 @@
 //! One outbound message → one mail in the customer's thread: our Message-ID, In-Reply-To and
 //! References from the thread, the customer's subject with a single `Re:` (and the thread
 //! token), Reply-To with the conversation's plus-address (the intent's, on payment mails),
-//! the reply marker above the text, and `Auto-Submitted` on the bridge's automatic mail.
+//! the reply marker above the text, an HTML part (the message's own, or its text escaped with
+//! the line breaks kept, see [`crate::text_html`]), and `Auto-Submitted` on the bridge's
+//! automatic mail.
 
 use omnibridge_sdk::OutboundMessage;
 
 use crate::quote::REPLY_MARKER;
 use crate::smtp::{OutgoingAttachment, OutgoingMail};
+use crate::text_html::html_from_text;
 use crate::threading::{ThreadIndex, ThreadInfo, reply_subject};
 
 /// What the mail needs besides the message and thread.
@@ -57,9 +60,13 @@ pub fn compose(
     };
     let intent = intent_of(msg);
     let text = format!("{REPLY_MARKER}\n\n{}\n", msg.text.trim_end());
-    let html = msg.html.as_ref().map(|html| {
-        format!("<div style=\"color:#999;font-size:12px\">{REPLY_MARKER}</div>\n{html}")
-    });
+    // Every mail is multipart/alternative: the message's own HTML (a template's `.html.hbs`)
+    // or, for free text, the text as escaped HTML with its line breaks.
+    let html = match &msg.html {
+        Some(html) => html.clone(),
+        None => html_from_text(&msg.text),
+    };
+    let html = format!("<div style=\"color:#999;font-size:12px\">{REPLY_MARKER}</div>\n{html}");
     OutgoingMail {
         from: sender.from.clone(),
         to: vec![to],
@@ -69,7 +76,7 @@ pub fn compose(
         in_reply_to: info.last_inbound.clone(),
         references: info.references.clone(),
         text,
-        html,
+        html: Some(html),
         automatic: msg.automatic,
         attachments: msg
             .attachments

@@ -220,6 +220,12 @@ pub struct Contact {
     /// Email addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emails: Vec<String>,
+    /// The channel's own id for this person, when the provider gives one: the id to message
+    /// them at on the same channel (WhatsApp: the card's `phones[].wa_id`; `phones` hold the
+    /// numbers as the sender's address book formats them, which may not be usable). Absent
+    /// in events written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 impl Contact {
@@ -236,6 +242,27 @@ impl Contact {
 mod tests {
     use super::*;
     use crate::capabilities::MediaKind;
+
+    #[test]
+    fn contacts_without_a_user_id_read_and_write_as_before() {
+        let old = serde_json::json!({"kind": "contact", "name": "Barbara", "phones": ["+1 940"]});
+        let Content::Contact(contact) = serde_json::from_value(old.clone()).unwrap() else {
+            panic!("not a contact");
+        };
+        assert_eq!(contact.user_id, None);
+        assert_eq!(
+            serde_json::to_value(Content::Contact(contact.clone())).unwrap(),
+            old
+        );
+        let mut known = contact;
+        known.user_id = Some("19405551234".into());
+        let json = serde_json::to_value(Content::Contact(known.clone())).unwrap();
+        assert_eq!(json["user_id"], "19405551234");
+        assert_eq!(
+            serde_json::from_value::<Content>(json).unwrap(),
+            Content::Contact(known)
+        );
+    }
 
     #[test]
     fn media_content_keeps_both_tags_and_round_trips() {

@@ -112,6 +112,15 @@ fn location_and_contacts() {
         content(&contacts[0])["emails"],
         json!(["bjohnson@example.com"])
     );
+    assert_eq!(
+        content(&contacts[0])["user_id"],
+        "19405551234",
+        "phones[].wa_id"
+    );
+    assert!(
+        content(&contacts[1]).get("user_id").is_none(),
+        "a card without wa_id has no user_id"
+    );
     assert!(contacts[0]["dedup_key"].is_null());
     assert_eq!(
         contacts[1]["dedup_key"],

@@ -318,3 +318,75 @@ async fn mark_read_and_the_two_step_media_download() {
     assert_eq!(anonymous.status(), 401);
     assert_eq!(channel.media_info("nope").await.unwrap_err().code(), "100");
 }
+
+#[tokio::test]
+async fn media_lookups_read_file_size_as_a_string_or_a_number() {
+    let fake = FakeGraph::start().await.unwrap();
+    let channel = channel_with(&fake, |c| c);
+    fake.add_media("3000000000000001", "image/png", vec![7; 303]);
+    fake.add_media_with_numeric_size("3000000000000002", "image/png", vec![7; 42]);
+    let documented = channel.media_info("3000000000000001").await.unwrap();
+    assert_eq!(
+        documented.file_size, 303,
+        "Meta's shape: \"file_size\": \"303\""
+    );
+    let numeric = channel.media_info("3000000000000002").await.unwrap();
+    assert_eq!(numeric.file_size, 42);
+    let media = |id: &str| {
+        let mut media = omnibridge_sdk::Media::new(omnibridge_sdk::MediaKind::Image);
+        media.provider_media_id = Some(id.to_owned());
+        media
+    };
+    for (id, len) in [("3000000000000001", 303), ("3000000000000002", 42)] {
+        let fetched = channel
+            .fetch_media(&media(id), 1_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fetched.bytes.len(), len, "{id}");
+    }
+    let refused = channel
+        .fetch_media(&media("3000000000000001"), 300)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "media_too_large");
+}
+
+#[tokio::test]
+async fn a_refused_or_unreadable_media_lookup_is_permanent() {
+    let fake = FakeGraph::start().await.unwrap();
+    let channel = channel_with(&fake, |c| c);
+    fake.fail_media_lookup(
+        "4000000000000001",
+        Failure::Code {
+            status: 400,
+            code: 100,
+        },
+    );
+    fake.fail_media_lookup("4000000000000002", Failure::Unreadable);
+    fake.fail_media_lookup("4000000000000003", Failure::ServerError);
+    let refused = channel.media_info("4000000000000001").await.unwrap_err();
+    assert!(!refused.is_retryable(), "{refused}");
+    assert_eq!(refused.code(), "100");
+    let unreadable = channel.media_info("4000000000000002").await.unwrap_err();
+    assert!(!unreadable.is_retryable(), "{unreadable}");
+    assert_eq!(
+        unreadable.code(),
+        omnibridge_whatsapp::outbound::UNREADABLE_MEDIA_INFO
+    );
+    assert!(unreadable.to_string().contains("url"), "{unreadable}");
+    let meta_down = channel.media_info("4000000000000003").await.unwrap_err();
+    assert!(meta_down.is_retryable(), "{meta_down}");
+    assert_eq!(fake.media_lookups_of("4000000000000001"), 1);
+}
+
+#[tokio::test]
+async fn network_errors_never_carry_the_signed_download_url() {
+    let fake = FakeGraph::start().await.unwrap();
+    let channel = channel_with(&fake, |c| c);
+    let unreachable = "http://127.0.0.1:9/media-download/1?hash=SIGNED-SECRET";
+    let error = channel.download_media(unreachable, 10).await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    let text = format!("{error} {error:?} {:?}", std::error::Error::source(&error));
+    assert!(!text.contains("SIGNED-SECRET"), "{text}");
+}

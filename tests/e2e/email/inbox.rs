@@ -114,12 +114,29 @@ async fn imap_backfill_idle_and_a_threaded_smtp_reply_in_the_customers_mailbox()
     // The processed mail is flagged \Seen in the business mailbox.
     assert_eq!(business.search("INBOX", "UNSEEN").await.len(), 0);
 
-    // Reply through the API: SMTP into the customer's mailbox, threaded.
+    // Reply through the API: SMTP into the customer's mailbox, threaded, with an HTML part
+    // built from the free text (escaped, line break kept).
     let response = app
-        .send_message(&conversation, json!({"text": "It ships tomorrow."}))
+        .send_message(
+            &conversation,
+            json!({"text": "It ships tomorrow.\nTracking: <b>&</b>"}),
+        )
         .await;
     assert_eq!(response.status(), 202);
     let reply = wait_mail(&smtp, |m| m.text.contains("It ships tomorrow.")).await;
+    assert!(
+        reply
+            .text
+            .contains("It ships tomorrow.\nTracking: <b>&</b>"),
+        "{}",
+        reply.text
+    );
+    let html = reply.html.as_deref().unwrap_or_default();
+    assert!(
+        html.contains("It ships tomorrow.<br>")
+            && html.contains("Tracking: &lt;b&gt;&amp;&lt;/b&gt;"),
+        "{html}"
+    );
     assert_eq!(reply.to, ANNA);
     assert_eq!(reply.in_reply_to, vec!["second@customer.test".to_owned()]);
     assert_eq!(

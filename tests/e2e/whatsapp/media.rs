@@ -1,12 +1,14 @@
 //! Inbound media: downloaded through the two-step lookup (the expired URL looked up again),
 //! stored, served at `GET /v1/media/{id}` to API clients only; oversized media refused with
-//! an event saying why.
+//! an event saying why; Meta's `file_size` read as a string or a number; a refused lookup
+//! failing at once and a retrying one holding up nothing.
 
 use std::time::Duration;
 
+use omnibridge_whatsapp::fake::Failure;
 use serde_json::{Value, json};
 
-use super::{conversation_of, envelope, post_signed, spawn_wa};
+use super::{conversation_of, envelope, post_signed, spawn_wa, spawn_wa_with};
 use crate::helpers::TestApp;
 
 fn image(customer: &str, id: &str, media_id: &str) -> Value {
@@ -106,5 +108,132 @@ async fn oversized_media_is_refused_with_an_event_saying_why() {
     assert!(failed["data"]["media"].get("url").is_none());
     assert_eq!(wa.fake.media_requests(), (1, 0), "nothing downloaded");
     tokio::time::sleep(Duration::from_millis(50)).await;
+    wa.app.stop().await;
+}
+
+/// The follow-up event (`media.stored` / `media.failed`) of the message `wamid`, if any.
+fn update_of<'a>(events: &'a [Value], wamid: &str) -> Option<&'a Value> {
+    events.iter().find(|e| {
+        e["provider_message_id"] == wamid
+            && matches!(e["type"].as_str(), Some("media.stored" | "media.failed"))
+    })
+}
+
+fn received_at(event: &Value) -> chrono::DateTime<chrono::Utc> {
+    event["received_at"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn media_with_file_size_as_a_string_or_a_number_are_both_stored() {
+    let wa = spawn_wa(json!({})).await;
+    wa.fake
+        .add_media("5000000000000001", "image/jpeg", vec![1; 1_234]);
+    wa.fake
+        .add_media_with_numeric_size("5000000000000002", "image/jpeg", vec![2; 567]);
+    let customer = "16505550042";
+    let messages = vec![
+        image(customer, "wamid.STR1", "5000000000000001"),
+        image(customer, "wamid.NUM1", "5000000000000002"),
+    ];
+    post_signed(&wa.app, envelope(customer, messages, vec![])).await;
+    let conversation = conversation_of(&wa.app, customer).await.unwrap();
+    let events = wa
+        .app
+        .wait_for_history(&conversation, |events| {
+            ["wamid.STR1", "wamid.NUM1"]
+                .iter()
+                .all(|id| update_of(events, id).is_some())
+        })
+        .await;
+    for (wamid, size) in [("wamid.STR1", 1_234), ("wamid.NUM1", 567)] {
+        let update = update_of(&events, wamid).unwrap();
+        assert_eq!(update["type"], "media.stored", "{update}");
+        assert_eq!(update["data"]["media"]["size_bytes"], size, "{update}");
+    }
+    wa.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_lookup_fails_at_once_and_a_retrying_one_holds_up_nothing() {
+    // Retries 30 s apart at least: anything waiting behind one would show.
+    let wa = spawn_wa_with(json!({}), |settings| {
+        settings.outbox.max_attempts = 5;
+        settings.outbox.initial_backoff_ms = 30_000;
+        settings.outbox.max_backoff_ms = 60_000;
+    })
+    .await;
+    wa.fake
+        .fail_media_lookup("6000000000000001", Failure::ServerError);
+    wa.fake.fail_media_lookup(
+        "6000000000000002",
+        Failure::Code {
+            status: 400,
+            code: 100,
+        },
+    );
+    wa.fake
+        .add_media("6000000000000003", "image/jpeg", vec![3; 2_048]);
+    let customer = "16505550043";
+    let messages = vec![
+        image(customer, "wamid.SLOW", "6000000000000001"),
+        image(customer, "wamid.BAD", "6000000000000002"),
+        image(customer, "wamid.GOOD", "6000000000000003"),
+    ];
+    let posted = tokio::time::Instant::now();
+    post_signed(&wa.app, envelope(customer, messages, vec![])).await;
+    let conversation = conversation_of(&wa.app, customer).await.unwrap();
+    let events = wa
+        .app
+        .wait_for_history(&conversation, |events| {
+            update_of(events, "wamid.BAD").is_some() && update_of(events, "wamid.GOOD").is_some()
+        })
+        .await;
+    assert!(
+        posted.elapsed() < Duration::from_secs(10),
+        "nothing waited out a 30 s retry delay"
+    );
+    let bad = update_of(&events, "wamid.BAD").unwrap();
+    assert_eq!(bad["type"], "media.failed", "{bad}");
+    assert_eq!(bad["data"]["code"], "100", "{bad}");
+    assert!(
+        bad["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Scripted failure"),
+        "{bad}"
+    );
+    let good = update_of(&events, "wamid.GOOD").unwrap();
+    assert_eq!(good["type"], "media.stored", "{good}");
+    assert_eq!(good["data"]["media"]["size_bytes"], 2_048);
+    let message = |wamid: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == "message.received" && e["provider_message_id"] == wamid)
+            .unwrap()
+    };
+    let waited = received_at(good) - received_at(message("wamid.GOOD"));
+    assert!(
+        waited < chrono::Duration::seconds(1),
+        "the good item waited {waited} behind the others"
+    );
+    let failed_after = received_at(bad) - received_at(message("wamid.BAD"));
+    assert!(
+        failed_after < chrono::Duration::seconds(1),
+        "{failed_after}"
+    );
+    assert!(
+        update_of(&events, "wamid.SLOW").is_none(),
+        "still retrying: {events:#?}"
+    );
+    assert_eq!(
+        wa.fake.media_lookups_of("6000000000000002"),
+        1,
+        "a refusal is not retried"
+    );
+    assert_eq!(
+        wa.fake.media_lookups_of("6000000000000001"),
+        1,
+        "the first retry is 24 s away at the earliest"
+    );
     wa.app.stop().await;
 }

@@ -37,6 +37,14 @@ async fn spawn() -> TestApp {
 /// The channel is built from its `[[channels]]` table as the bridge builds it, with secrets
 /// from a test env, and registered in code (so its media cap is the default 16 MiB).
 pub async fn spawn_wa(extra: Value) -> Wa {
+    spawn_wa_with(extra, |_| {}).await
+}
+
+/// Like [`spawn_wa`], with the bridge's settings adjusted by `configure`.
+pub async fn spawn_wa_with(
+    extra: Value,
+    configure: impl FnOnce(&mut omnibridge::config::Settings),
+) -> Wa {
     let fake = FakeGraph::start().await.unwrap();
     let mut rest = json!({
         "phone_number_id": PN,
@@ -57,7 +65,7 @@ pub async fn spawn_wa(extra: Value) -> Wa {
     };
     let cx = omnibridge_sdk::ChannelContext::new(ID, "http://127.0.0.1");
     let channel = build_channel(&settings, &env, &cx).unwrap();
-    let app = spawn_app_with_channels(|_| {}, vec![(ID.to_owned(), Arc::clone(&channel))]).await;
+    let app = spawn_app_with_channels(configure, vec![(ID.to_owned(), Arc::clone(&channel))]).await;
     Wa { app, fake }
 }
 
@@ -224,5 +232,22 @@ async fn the_get_handshake_answers_the_challenge() {
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     let refused = app.client.get(url("wrong")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_shared_contact_keeps_its_wa_id() {
+    let app = spawn().await;
+    let customer = "16505550050";
+    let card = json!({"from": customer, "id": "wamid.CARD1", "timestamp": "1749416383",
+        "type": "contacts", "contacts": [{"name": {"formatted_name": "Barbara J. Johnson"},
+        "phones": [{"phone": "+1 (940) 555-1234", "type": "HOME", "wa_id": "19405551234"}]}]});
+    post_signed(&app, envelope(customer, vec![card], vec![])).await;
+    let conversation = conversation_of(&app, customer).await.expect("conversation");
+    let history = app.history(&conversation).await;
+    let content = &history[0]["data"]["content"];
+    assert_eq!(content["kind"], "contact", "{history:#?}");
+    assert_eq!(content["phones"], json!(["+1 (940) 555-1234"]));
+    assert_eq!(content["user_id"], "19405551234", "the card's wa_id");
     app.stop().await;
 }

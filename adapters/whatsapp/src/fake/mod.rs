@@ -3,14 +3,16 @@
 //!
 //! It checks the bearer token (else 401, code 190) and what we send (button count and title
 //! length, list rows, template structure, required fields), answers with Meta's documented
-//! success and error JSON, can be told to fail the next sends ([`Failure`]), knows approved
+//! success and error JSON (a media lookup answers `file_size` as a string, as Meta's OpenAPI
+//! description has it, or as a number when told), can be told to fail the next sends or every
+//! lookup of one media id ([`Failure`]), knows approved
 //! templates when told ([`FakeGraph::approve_template`]; unknown names then get 132001, wrong
 //! body parameter counts 132000), and records every `/messages` request.
 
 mod routes;
 mod validate;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -35,6 +37,8 @@ pub enum Failure {
     TokenExpired,
     /// HTTP 500 with code 131000.
     ServerError,
+    /// HTTP 200 with a body that is not the documented shape (`{"unexpected": true}`).
+    Unreadable,
     /// Any status and code.
     Code {
         /// HTTP status.
@@ -66,6 +70,9 @@ pub(crate) struct Shared {
     pub(crate) templates: HashMap<String, usize>,
     pub(crate) next_id: u64,
     pub(crate) media_lookups: usize,
+    pub(crate) lookups_by_id: HashMap<String, usize>,
+    pub(crate) numeric_sizes: HashSet<String>,
+    pub(crate) media_failures: HashMap<String, Failure>,
     pub(crate) downloads: usize,
     pub(crate) expired_downloads: usize,
 }
@@ -131,11 +138,35 @@ impl FakeGraph {
             .collect()
     }
 
-    /// Serves `bytes` as media `id` of type `mime`.
+    /// Serves `bytes` as media `id` of type `mime`. The lookup answers Meta's documented
+    /// shape, `file_size` as a string (`"303833"`).
     pub fn add_media(&self, id: &str, mime: &str, bytes: Vec<u8>) {
         lock(&self.shared)
             .media
             .insert(id.to_owned(), (mime.to_owned(), bytes));
+    }
+
+    /// Like [`FakeGraph::add_media`], with `file_size` answered as a JSON number instead.
+    pub fn add_media_with_numeric_size(&self, id: &str, mime: &str, bytes: Vec<u8>) {
+        let mut shared = lock(&self.shared);
+        shared.numeric_sizes.insert(id.to_owned());
+        shared.media.insert(id.to_owned(), (mime.to_owned(), bytes));
+    }
+
+    /// Answers every lookup of media `id` with `failure` (Meta's error JSON), for good.
+    pub fn fail_media_lookup(&self, id: &str, failure: Failure) {
+        lock(&self.shared)
+            .media_failures
+            .insert(id.to_owned(), failure);
+    }
+
+    /// How many times media `id` was looked up.
+    pub fn media_lookups_of(&self, id: &str) -> usize {
+        lock(&self.shared)
+            .lookups_by_id
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Answers the next `n` media downloads 404, as Meta does once a looked-up URL expired.

@@ -73,6 +73,7 @@ fn scripted(failure: Failure) -> Response {
             "(#131000) Something went wrong",
             "Something went wrong",
         ),
+        Failure::Unreadable => axum::Json(json!({"unexpected": true})).into_response(),
         Failure::Code { status, code } => {
             graph_error(status, code, &format!("(#{code}) Scripted failure"), "")
         }
@@ -147,15 +148,24 @@ pub(crate) async fn media_info(
         return unauthorized();
     }
     shared.media_lookups += 1;
+    *shared.lookups_by_id.entry(media_id.clone()).or_default() += 1;
+    if let Some(failure) = shared.media_failures.get(&media_id) {
+        return scripted(failure.clone());
+    }
     let Some((mime, bytes)) = shared.media.get(&media_id) else {
         return graph_error(400, 100, "(#100) Invalid parameter", "unknown media id");
+    };
+    // Meta's OpenAPI description: `"file_size": "303833"`, a string.
+    let file_size = match shared.numeric_sizes.contains(&media_id) {
+        true => json!(bytes.len()),
+        false => json!(bytes.len().to_string()),
     };
     axum::Json(json!({
         "messaging_product": "whatsapp",
         "url": format!("{}/media-download/{media_id}", shared.base),
         "mime_type": mime,
         "sha256": hex::encode(Sha256::digest(bytes)),
-        "file_size": bytes.len(),
+        "file_size": file_size,
         "id": media_id,
     }))
     .into_response()

@@ -5,7 +5,7 @@
 //! | `text` | `Content::Text` |
 //! | `image` `video` `audio` `document` `sticker` | `Content::Media` (media id, mime, caption, file name; the sha256 stays in `raw`) |
 //! | `location` | `Content::Location` |
-//! | `contacts` | one `Content::Contact` per card (the 2nd and later de-duplicate on `<wamid>#<n>`) |
+//! | `contacts` | one `Content::Contact` per card, `user_id` = the first `phones[].wa_id` (the 2nd and later cards de-duplicate on `<wamid>#<n>`) |
 //! | `interactive` `button_reply` / `list_reply` | `action.invoked`, payload = the button/row id, label = title |
 //! | `button` (template quick reply) | `action.invoked`, payload = the button payload, label = text |
 //! | `reaction` | `Content::Reaction` (empty emoji = removed) |
@@ -179,6 +179,11 @@ fn contact(card: &ContactCard) -> Content {
         .flatten()
         .filter_map(|p| p.phone.clone())
         .collect();
+    contact.user_id = card
+        .phones
+        .iter()
+        .flatten()
+        .find_map(|p| p.wa_id.clone().filter(|id| !id.is_empty()));
     contact.emails = card
         .emails
         .iter()

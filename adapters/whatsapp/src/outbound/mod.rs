@@ -13,6 +13,9 @@ use serde::Serialize;
 use crate::errors::classify;
 use crate::wire::graph::{MarkRead, MediaInfo, SendRequest, SendResponse};
 
+/// The `media.failed` code of a media lookup whose 2xx answer is not Meta's documented shape.
+pub const UNREADABLE_MEDIA_INFO: &str = "unreadable_media_info";
+
 /// Requests longer than this count as a transient failure.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -80,11 +83,18 @@ impl GraphClient {
     }
 
     /// Looks up a media id: `GET /{version}/{media-id}` → short-lived download URL and
-    /// metadata.
+    /// metadata. A 2xx answer that does not have the documented shape is a permanent
+    /// failure ([`UNREADABLE_MEDIA_INFO`]): asking again would get the same answer.
     pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, ChannelError> {
         let url = format!("{}/{}/{media_id}", self.base, self.version);
         let response = self.http.get(url).bearer_auth(&self.token).send().await;
-        read_answer(response).await
+        let body = read_body(response).await?;
+        serde_json::from_slice(&body).map_err(|error| {
+            ChannelError::rejected(
+                UNREADABLE_MEDIA_INFO,
+                format!("the Graph API media lookup answered 2xx with an unreadable body: {error}"),
+            )
+        })
     }
 
     /// Downloads media from a URL returned by [`GraphClient::media_info`] (bearer required),
@@ -96,7 +106,7 @@ impl GraphClient {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(ChannelError::transient)?;
+            .map_err(network)?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = response.bytes().await.unwrap_or_default();
@@ -108,7 +118,7 @@ impl GraphClient {
                 "media exceeds the size cap",
             ));
         }
-        let body = response.bytes().await.map_err(ChannelError::transient)?;
+        let body = response.bytes().await.map_err(network)?;
         if body.len() as u64 > max_bytes {
             return Err(ChannelError::rejected(
                 "media_too_large",
@@ -135,10 +145,28 @@ impl GraphClient {
     }
 }
 
+/// A network failure, as a transient error without the request's URL (the media download
+/// URL is signed, so it never goes to logs or events).
+fn network(error: reqwest::Error) -> ChannelError {
+    ChannelError::transient(error.without_url())
+}
+
 async fn read_answer<T: serde::de::DeserializeOwned>(
     response: Result<reqwest::Response, reqwest::Error>,
 ) -> Result<T, ChannelError> {
-    let response = response.map_err(ChannelError::transient)?;
+    let body = read_body(response).await?;
+    serde_json::from_slice(&body).map_err(|error| {
+        ChannelError::transient(format!(
+            "Graph API answered 2xx with an unreadable body: {error}"
+        ))
+    })
+}
+
+/// The body of a 2xx answer; any other status mapped by [`classify`].
+async fn read_body(
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<bytes::Bytes, ChannelError> {
+    let response = response.map_err(network)?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -146,13 +174,9 @@ async fn read_answer<T: serde::de::DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body = response.bytes().await.map_err(ChannelError::transient)?;
+    let body = response.bytes().await.map_err(network)?;
     if !(200..300).contains(&status) {
         return Err(classify(status, &body, retry_after));
     }
-    serde_json::from_slice(&body).map_err(|error| {
-        ChannelError::transient(format!(
-            "Graph API answered 2xx with an unreadable body: {error}"
-        ))
-    })
+    Ok(body)
 }

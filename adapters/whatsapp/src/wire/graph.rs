@@ -252,7 +252,9 @@ pub struct SentMessage {
     pub id: String,
 }
 
-/// `GET /{version}/{media-id}`: where to download a customer's media.
+/// `GET /{version}/{media-id}`: where to download a customer's media, as Meta documents it:
+/// `{"messaging_product": "whatsapp", "url": "<URL>", "mime_type": "image/jpeg",
+/// "sha256": "<HASH>", "file_size": "303833", "id": "<MEDIA_ID>"}`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MediaInfo {
@@ -265,7 +267,9 @@ pub struct MediaInfo {
     pub mime_type: String,
     /// SHA-256 of the file.
     pub sha256: String,
-    /// Size in bytes.
+    /// Size in bytes. Meta's OpenAPI description gives it as a string (`"303833"`); a JSON
+    /// number is accepted too.
+    #[serde(deserialize_with = "crate::wire::number::u64_or_numeric_string")]
     pub file_size: u64,
     /// The media id.
     pub id: String,

@@ -139,7 +139,7 @@ pub struct WireLocation {
 pub struct ContactCard {
     /// `name.formatted_name` and parts.
     pub name: Option<ContactName>,
-    /// `phones[].phone`.
+    /// `phones[].phone` and `phones[].wa_id`.
     pub phones: Option<Vec<ContactPhone>>,
     /// `emails[].email`.
     pub emails: Option<Vec<ContactEmail>>,
@@ -159,8 +159,10 @@ pub struct ContactName {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[non_exhaustive]
 pub struct ContactPhone {
-    /// The number.
+    /// The number, as the sender's address book formats it.
     pub phone: Option<String>,
+    /// The WhatsApp id of that number, when it is on WhatsApp: the id to message it at.
+    pub wa_id: Option<String>,
 }
 
 /// `contacts[].emails[]`.
