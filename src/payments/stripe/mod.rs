@@ -15,7 +15,7 @@
 //! text that comes from Stripe is [`redact`]ed.
 
 use serde_json::{Value, json};
-use stripe_core::{PaymentIntent, Refund};
+use stripe_core::Refund;
 
 use stripe_core::payment_intent::SearchPaymentIntent;
 
@@ -38,6 +38,9 @@ pub use state::{IntentPhase, IntentStateSnapshot, Transition, apply};
 pub use webhook::{StripeUpdate, UpdateKind, WebhookError, reconcile, verify_stripe_signature};
 
 use client::{CallError, StripeApi};
+
+/// The settlement call, as named in logs and errors.
+const CREATE: &str = "create PaymentIntent";
 
 /// The Stripe settlement method.
 #[derive(Clone, Debug)]
@@ -109,11 +112,13 @@ impl PaymentMethod for StripeMethod {
         let timeout = self.api.timeout();
         let result = self
             .api
-            .call("create PaymentIntent", &key, |key| async move {
+            .call(CREATE, &key, |key| async move {
                 let request = settle::create_request(charge, challenge_id, spt)
                     .map_err(|e| ::stripe::StripeError::ConfigError(e.to_string()))?;
+                // Read loosely, then field by field (`settle::read_intent`), so an answer we
+                // cannot read names its field and never passes for a refusal.
                 request
-                    .customize::<PaymentIntent>()
+                    .customize::<miniserde::json::Value>()
                     .request_strategy(::stripe::RequestStrategy::Idempotent(key))
                     .timeout(timeout)
                     .send(self.api.client())
@@ -121,7 +126,8 @@ impl PaymentMethod for StripeMethod {
             })
             .await;
         let outcome = match result {
-            Ok(intent) => settle::outcome(&intent),
+            Ok(answer) => settle::read_intent(CREATE, &answer, &charge.intent_id)
+                .and_then(|intent| settle::outcome(&intent)),
             Err(CallError::Api { status, error }) => {
                 Err(settle::from_api_error(status, &error, &charge.intent_id))
             }

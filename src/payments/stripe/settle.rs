@@ -12,7 +12,6 @@ use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
 };
-use stripe_core::{PaymentIntent, PaymentIntentStatus};
 
 use super::client::redact;
 use super::messages::{refused, refused_because};
@@ -97,26 +96,83 @@ pub(crate) fn create_request(
     Ok(request)
 }
 
+/// What settlement reads of the PaymentIntent Stripe answers with HTTP 200: only what it
+/// needs, so a field Stripe adds or changes elsewhere never makes a charge unreadable.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct CreatedIntent {
+    /// `pi_…`.
+    pub(crate) id: String,
+    /// `succeeded`, `requires_payment_method`, `processing`, …
+    pub(crate) status: String,
+    /// Why the last attempt failed.
+    #[serde(default)]
+    pub(crate) last_payment_error: Option<LastPaymentError>,
+}
+
+/// `last_payment_error` of a PaymentIntent.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct LastPaymentError {
+    /// `card_declined`, …
+    #[serde(default)]
+    pub(crate) code: Option<String>,
+    /// `insufficient_funds`, …
+    #[serde(default)]
+    pub(crate) decline_code: Option<String>,
+}
+
+/// Reads the answer of `call` as a [`CreatedIntent`]. An unreadable answer is an unknown
+/// outcome (the charge may have been taken); the error and the log name the call and the
+/// field, never the body.
+pub(crate) fn read_intent(
+    call: &'static str,
+    answer: &miniserde::json::Value,
+    intent_id: &str,
+) -> Result<CreatedIntent, SettleError> {
+    let text = miniserde::json::to_string(answer);
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let message = error.inner().to_string();
+        let field = match error.path().to_string() {
+            // serde names a missing field in its message ("missing field `status`"), and
+            // only then: other messages may quote values.
+            path if path == "." => match message.strip_prefix("missing field ") {
+                Some(rest) => rest.split(' ').next().unwrap_or("a field").to_owned(),
+                None => "the answer itself".to_owned(),
+            },
+            path => format!("`{path}`"),
+        };
+        let problem = match error.inner().classify() {
+            serde_json::error::Category::Data => "missing or of the wrong type",
+            _ => "not JSON",
+        };
+        tracing::error!(intent_id, call, field = %field, problem,
+            "stripe's answer could not be read; the payment's outcome is unknown");
+        SettleError::Unknown(format!(
+            "unreadable answer to {call}: {field} is {problem}"
+        ))
+    })
+}
+
 /// What a PaymentIntent returned with HTTP 200 means for the charge.
-pub(crate) fn outcome(intent: &PaymentIntent) -> Result<Settlement, SettleError> {
-    match &intent.status {
-        PaymentIntentStatus::Succeeded => Ok(Settlement {
-            reference: intent.id.to_string(),
+pub(crate) fn outcome(intent: &CreatedIntent) -> Result<Settlement, SettleError> {
+    match intent.status.as_str() {
+        "succeeded" => Ok(Settlement {
+            reference: intent.id.clone(),
         }),
-        PaymentIntentStatus::RequiresAction => Err(refused("requires_action")),
-        PaymentIntentStatus::RequiresPaymentMethod => {
-            let error = intent.last_payment_error.as_deref();
+        "requires_action" => Err(refused("requires_action")),
+        "requires_payment_method" => {
+            let error = intent.last_payment_error.as_ref();
             let code = error
-                .and_then(error_code)
+                .and_then(|e| e.code.clone())
                 .unwrap_or_else(|| "requires_payment_method".to_owned());
             let reason = error.and_then(|e| e.decline_code.clone());
             Err(refused_because(&code, reason.as_deref().unwrap_or(&code)))
         }
-        PaymentIntentStatus::Canceled => Err(refused("payment_intent_canceled")),
+        "canceled" => Err(refused("payment_intent_canceled")),
         // `processing` (async methods) may still succeed: the outcome is not known yet.
         other => Err(SettleError::Unknown(format!(
             "stripe left the payment in status {}",
-            other.as_str()
+            redact(other)
         ))),
     }
 }
@@ -238,6 +294,35 @@ mod tests {
                 "{part} missing in {decoded}"
             );
         }
+    }
+
+    #[test]
+    fn answers_are_read_field_by_field_and_unreadable_ones_name_the_field() {
+        let read = |json: &str| {
+            let value: miniserde::json::Value = miniserde::json::from_str(json).unwrap();
+            read_intent("create PaymentIntent", &value, "payint_1")
+        };
+        let paid = read(r#"{"id":"pi_1","status":"succeeded","amount":5,"new_field":[1]}"#)
+            .unwrap();
+        assert_eq!(outcome(&paid).unwrap().reference, "pi_1");
+        let declined = read(
+            r#"{"id":"pi_2","status":"requires_payment_method",
+                "last_payment_error":{"code":"card_declined","decline_code":"insufficient_funds"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(outcome(&declined), Err(SettleError::Refused { .. })));
+        let pending = read(r#"{"id":"pi_3","status":"processing"}"#).unwrap();
+        assert!(matches!(outcome(&pending), Err(SettleError::Unknown(_))));
+
+        let Err(SettleError::Unknown(why)) = read(r#"{"id":17,"status":"succeeded"}"#) else {
+            panic!("an unreadable id is an unknown outcome");
+        };
+        assert!(why.contains("create PaymentIntent") && why.contains("`id`"), "{why}");
+        let Err(SettleError::Unknown(why)) = read(r#"{"id":"pi_4"}"#) else {
+            panic!("a missing status is an unknown outcome");
+        };
+        assert!(why.contains("`status`"), "{why}");
+        assert!(!why.contains("pi_4"), "the body is never quoted: {why}");
     }
 
     #[test]
