@@ -15,6 +15,7 @@ mod browser;
 mod browser_pay;
 mod cli;
 mod crash;
+mod docs_config;
 mod email;
 mod helpers;
 mod inbound;
