@@ -14,7 +14,7 @@ use mpp::protocol::core::{
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::strategies::{config, json, no_hang, text, text_of, word};
+use super::strategies::{config, json, no_hang, text, text_of};
 
 const SECRET: &str = "fuzz-challenge-secret-0123456789abcdef";
 
