@@ -19,6 +19,7 @@ mod docs_config;
 mod email;
 mod helpers;
 mod inbound;
+mod logs;
 mod outbound;
 mod payments;
 mod process;

@@ -5,9 +5,8 @@ mod api;
 mod concurrency;
 mod conformance;
 mod lifecycle;
-mod logs;
-mod processes;
-mod stripe;
+pub mod processes;
+pub mod stripe;
 pub mod wallet;
 
 use mpp::protocol::core::{
