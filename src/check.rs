@@ -101,10 +101,10 @@ fn check_payments(settings: &Settings, report: &mut CheckReport) {
             var: payments.stripe.secret_key_env.clone(),
         });
     }
-    if missing.is_empty() {
-        if let Err(error) = crate::payments::setup::methods(payments) {
-            report.problems.push(format!("payments: {error}"));
-        }
+    if missing.is_empty()
+        && let Err(error) = crate::payments::setup::methods(payments)
+    {
+        report.problems.push(format!("payments: {error}"));
     }
     report.missing.extend(missing);
 }

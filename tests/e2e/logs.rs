@@ -4,11 +4,14 @@
 //! secret and verify token, email webhook secret, IMAP and SMTP passwords, Stripe secret key
 //! and webhook secret, the challenge-binding secret — drives traffic that uses each of them:
 //! a web-chat message, Meta's handshake, a signed WhatsApp webhook and a reply through the
-//! fake Graph API, a signed email webhook and a reply (SMTP and IMAP point at a closed port,
-//! so both fail and retry), a sandbox payment and a Stripe payment (SPT, credential, receipt,
-//! refund, signed Stripe webhook), and failed logins (wrong API key, wrong signatures).
+//! fake Graph API, a signed email webhook and a reply sent through a real SMTP server that
+//! requires AUTH with the SMTP password, an IMAP login refused by a real Dovecot (the
+//! configured password is not the mailbox's), a sandbox payment and a Stripe payment (SPT,
+//! credential, receipt, refund, signed Stripe webhook), and failed logins (wrong API key,
+//! forged signatures).
 //! The captured output is then searched for every secret, token, credential, receipt and
-//! message body, and for the base64 forms a wire protocol would carry.
+//! message body, and for the base64 forms a wire protocol would carry. Set
+//! `LOGS_TEST_DUMP=<file>` to keep the captured output for a look.
 
 use std::process::Command;
 use std::time::Duration;
@@ -19,6 +22,8 @@ use mpp::protocol::core::{PaymentCredential, format_authorization, parse_www_aut
 use omnibridge_whatsapp::fake::{FAKE_TOKEN, FakeGraph};
 use serde_json::{Value, json};
 
+use crate::email::dovecot::Dovecot;
+use crate::email::smtp_server::SmtpServer;
 use crate::payments::processes::webchat_conversation;
 use crate::payments::stripe::{NETWORK, spt_credential};
 use crate::process::free_port;
@@ -41,7 +46,7 @@ const WA_TEXT: &str = "my card ends 4242, secret-order-text-wa";
 const MAIL_TEXT: &str = "secret-order-text-mail please call me";
 const REPLY_TEXT: &str = "secret-reply-text-from-the-business";
 
-fn config(graph: &str, closed: u16, hooks: u16) -> String {
+fn config(graph: &str, imap: u16, smtp: u16, hooks: u16) -> String {
     format!(
         r#"
 [[webhooks]]
@@ -77,19 +82,21 @@ webhook_secret_env = "LOGS_MAIL_SECRET"
 
 [channels.imap]
 host = "127.0.0.1"
-port = {closed}
+port = {imap}
 tls = "none"
-username = "support"
+username = "{imap_user}"
+poll_secs = 1
 
 [channels.smtp]
 host = "127.0.0.1"
-port = {closed}
+port = {smtp}
 tls = "none"
 username = "support"
 
 [channels.sender_check]
 mode = "none"
-"#
+"#,
+        imap_user = crate::email::dovecot::USER,
     )
 }
 
@@ -244,8 +251,16 @@ async fn every_configured_secret_stays_out_of_trace_logs() {
     let graph = FakeGraph::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("omnibridge.toml");
-    let (port, closed, hooks) = (free_port(), free_port(), free_port());
-    std::fs::write(&config_path, config(&graph.base_url(), closed, hooks)).unwrap();
+    // A real Dovecot whose user's password is not IMAP_PASSWORD: the login fails (and
+    // retries); a real SMTP server that takes exactly support/SMTP_PASSWORD.
+    let dovecot = Dovecot::start();
+    let smtp = SmtpServer::start_with_password(&dir.path().join("smtp"), "support", SMTP_PASSWORD);
+    let (port, hooks) = (free_port(), free_port());
+    std::fs::write(
+        &config_path,
+        config(&graph.base_url(), dovecot.port(), smtp.port(), hooks),
+    )
+    .unwrap();
     let (stdout_path, stderr_path) = (dir.path().join("stdout.log"), dir.path().join("stderr.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
         .arg("--config")
@@ -388,13 +403,39 @@ async fn every_configured_secret_stays_out_of_trace_logs() {
         assert!(tokio::time::Instant::now() < deadline, "no WhatsApp send");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Let the SMTP/IMAP retries and the business webhook attempts log a few rounds.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The reply went out over SMTP with AUTH (the password was used).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !smtp
+        .delivered_messages()
+        .iter()
+        .any(|m| String::from_utf8_lossy(m).contains(REPLY_TEXT))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no mail delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Dovecot refused the bridge's login (the password was presented).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !dovecot.log().contains("auth failed")
+        && !dovecot.log().contains("Authentication failed")
+        && !dovecot.log().contains("Disconnected (auth failed")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Dovecot saw no failed login: {}",
+            dovecot.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the business webhook attempts and the IMAP retry log a round more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     drop(bridge);
 
     let logs = std::fs::read_to_string(&stderr_path).unwrap()
         + &std::fs::read_to_string(&stdout_path).unwrap();
     assert!(logs.contains("TRACE"), "trace logging was on");
+    if let Some(path) = std::env::var_os("LOGS_TEST_DUMP") {
+        std::fs::write(path, &logs).unwrap();
+    }
     assert!(
         logs.contains("stripe settled the charge"),
         "the payment was logged"
