@@ -1,7 +1,8 @@
 //! omnibridge: an omnichannel messaging bridge with payments built in.
 //!
 //! # Layout
-//! - [`cli`], [`startup`], [`telemetry`]: the binary's command line, wiring and logging.
+//! - [`cli`], [`startup`], [`telemetry`]: the binary's command line, wiring and logging;
+//!   [`check`]: what `omnibridge check` verifies.
 //! - [`config`]: settings layered from embedded defaults, a TOML file and env; secrets, API keys.
 //! - [`bus`]: the durable event log (SQLite or Redis Streams) with consumer groups.
 //! - [`store`]: conversations, outbox, idempotency records, dead letters.
@@ -22,6 +23,7 @@
 
 pub mod bus;
 pub mod channels;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod deliveries;

@@ -42,40 +42,33 @@ async fn serve(config: Option<&std::path::Path>, args: ServeArgs) -> anyhow::Res
 }
 
 fn check(config: Option<&std::path::Path>) -> ExitCode {
-    let settings = match Settings::load(config) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("config: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut problems: Vec<String> = settings
-        .channels
-        .iter()
-        .filter_map(|entry| {
-            omnibridge::channels::build::check_channel(entry)
-                .err()
-                .map(|error| format!("channels.{}: {error}", entry.id))
-        })
+    let env: std::collections::HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    problems.extend(
-        omnibridge::templates::check::check_merged(&settings.templates.dir)
-            .iter()
-            .map(ToString::to_string),
-    );
-    for problem in &problems {
+    let report = omnibridge::check::check(config, &env);
+    for problem in &report.problems {
         eprintln!("{problem}");
     }
-    if problems.is_empty() {
-        println!(
-            "config and templates OK ({})",
-            settings.templates.dir.display()
+    for missing in &report.missing {
+        eprintln!(
+            "{}: env var {} is not set (serve needs it)",
+            missing.key, missing.var
         );
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{} problem(s) found", problems.len());
-        ExitCode::FAILURE
     }
+    if report.is_ok() {
+        let dir = report.templates_dir.unwrap_or_default();
+        println!("config and templates OK ({})", dir.display());
+        return ExitCode::SUCCESS;
+    }
+    if !report.missing.is_empty() {
+        let names: Vec<&str> = report.missing.iter().map(|m| m.var.as_str()).collect();
+        eprintln!("unset secret env vars: {}", names.join(", "));
+    }
+    eprintln!(
+        "{} problem(s) found",
+        report.problems.len() + report.missing.len()
+    );
+    ExitCode::FAILURE
 }
 
 async fn shutdown_signal() {

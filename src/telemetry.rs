@@ -5,7 +5,25 @@
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Targets whose TRACE events are protocol wire dumps: `async_imap` traces every command it
+/// sends (`LOGIN "user" "password"`, `AUTHENTICATE` tokens) and every answer (whole mails).
+/// They are never logged, whatever `RUST_LOG` says; their DEBUG and above still are.
+pub const WIRE_DUMP_TARGETS: &[&str] = &["async_imap"];
+
+/// Drops TRACE events of [`WIRE_DUMP_TARGETS`].
+fn no_wire_dumps() -> FilterFn {
+    filter_fn(|meta| {
+        *meta.level() != tracing::Level::TRACE
+            || !WIRE_DUMP_TARGETS
+                .iter()
+                .any(|target| meta.target().starts_with(target))
+    })
+}
 
 /// Installs the global subscriber; call once, at the start of `main`.
 pub fn init() {
@@ -19,9 +37,9 @@ pub fn init() {
         ))
         .with_writer(std::io::stderr.with_max_level(tracing::Level::TRACE));
     let result = if json {
-        builder.json().try_init()
+        builder.json().finish().with(no_wire_dumps()).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(no_wire_dumps()).try_init()
     };
     if result.is_err() {
         eprintln!("omnibridge: a log subscriber was already installed");

@@ -41,23 +41,62 @@ fn unknown_type(kind: &str) -> String {
     )
 }
 
-/// Checks one `[[channels]]` table without building the channel (no secrets needed): the
-/// type is known and its keys and values are what that channel takes. For `omnibridge check`.
-pub fn check_channel(settings: &ChannelSettings) -> Result<(), String> {
+/// A secret env var a channel needs and the environment does not set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingSecret {
+    /// The key naming it, e.g. `channels.acme-wa.access_token_env`.
+    pub key: String,
+    /// The variable.
+    pub var: String,
+}
+
+/// Checks one `[[channels]]` table without building the channel: the type is known, its
+/// keys and values are what that channel takes, and which of the secret env vars it needs
+/// `env` does not set (names only; values are never read beyond "set or not").
+/// For `omnibridge check`.
+pub fn check_channel(
+    settings: &ChannelSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<MissingSecret>, String> {
+    let missing = std::cell::RefCell::new(Vec::new());
+    // Every variable the adapter asks for is one it needs; an unset one is recorded and a
+    // stand-in lets resolution go on, so one run names them all.
+    let lookup = |var: &str| match env(var).filter(|value| !value.is_empty()) {
+        Some(value) => Some(value),
+        None => {
+            missing.borrow_mut().push(var.to_owned());
+            Some("unset".to_owned())
+        }
+    };
     match settings.kind.as_str() {
         omnibridge_email::KIND => {
             let config: EmailConfig = settings.config().map_err(|e| e.to_string())?;
-            config
-                .address_parts()
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            config.resolve_secrets(&lookup).map_err(|e| e.to_string())?;
         }
-        omnibridge_whatsapp::KIND => settings
-            .config::<WhatsAppConfig>()
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        other => Err(unknown_type(other)),
+        omnibridge_whatsapp::KIND => {
+            let config: WhatsAppConfig = settings.config().map_err(|e| e.to_string())?;
+            config.resolve_secrets(lookup).map_err(|e| e.to_string())?;
+        }
+        other => return Err(unknown_type(other)),
     }
+    let vars = missing.into_inner();
+    Ok(vars
+        .into_iter()
+        .map(|var| MissingSecret {
+            key: naming_key(settings, &var),
+            var,
+        })
+        .collect())
+}
+
+/// The `*_env` key of the channel's table whose value is `var`.
+fn naming_key(settings: &ChannelSettings, var: &str) -> String {
+    let key = settings
+        .rest
+        .iter()
+        .find(|(_, value)| value.as_str() == Some(var))
+        .map_or("?", |(key, _)| key.as_str());
+    format!("channels.{}.{key}", settings.id)
 }
 
 #[cfg(test)]
@@ -112,18 +151,20 @@ mod tests {
     #[test]
     fn check_channel_finds_typos_without_secrets() {
         let mut entry = example_channels().remove(0);
-        assert_eq!(check_channel(&entry), Ok(()));
+        let all_set = |_: &str| Some("x".to_owned());
+        assert_eq!(check_channel(&entry, &all_set), Ok(Vec::new()));
         entry.rest.insert("phone_numbr_id".into(), "typo".into());
-        assert!(
-            check_channel(&entry)
-                .unwrap_err()
-                .contains("phone_numbr_id")
-        );
+        let error = check_channel(&entry, &|_| None).unwrap_err();
+        assert!(error.contains("phone_numbr_id"), "{error}");
         let email: ChannelSettings = serde_json::from_value(serde_json::json!({
             "id": "m", "type": "email", "addres": "x@y.z", "smtp": {"host": "h"}
         }))
         .unwrap();
-        assert!(check_channel(&email).unwrap_err().contains("addres"));
+        assert!(
+            check_channel(&email, &|_| None)
+                .unwrap_err()
+                .contains("addres")
+        );
     }
 
     #[test]
@@ -139,5 +180,68 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.contains("not available"), "{error}");
+    }
+
+    #[test]
+    fn check_channel_names_every_unset_secret_and_its_key() {
+        let entry = example_channels().remove(0);
+        let only_token = |var: &str| (var == "ACME_WA_ACCESS_TOKEN").then(|| "t".to_owned());
+        let missing = check_channel(&entry, &only_token).unwrap();
+        let names: Vec<(&str, &str)> = missing
+            .iter()
+            .map(|m| (m.key.as_str(), m.var.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("channels.acme-wa.app_secret_env", "ACME_WA_APP_SECRET"),
+                ("channels.acme-wa.verify_token_env", "ACME_WA_VERIFY_TOKEN"),
+            ]
+        );
+        let email: ChannelSettings = serde_json::from_value(serde_json::json!({
+            "id": "m", "type": "email", "address": "s@acme.test",
+            "imap": {"host": "imap.acme.test", "username": "s"},
+            "imap_password_env": "M_IMAP", "webhook_secret_env": "M_HOOK",
+            "smtp": {"host": "smtp.acme.test", "username": "s"}, "smtp_password_env": "M_SMTP"
+        }))
+        .unwrap();
+        let vars: Vec<String> = check_channel(&email, &|_| None)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.var)
+            .collect();
+        assert_eq!(vars, ["M_IMAP", "M_SMTP", "M_HOOK"]);
+    }
+
+    #[test]
+    fn an_unknown_channel_key_lists_the_adapter_s_and_the_bridge_s_keys() {
+        let mut entry = example_channels().remove(0);
+        entry.rest.insert("phone_numbr_id".into(), "typo".into());
+        let error = check_channel(&entry, &|_| None).unwrap_err();
+        assert_eq!(error.matches("phone_numbr_id").count(), 1, "{error}");
+        for key in [
+            "id",
+            "type",
+            "max_media_bytes",
+            "phone_number_id",
+            "access_token_env",
+        ] {
+            assert!(
+                error.contains(&format!(" {key},")) || error.ends_with(key),
+                "{key}: {error}"
+            );
+        }
+        assert!(error.contains("[channels]"), "{error}");
+        let email: ChannelSettings = serde_json::from_value(serde_json::json!({
+            "id": "m", "type": "email", "address": "s@acme.test",
+            "smtp": {"host": "smtp.acme.test", "hots": "x"}
+        }))
+        .unwrap();
+        let error = check_channel(&email, &|_| None).unwrap_err();
+        assert!(error.contains("`hots` in [channels.smtp]"), "{error}");
+        assert!(
+            error.contains("host") && !error.contains("max_media_bytes"),
+            "{error}"
+        );
     }
 }

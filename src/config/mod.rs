@@ -37,8 +37,8 @@ pub use payments::{
 };
 pub use secret::Secret;
 pub use sections::{
-    ApiSettings, Bus, ChannelSettings, Durability, OutboxSettings, ServerSettings, StorageSettings,
-    TemplateSettings, WebchatSettings, WebhookSettings,
+    ApiSettings, Bus, CHANNEL_BRIDGE_KEYS, ChannelSettings, Durability, OutboxSettings,
+    ServerSettings, StorageSettings, TemplateSettings, WebchatSettings, WebhookSettings,
 };
 
 /// The embedded defaults (`config/omnibridge.toml`).
@@ -61,7 +61,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A key no table has.
-    #[error("unknown field `{field}` in `{table}` ({origin})")]
+    #[error("unknown key `{field}` in {} ({origin}); valid keys: {}", table_name(table), valid.join(", "))]
     UnknownField {
         /// The table, e.g. `server` (empty for the top level).
         table: String,
@@ -69,6 +69,8 @@ pub enum ConfigError {
         field: String,
         /// Where it came from (file, env var, embedded defaults).
         origin: String,
+        /// The keys that table takes.
+        valid: Vec<String>,
     },
     /// A required key is absent.
     #[error("missing key {key}")]
@@ -188,6 +190,15 @@ impl Settings {
     }
 }
 
+/// `[server]`, or "the top level" for the empty path.
+fn table_name(table: &str) -> String {
+    if table.is_empty() {
+        "the top level".to_owned()
+    } else {
+        format!("[{table}]")
+    }
+}
+
 /// Turns figment's error into one that names the key and its source.
 fn convert(e: figment::Error) -> ConfigError {
     let key = e.path.join(".");
@@ -202,7 +213,7 @@ fn convert(e: figment::Error) -> ConfigError {
         None => "from config".to_owned(),
     };
     match e.kind {
-        Kind::UnknownField(field, _) => {
+        Kind::UnknownField(field, expected) => {
             let table = match e.path.split_last() {
                 Some((last, parent)) if *last == field => parent.join("."),
                 _ => key,
@@ -211,6 +222,7 @@ fn convert(e: figment::Error) -> ConfigError {
                 table,
                 field,
                 origin,
+                valid: expected.iter().map(|k| (*k).to_owned()).collect(),
             }
         }
         Kind::MissingField(field) => {

@@ -194,6 +194,9 @@ pub struct ChannelSettings {
     pub rest: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The keys of a `[[channels]]` table the bridge itself reads; the rest go to the adapter.
+pub const CHANNEL_BRIDGE_KEYS: &[&str] = &["id", "type", "max_media_bytes"];
+
 fn default_max_media_bytes() -> u64 {
     crate::media::DEFAULT_MAX_MEDIA_BYTES
 }
@@ -213,14 +216,46 @@ impl ChannelSettings {
         }
     }
 
-    /// Deserializes the channel type's own keys into its config struct.
+    /// Deserializes the channel type's own keys into its config struct. An unknown key's
+    /// error names it once, with the keys of its table: for the `[[channels]]` table itself,
+    /// the adapter's keys and the bridge's ([`CHANNEL_BRIDGE_KEYS`]).
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         serde_json::from_value(serde_json::Value::Object(self.rest.clone())).map_err(|e| {
-            ConfigError::Invalid {
-                key: format!("channels.{}", self.id),
-                message: e.to_string(),
-                origin: "channel config".to_owned(),
-            }
+            self.unknown_key::<T>()
+                .unwrap_or_else(|| ConfigError::Invalid {
+                    key: format!("channels.{}", self.id),
+                    message: e.to_string(),
+                    origin: format!("channel type {:?}", self.kind),
+                })
+        })
+    }
+
+    /// The same keys read through figment, whose error says which table a key is unknown
+    /// in and which keys that table takes (serde_json's says neither the table nor all keys).
+    fn unknown_key<T: DeserializeOwned>(&self) -> Option<ConfigError> {
+        let provider = figment::providers::Serialized::defaults(&self.rest);
+        let error = figment::Figment::from(provider).extract::<T>().err()?;
+        let figment::error::Kind::UnknownField(field, expected) = &error.kind else {
+            return None;
+        };
+        let nested: Vec<&str> = match error.path.split_last() {
+            Some((last, parent)) if last == field => parent.iter().map(String::as_str).collect(),
+            _ => error.path.iter().map(String::as_str).collect(),
+        };
+        let mut valid: Vec<String> = Vec::new();
+        if nested.is_empty() {
+            valid.extend(CHANNEL_BRIDGE_KEYS.iter().map(|k| (*k).to_owned()));
+        }
+        valid.extend(expected.iter().map(|k| (*k).to_owned()));
+        let table = std::iter::once("channels")
+            .chain(nested)
+            .collect::<Vec<_>>()
+            .join(".");
+        Some(ConfigError::UnknownField {
+            table,
+            field: field.clone(),
+            origin: format!("channel {:?} of type {:?}", self.id, self.kind),
+            valid,
         })
     }
 }

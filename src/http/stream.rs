@@ -86,16 +86,12 @@ pub async fn events(
     Query(query): Query<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let after = match headers.get("last-event-id") {
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_last_event_id",
-                    "Last-Event-ID must be a seq number",
-                )
-            })?,
+        Some(value) => parse_last_event_id(value.as_bytes()).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_last_event_id",
+                "Last-Event-ID must be a seq number",
+            )
+        })?,
         None => query.after.unwrap_or(0),
     };
     let cursor = Cursor {
@@ -148,6 +144,16 @@ impl Cursor {
             }
         }
     }
+}
+
+/// The seq a `Last-Event-ID` header value names (ASCII digits, surrounding whitespace
+/// allowed); `None` for anything else.
+pub fn parse_last_event_id(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value)
+        .ok()?
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .parse::<u64>()
+        .ok()
 }
 
 fn to_sse(envelope: &Envelope) -> Event {

@@ -65,7 +65,8 @@ fn check_names_a_channel_table_s_unknown_key_without_needing_its_secrets() {
     let config = tree_with(
         "mail.toml",
         "[[channels]]\nid = \"acme-mail\"\ntype = \"email\"\naddres = \"s@acme.test\"\n\
-         imap_password_env = \"NOT_SET_ANYWHERE\"\n[channels.smtp]\nhost = \"smtp.acme.test\"\n",
+         imap_password_env = \"NOT_SET_ANYWHERE\"\n[channels.smtp]\nhost = \"smtp.acme.test\"\n\
+         [channels.imap]\nhost = \"imap.acme.test\"\nusername = \"s\"\n",
     );
     let path = config.path().join("mail.toml");
     let output = omnibridge(
@@ -82,14 +83,81 @@ fn check_names_a_channel_table_s_unknown_key_without_needing_its_secrets() {
         .unwrap()
         .replace("addres ", "address ");
     std::fs::write(&path, fixed).unwrap();
+    // Keys fixed, the secret it names is still unset: listed by name, not "OK".
     let output = omnibridge(
         &["--config", path.to_str().unwrap(), "check"],
         &repo_templates(),
     );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("channels.acme-mail.imap_password_env: env var NOT_SET_ANYWHERE is not set"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("OK"));
+    let output = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args(["--config", path.to_str().unwrap(), "check"])
+        .env("OMNIBRIDGE__TEMPLATES__DIR", repo_templates())
+        .env("NOT_SET_ANYWHERE", "the-imap-password-value")
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    let all = [output.stdout, output.stderr].concat();
+    assert!(!String::from_utf8_lossy(&all).contains("the-imap-password-value"));
+}
+
+#[test]
+fn check_lists_every_unset_secret_and_an_unknown_key_s_valid_keys() {
+    let config = tree_with(
+        "wa.toml",
+        "[[webhooks]]\nname = \"crm\"\nurl = \"https://crm.test/h\"\nsecret_env = \"UNSET_CRM\"\n\
+         [payments.stripe]\nenabled = true\nnetwork_id = \"p\"\nsecret_key_env = \"UNSET_SK\"\n\
+         [[channels]]\nid = \"acme-wa\"\ntype = \"whatsapp\"\nphone_number_id = \"1\"\n\
+         access_token_env = \"UNSET_TOKEN\"\napp_secret_env = \"UNSET_APP\"\n\
+         verify_token_env = \"UNSET_VERIFY\"\n",
+    );
+    let path = config.path().join("wa.toml");
+    let output = omnibridge(
+        &["--config", path.to_str().unwrap(), "check"],
+        &repo_templates(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for (key, var) in [
+        ("webhooks.crm.secret_env", "UNSET_CRM"),
+        ("payments.stripe.secret_key_env", "UNSET_SK"),
+        ("channels.acme-wa.access_token_env", "UNSET_TOKEN"),
+        ("channels.acme-wa.app_secret_env", "UNSET_APP"),
+        ("channels.acme-wa.verify_token_env", "UNSET_VERIFY"),
+    ] {
+        assert!(
+            stderr.contains(&format!("{key}: env var {var} is not set")),
+            "{stderr}"
+        );
+    }
+    let typo = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("phone_number_id", "phone_numbr_id");
+    std::fs::write(&path, typo).unwrap();
+    let output = omnibridge(
+        &["--config", path.to_str().unwrap(), "check"],
+        &repo_templates(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("phone_numbr_id"))
+        .expect("the typo is named");
+    assert_eq!(line.matches("phone_numbr_id").count(), 1, "{line}");
+    assert!(
+        line.contains("valid keys: id, type, max_media_bytes, phone_number_id"),
+        "{line}"
     );
 }
 

@@ -6,9 +6,8 @@ mod concurrency;
 mod conformance;
 mod crash;
 mod lifecycle;
-mod logs;
-mod processes;
-mod stripe;
+pub mod processes;
+pub mod stripe;
 mod unknown;
 pub mod wallet;
 

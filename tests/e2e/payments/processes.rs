@@ -25,7 +25,7 @@ async fn start(data_dir: &Path, name: &str, env: &[(&str, String)]) -> BridgePro
 }
 
 /// Opens a web-chat session, says hello, returns the conversation id once it is stored.
-pub(super) async fn webchat_conversation(base: &str) -> String {
+pub async fn webchat_conversation(base: &str) -> String {
     let mut request = (base.replace("http://", "ws://") + "/webchat/ws")
         .into_client_request()
         .unwrap();
