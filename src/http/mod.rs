@@ -17,18 +17,15 @@ use crate::outbox::Outbox;
 use crate::store::Store;
 
 pub mod api;
-pub mod auth;
 pub mod confirm;
-pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
-pub mod problem;
 pub mod stream;
 pub mod webchat;
 pub mod webhooks;
 
-pub use auth::{ApiCaller, Authenticator};
+pub use crate::web::auth::{ApiCaller, Authenticator};
 
 /// Everything a request handler may need, cheap to clone.
 #[derive(Clone)]
@@ -50,7 +47,7 @@ pub struct AppState {
     /// Stored inbound media.
     pub media: Arc<dyn crate::media::MediaStore>,
     /// Renders message templates.
-    pub renderer: Arc<dyn api::messages::Renderer>,
+    pub renderer: Arc<dyn crate::render::Renderer>,
     /// Payment intents and the MPP endpoint.
     pub payments: Arc<crate::payments::mpp::Mpp>,
     /// The in-channel wallet, when enabled (the confirmation page runs it).

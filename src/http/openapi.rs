@@ -25,7 +25,7 @@ use super::{api, stream};
         crate::payments::wallet::linked::put_source,
         stream::events,
     ),
-    components(schemas(crate::http::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, api::payments::CreateIntent, api::payments::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink)),
+    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, api::payments::CreateIntent, api::payments::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::problem::ApiError;
+use crate::web::problem::ApiError;
 use super::{ApiCaller, AppState};
 use crate::bus::{EventLog, Seq};
 

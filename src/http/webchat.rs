@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
 use super::AppState;
-use super::problem::ApiError;
+use crate::web::problem::ApiError;
 use crate::channels::ChannelRegistry;
 use crate::config::Settings;
 use crate::ingest::{AppendNotice, conversation_id};

@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::AppState;
-use super::problem::ApiError;
+use crate::web::problem::ApiError;
 use crate::channels::ChannelHandle;
 
 /// `POST /webhooks/{channel_id}`: a provider delivers events.

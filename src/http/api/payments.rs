@@ -13,8 +13,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::clamp_limit;
-use super::messages::{idempotency_key, parse_body, require_json};
-use crate::http::problem::ApiError;
+use crate::web::extract::{idempotency_key, parse_body, require_json};
+use crate::web::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::payments::engine::{NewIntent, PaymentEngine};
 use crate::payments::intent::PaymentIntent;
@@ -68,8 +68,8 @@ pub struct ListIntents {
 /// Creates an intent, sends `payment_request` to the conversation, returns it (201).
 #[utoipa::path(post, path = "/v1/payment-intents", request_body = CreateIntent,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
-    responses((status = 201, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem),
-        (status = 422, body = crate::http::problem::Problem)),
+    responses((status = 201, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+        (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn create(
     caller: ApiCaller,
@@ -118,7 +118,7 @@ pub async fn create(
 
 /// One intent.
 #[utoipa::path(get, path = "/v1/payment-intents/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn get_one(
     _caller: ApiCaller,
@@ -151,8 +151,8 @@ pub async fn list(
 
 /// Cancels an unpaid intent; a later credential never pays it.
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/cancel", params(("id" = String, Path)),
-    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem),
-        (status = 409, body = crate::http::problem::Problem)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+        (status = 409, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn cancel(
     _caller: ApiCaller,
@@ -167,8 +167,8 @@ pub async fn cancel(
 /// Refunds a paid intent, in full or in part, through the method that settled it.
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/refund", request_body = RefundRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Passed to the method: a retry refunds once")),
-    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::http::problem::Problem),
-        (status = 422, body = crate::http::problem::Problem)),
+    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::web::problem::Problem),
+        (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn refund(
     _caller: ApiCaller,

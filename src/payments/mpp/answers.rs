@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::http::problem::ApiError;
+use crate::web::problem::ApiError;
 use crate::payments::engine::PaymentEngine;
 use crate::payments::error::PaymentError;
 use crate::payments::intent::{IntentState, PaymentIntent};

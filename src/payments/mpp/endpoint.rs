@@ -15,13 +15,14 @@ use super::answers::{engine_error, intent_json, not_payable, unknown};
 use super::challenge::{Rejection, verify};
 use super::response::{PaymentProblem, paid, payment_required};
 use crate::http::AppState;
-use crate::http::problem::ApiError;
 use crate::payments::engine::PaymentEngine;
 use crate::payments::intent::{IntentState, PaymentIntent};
 use crate::payments::method::SettleError;
 use crate::payments::outcome::{Resolution, TRY_AGAIN, failure_reason};
 use crate::payments::store::BeginOutcome;
 use crate::store::IdempotentResponse;
+use crate::web::extract::idempotency_key;
+use crate::web::problem::ApiError;
 
 /// The pay endpoint (GET probes, POST pays; both answer the same way).
 pub async fn pay(
@@ -256,19 +257,9 @@ fn idempotency(
     headers: &HeaderMap,
     authorization: Option<&str>,
 ) -> Result<Option<(String, String)>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let Some(key) = idempotency_key(headers)? else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| !key.is_empty() && key.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1–255 visible ASCII characters",
-            )
-        })?;
     let digest = Sha256::digest(
         [
             intent_id.as_bytes(),
@@ -277,7 +268,7 @@ fn idempotency(
         ]
         .concat(),
     );
-    Ok(Some((key.to_owned(), hex::encode(digest))))
+    Ok(Some((key, hex::encode(digest))))
 }
 
 fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::webhook::{DEFAULT_TOLERANCE_SECS, STRIPE_SIGNATURE_HEADER, reconcile};
 use crate::http::AppState;
-use crate::http::problem::ApiError;
+use crate::web::problem::ApiError;
 
 /// The route of Stripe's webhook endpoint (give Stripe `<public_url>` + this).
 pub const STRIPE_WEBHOOK_PATH: &str = "/payments/stripe/webhook";

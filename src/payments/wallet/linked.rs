@@ -17,8 +17,8 @@ use serde_json::json;
 use super::source::{CustomerRef, PaymentSource, SandboxSource};
 use super::stripe_source::StripeIssuer;
 use crate::config::{LinkedSourceSettings, WalletSettings};
-use crate::http::api::messages::{parse_body, require_json};
-use crate::http::problem::ApiError;
+use crate::web::extract::{parse_body, require_json};
+use crate::web::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::payments::mpp::answers::json_response;
 use crate::payments::sandbox::TOKEN_SUCCESS;
@@ -138,7 +138,7 @@ impl LinkedSources {
 /// Links a customer to a payment source (in this instance's memory).
 #[utoipa::path(put, path = "/v1/customers/{channel}/{user_id}/payment-source",
     params(("channel" = String, Path), ("user_id" = String, Path)), request_body = SourceLink,
-    responses((status = 200, body = SourceLink), (status = 422, body = crate::http::problem::Problem)),
+    responses((status = 200, body = SourceLink), (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn put_source(
     _caller: ApiCaller,
