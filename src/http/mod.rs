@@ -1,11 +1,13 @@
 //! The HTTP server: business API, channel webhooks, web chat, health and metrics.
 //!
-//! [`router`] is a plain function of [`AppState`], so tests can drive it directly.
+//! [`router`] is a plain function of [`AppState`], so tests can drive it directly. It composes:
+//! the payment routes come as a sub-router from [`crate::payments::routes`], whose handlers
+//! take their own state ([`PaymentsState`]) out of [`AppState`] through [`FromRef`].
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
@@ -14,10 +16,11 @@ use crate::channels::ChannelRegistry;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::payments::mpp::Mpp;
+use crate::payments::routes::PaymentsState;
 use crate::store::Store;
 
 pub mod api;
-pub mod confirm;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
@@ -48,14 +51,30 @@ pub struct AppState {
     pub media: Arc<dyn crate::media::MediaStore>,
     /// Renders message templates.
     pub renderer: Arc<dyn crate::render::Renderer>,
-    /// Payment intents and the MPP endpoint.
-    pub payments: Arc<crate::payments::mpp::Mpp>,
-    /// The in-channel wallet, when enabled (the confirmation page runs it).
-    pub wallet: Option<crate::payments::wallet::Wallet>,
+    /// What the payment routes need: intents, the MPP endpoint, the wallet.
+    pub payments: PaymentsState,
     /// Web chat, when enabled.
     pub webchat: Option<webchat::WebChatState>,
     /// Cancelled when the bridge shuts down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for PaymentsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.payments.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Mpp> {
+    fn from_ref(state: &AppState) -> Self {
+        state.payments.mpp.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<dyn Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 /// Limits applied to every request.
@@ -77,39 +96,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/conversations/{id}/messages", post(api::messages::send))
         .route("/v1/outbound/{id}", get(api::messages::outbound_status))
         .route("/v1/media/{id}", get(api::media::get_one))
-        .route(
-            "/v1/payment-intents",
-            post(api::payments::create).get(api::payments::list),
-        )
-        .route("/v1/payment-intents/{id}", get(api::payments::get_one))
-        .route(
-            "/v1/payment-intents/{id}/cancel",
-            post(api::payments::cancel),
-        )
-        .route(
-            "/v1/payment-intents/{id}/refund",
-            post(api::payments::refund),
-        )
-        .route(
-            "/v1/customers/{channel}/{user_id}/payment-source",
-            axum::routing::put(crate::payments::wallet::linked::put_source),
-        )
         .route("/v1/events", get(stream::events))
         .route("/v1/openapi.json", get(openapi::document));
     let mut app = Router::new()
         .merge(api)
-        .route(
-            "/pay/{intent_id}",
-            get(crate::payments::mpp::endpoint::pay).post(crate::payments::mpp::endpoint::pay),
-        )
-        .route(
-            crate::payments::stripe::endpoint::STRIPE_WEBHOOK_PATH,
-            post(crate::payments::stripe::endpoint::receive),
-        )
-        .route(
-            "/confirm/{token}",
-            get(confirm::show).post(confirm::confirm),
-        )
+        .merge(crate::payments::routes::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

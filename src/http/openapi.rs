@@ -17,15 +17,15 @@ use super::{api, stream};
         api::messages::send,
         api::messages::outbound_status,
         api::media::get_one,
-        api::payments::create,
-        api::payments::get_one,
-        api::payments::list,
-        api::payments::cancel,
-        api::payments::refund,
+        crate::payments::api::create,
+        crate::payments::api::get_one,
+        crate::payments::api::list,
+        crate::payments::api::cancel,
+        crate::payments::api::refund,
         crate::payments::wallet::linked::put_source,
         stream::events,
     ),
-    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, api::payments::CreateIntent, api::payments::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink)),
+    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

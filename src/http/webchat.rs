@@ -30,11 +30,11 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
 use super::AppState;
-use crate::web::problem::ApiError;
 use crate::channels::ChannelRegistry;
 use crate::config::Settings;
 use crate::ingest::{AppendNotice, conversation_id};
 use crate::startup::StartupError;
+use crate::web::problem::ApiError;
 
 /// The channel id the web chat is registered under.
 pub const CHANNEL_ID: &str = "webchat";

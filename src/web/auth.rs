@@ -6,8 +6,8 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::web::problem::ApiError;
 use crate::config::ApiKeys;
+use crate::web::problem::ApiError;
 
 /// Checks a presented API key; returns the key's configured name when it is valid.
 pub trait Authenticator: Send + Sync + 'static {

@@ -5,4 +5,5 @@
 
 pub mod auth;
 pub mod extract;
+pub mod paging;
 pub mod problem;

@@ -8,9 +8,9 @@ use omnibridge_sdk::{ConversationId, Envelope, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::clamp_limit;
-use crate::web::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::store::{Conversation, ParticipantRecord};
+use crate::web::problem::ApiError;
 
 /// Query of the conversation list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

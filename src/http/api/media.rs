@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::web::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
+use crate::web::problem::ApiError;
 
 /// Serves one stored media file with its MIME type.
 #[utoipa::path(get, path = "/v1/media/{id}", params(("id" = String, Path)),

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use omnibridge_sdk::{OutboundId, OutboundMessage, ProviderMessageId};
@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 use super::compose::{buttons, message_text};
 use super::conversations::find;
 use crate::channels::window::{self, Window};
-use crate::web::extract::{idempotency_key, parse_body, require_json};
-use crate::web::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::outbox::Outbox;
 use crate::store::{IdempotentResponse, OutboxState};
+use crate::web::extract::{idempotency_key, parse_body, require_json};
+use crate::web::problem::ApiError;
 
 /// A message to send.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

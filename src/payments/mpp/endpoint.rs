@@ -14,11 +14,11 @@ use super::Mpp;
 use super::answers::{engine_error, intent_json, not_payable, unknown};
 use super::challenge::{Rejection, verify};
 use super::response::{PaymentProblem, paid, payment_required};
-use crate::http::AppState;
 use crate::payments::engine::PaymentEngine;
 use crate::payments::intent::{IntentState, PaymentIntent};
 use crate::payments::method::SettleError;
 use crate::payments::outcome::{Resolution, TRY_AGAIN, failure_reason};
+use crate::payments::routes::PaymentsState;
 use crate::payments::store::BeginOutcome;
 use crate::store::IdempotentResponse;
 use crate::web::extract::idempotency_key;
@@ -26,12 +26,12 @@ use crate::web::problem::ApiError;
 
 /// The pay endpoint (GET probes, POST pays; both answer the same way).
 pub async fn pay(
-    State(state): State<AppState>,
+    State(state): State<PaymentsState>,
     Path(intent_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let span = tracing::info_span!("mpp.pay", payment_intent_id = %intent_id);
-    let mpp = state.payments.clone();
+    let mpp = state.mpp.clone();
     async move {
         match handle(&mpp, &state, &intent_id, &headers).await {
             Ok(response) => response,
@@ -44,7 +44,7 @@ pub async fn pay(
 
 async fn handle(
     mpp: &Mpp,
-    state: &AppState,
+    state: &PaymentsState,
     intent_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -209,7 +209,7 @@ async fn handle(
 /// 200 with the receipt for a paid intent, saved for the request's `Idempotency-Key`.
 async fn paid_answer(
     mpp: &Mpp,
-    state: &AppState,
+    state: &PaymentsState,
     intent_id: &str,
     paid_intent: &PaymentIntent,
     idempotency: Option<&(String, String)>,
