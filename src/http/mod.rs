@@ -71,6 +71,17 @@ impl FromRef<AppState> for Arc<Mpp> {
     }
 }
 
+impl FromRef<AppState> for webchat::WebChatContext {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            web: state.webchat.clone(),
+            bus: state.bus.clone(),
+            ingest: state.ingest.clone(),
+            shutdown: state.shutdown.clone(),
+        }
+    }
+}
+
 impl FromRef<AppState> for Arc<dyn Authenticator> {
     fn from_ref(state: &AppState) -> Self {
         state.auth.clone()
