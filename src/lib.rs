@@ -12,7 +12,9 @@
 //! - [`channels`]: configured channels and fitting messages to their capabilities.
 //! - [`outbox`]: queued outbound messages, the dispatch worker, retry policy.
 //! - [`webhooks_out`]: signed business webhooks with retry and dead letters.
-//! - [`http`]: the axum server: business API, SSE, channel webhooks, web chat, health.
+//! - [`http`]: the axum server: composes the routers (business API, SSE, channel webhooks,
+//!   web chat, health, and the payment routes from [`payments`]).
+//! - [`web`]: the handlers' shared helpers (problem+json, body and header parsing, API keys).
 //! - [`templates`], [`render`]: handlebars message templates per channel and locale, with checks.
 //! - [`payments`]: payment intents and the MPP endpoint (`/pay/{intent_id}`), the sandbox method.
 //! - [`money`]: integer minor-unit amounts in ISO 4217 currencies, and their display.
@@ -40,4 +42,5 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod web;
 pub mod webhooks_out;

@@ -1,12 +1,38 @@
 //! Glue between the template engine and the places that render messages (the business API,
-//! later the payment engine): [`TemplateRenderer`] implements the HTTP layer's
-//! [`Renderer`](crate::http::api::messages::Renderer), and [`ApiKeys`] its authenticator.
+//! the payment engine): the [`Renderer`] trait they depend on, and [`TemplateRenderer`], its
+//! implementation on the template engine.
 
-use crate::config::ApiKeys;
-use crate::http::Authenticator;
-use crate::http::api::messages::Renderer;
 use crate::templates::{TemplateEngine, TemplateError};
 use omnibridge_sdk::{Capabilities, Formatting, OutboundMessage};
+
+/// Renders a named template for a channel and locale (the template engine, behind a trait
+/// so its users do not depend on handlebars).
+pub trait Renderer: Send + Sync + 'static {
+    /// The rendered text, or a client-facing reason why it could not be rendered.
+    fn render(
+        &self,
+        channel: &str,
+        locale: &str,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, String>;
+
+    /// Like [`render`](Renderer::render), but `Ok(None)` when no template of that name
+    /// exists in the fallback chain (for optional variants such as `payment_request.html`).
+    fn render_optional(
+        &self,
+        channel: &str,
+        locale: &str,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> Result<Option<String>, String> {
+        let _ = (channel, locale, name, data);
+        Ok(None)
+    }
+
+    /// The locale used when a request names none.
+    fn default_locale(&self) -> &str;
+}
 
 /// Renders named templates with the engine's fallback chain.
 pub struct TemplateRenderer {
@@ -85,10 +111,4 @@ pub fn apply_variants(
     }
     message.html = renderer.render_optional(channel, locale, &format!("{name}.html"), data)?;
     Ok(())
-}
-
-impl Authenticator for ApiKeys {
-    fn authenticate(&self, presented: &str) -> Option<String> {
-        self.verify(presented).map(str::to_owned)
-    }
 }

@@ -22,6 +22,7 @@ use crate::media::{LocalMediaStore, MediaStore, MediaWorker};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
 use crate::payments::notify::Notifier;
+use crate::payments::routes::PaymentsState;
 use crate::payments::sandbox::SandboxMethod;
 use crate::payments::store::PaymentStore;
 use crate::sqlite::{Database, Durability};
@@ -180,8 +181,11 @@ impl Application {
             auth: Arc::new(settings.api_keys()),
             outbox: outbox.clone(),
             renderer,
-            payments,
-            wallet: wallet.clone(),
+            payments: PaymentsState {
+                mpp: payments.clone(),
+                store: store.clone(),
+                wallet: wallet.clone().map(Arc::new),
+            },
             webchat,
             media: media.clone(),
             shutdown: shutdown.clone(),
@@ -204,7 +208,7 @@ impl Application {
         if let Some(wallet) = wallet {
             workers.spawn(wallet.run(shutdown.clone()));
         }
-        workers.spawn(state.payments.engine.clone().run_sweeper(shutdown.clone()));
+        workers.spawn(payments.engine.clone().run_sweeper(shutdown.clone()));
         let instance = format!("{}-{}", hostname(), std::process::id());
         let media_worker = MediaWorker {
             consumer: instance.clone(),

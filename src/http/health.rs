@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::problem::ApiError;
+use crate::web::problem::ApiError;
 
 /// Liveness: answers as long as the process serves requests.
 pub async fn healthz() -> Json<serde_json::Value> {

@@ -15,8 +15,8 @@ use tower_http::request_id::{
 use tracing::Instrument;
 
 use super::AppState;
-use super::problem::{ApiError, InternalCause, problem_response};
 use crate::metrics::HttpLabel;
+use crate::web::problem::{ApiError, InternalCause, problem_response};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

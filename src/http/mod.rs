@@ -1,11 +1,13 @@
 //! The HTTP server: business API, channel webhooks, web chat, health and metrics.
 //!
-//! [`router`] is a plain function of [`AppState`], so tests can drive it directly.
+//! [`router`] is a plain function of [`AppState`], so tests can drive it directly. It composes:
+//! the payment routes come as a sub-router from [`crate::payments::routes`], whose handlers
+//! take their own state ([`PaymentsState`]) out of [`AppState`] through [`FromRef`].
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
@@ -14,21 +16,19 @@ use crate::channels::ChannelRegistry;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::outbox::Outbox;
+use crate::payments::mpp::Mpp;
+use crate::payments::routes::PaymentsState;
 use crate::store::Store;
 
 pub mod api;
-pub mod auth;
-pub mod confirm;
-pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
-pub mod problem;
 pub mod stream;
 pub mod webchat;
 pub mod webhooks;
 
-pub use auth::{ApiCaller, Authenticator};
+pub use crate::web::auth::{ApiCaller, Authenticator};
 
 /// Everything a request handler may need, cheap to clone.
 #[derive(Clone)]
@@ -50,15 +50,42 @@ pub struct AppState {
     /// Stored inbound media.
     pub media: Arc<dyn crate::media::MediaStore>,
     /// Renders message templates.
-    pub renderer: Arc<dyn api::messages::Renderer>,
-    /// Payment intents and the MPP endpoint.
-    pub payments: Arc<crate::payments::mpp::Mpp>,
-    /// The in-channel wallet, when enabled (the confirmation page runs it).
-    pub wallet: Option<crate::payments::wallet::Wallet>,
+    pub renderer: Arc<dyn crate::render::Renderer>,
+    /// What the payment routes need: intents, the MPP endpoint, the wallet.
+    pub payments: PaymentsState,
     /// Web chat, when enabled.
     pub webchat: Option<webchat::WebChatState>,
     /// Cancelled when the bridge shuts down (ends SSE streams and sockets).
     pub shutdown: CancellationToken,
+}
+
+impl FromRef<AppState> for PaymentsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.payments.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Mpp> {
+    fn from_ref(state: &AppState) -> Self {
+        state.payments.mpp.clone()
+    }
+}
+
+impl FromRef<AppState> for webchat::WebChatContext {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            web: state.webchat.clone(),
+            bus: state.bus.clone(),
+            ingest: state.ingest.clone(),
+            shutdown: state.shutdown.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for Arc<dyn Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
 }
 
 /// Limits applied to every request.
@@ -80,39 +107,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/conversations/{id}/messages", post(api::messages::send))
         .route("/v1/outbound/{id}", get(api::messages::outbound_status))
         .route("/v1/media/{id}", get(api::media::get_one))
-        .route(
-            "/v1/payment-intents",
-            post(api::payments::create).get(api::payments::list),
-        )
-        .route("/v1/payment-intents/{id}", get(api::payments::get_one))
-        .route(
-            "/v1/payment-intents/{id}/cancel",
-            post(api::payments::cancel),
-        )
-        .route(
-            "/v1/payment-intents/{id}/refund",
-            post(api::payments::refund),
-        )
-        .route(
-            "/v1/customers/{channel}/{user_id}/payment-source",
-            axum::routing::put(crate::payments::wallet::linked::put_source),
-        )
         .route("/v1/events", get(stream::events))
         .route("/v1/openapi.json", get(openapi::document));
     let mut app = Router::new()
         .merge(api)
-        .route(
-            "/pay/{intent_id}",
-            get(crate::payments::mpp::endpoint::pay).post(crate::payments::mpp::endpoint::pay),
-        )
-        .route(
-            crate::payments::stripe::endpoint::STRIPE_WEBHOOK_PATH,
-            post(crate::payments::stripe::endpoint::receive),
-        )
-        .route(
-            "/confirm/{token}",
-            get(confirm::show).post(confirm::confirm),
-        )
+        .merge(crate::payments::routes::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

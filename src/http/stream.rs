@@ -17,9 +17,9 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::problem::ApiError;
 use super::{ApiCaller, AppState};
 use crate::bus::{EventLog, Seq};
+use crate::web::problem::ApiError;
 
 /// Events read from the bus per query.
 const READ_BATCH: usize = 256;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -29,12 +29,14 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
-use super::AppState;
-use super::problem::ApiError;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::EventLog;
 use crate::channels::ChannelRegistry;
 use crate::config::Settings;
-use crate::ingest::{AppendNotice, conversation_id};
+use crate::ingest::{AppendNotice, Ingest, conversation_id};
 use crate::startup::StartupError;
+use crate::web::problem::ApiError;
 
 /// The channel id the web chat is registered under.
 pub const CHANNEL_ID: &str = "webchat";
@@ -52,6 +54,19 @@ pub struct WebChatState {
     channel: Arc<WebChatChannel>,
     origins: Arc<OriginPolicy>,
     kind: ChannelKind,
+}
+
+/// What the web-chat handlers need, taken out of the server's state with [`FromRef`].
+#[derive(Clone)]
+pub struct WebChatContext {
+    /// The web chat, when enabled.
+    pub web: Option<WebChatState>,
+    /// The event log (replays a conversation's sent messages).
+    pub bus: Arc<dyn EventLog>,
+    /// The path onto the bus (visitor frames, delivery reports, append notices).
+    pub ingest: Ingest,
+    /// Cancelled when the bridge shuts down (ends the sockets).
+    pub shutdown: CancellationToken,
 }
 
 /// Builds the web-chat channel from config and registers it as [`CHANNEL_ID`].
@@ -86,8 +101,12 @@ pub fn build(
     })
 }
 
-/// The web-chat routes.
-pub fn routes() -> Router<AppState> {
+/// The web-chat routes, for any server state that hands out a [`WebChatContext`].
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebChatContext: FromRef<S>,
+{
     Router::new()
         .route("/", get(demo))
         .route("/webchat/widget.js", get(widget))
@@ -115,13 +134,13 @@ struct ConnectQuery {
 }
 
 async fn connect(
-    State(state): State<AppState>,
+    State(state): State<WebChatContext>,
     headers: HeaderMap,
     Query(query): Query<ConnectQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let web = state
-        .webchat
+        .web
         .clone()
         .ok_or_else(|| ApiError::not_found("not_found", "web chat is disabled"))?;
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -165,7 +184,7 @@ fn same_origin(origin: Option<&str>, headers: &HeaderMap) -> bool {
 
 async fn serve(
     socket: WebSocket,
-    state: AppState,
+    state: WebChatContext,
     web: WebChatState,
     session: SessionId,
     token: String,
@@ -233,7 +252,7 @@ async fn serve(
 
 /// Handles one visitor frame; the answer is an `ack` only after the durable append.
 async fn handle_frame(
-    state: &AppState,
+    state: &WebChatContext,
     web: &WebChatState,
     session: &SessionId,
     text: &str,
@@ -266,7 +285,7 @@ async fn handle_frame(
 /// Replays and then follows the conversation's sent messages onto the socket. It wakes when
 /// this instance appends to the conversation, and polls for other instances' appends.
 async fn follow(
-    state: AppState,
+    state: WebChatContext,
     web: WebChatState,
     conv_id: ConversationId,
     mut after: u64,
@@ -303,7 +322,7 @@ async fn follow(
 /// Waits until something may have been sent to `conv_id` after `after`: a `message.sent`
 /// notice for it, a lagged notice stream, or the poll interval. `false` on shutdown.
 async fn next_wake(
-    state: &AppState,
+    state: &WebChatContext,
     notices: &mut broadcast::Receiver<AppendNotice>,
     conv_id: &ConversationId,
     after: u64,
@@ -346,7 +365,7 @@ fn message_frame(event: &Envelope) -> Option<(MessageFrame, omnibridge_sdk::Outb
 }
 
 async fn report_delivered(
-    state: &AppState,
+    state: &WebChatContext,
     web: &WebChatState,
     event: &Envelope,
     outbound: omnibridge_sdk::OutboundId,

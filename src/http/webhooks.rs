@@ -11,8 +11,8 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::AppState;
-use super::problem::ApiError;
 use crate::channels::ChannelHandle;
+use crate::web::problem::ApiError;
 
 /// `POST /webhooks/{channel_id}`: a provider delivers events.
 pub async fn receive(

@@ -21,9 +21,14 @@
 //!   crash left `processing` and expires overdue intents.
 //! - [`wallet`]: the in-channel wallet ("Pay" buttons and confirm keywords → MPP payments
 //!   from the customer's linked payment source).
+//! - [`routes`]: the payment routes as a sub-router with its own state
+//!   ([`PaymentsState`](routes::PaymentsState)); [`api`]: the payment-intent API;
+//!   [`confirm_page`]: the confirmation page for channels without buttons.
 //! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
+pub mod api;
 pub mod confirm_link;
+pub mod confirm_page;
 pub mod engine;
 pub mod error;
 mod events;
@@ -34,6 +39,7 @@ pub mod notify;
 pub mod outcome;
 pub mod reconcile;
 mod refund;
+pub mod routes;
 pub mod sandbox;
 pub mod setup;
 pub mod store;

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::intent::PaymentIntent;
 use crate::channels::ChannelRegistry;
-use crate::http::api::messages::Renderer;
 use crate::outbox::Outbox;
+use crate::render::Renderer;
 use crate::store::Store;
 
 /// The payload of the "Pay" button: `pay:<intent_id>`.

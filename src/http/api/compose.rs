@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::messages::{ButtonSpec, SendMessage};
 use crate::http::AppState;
-use crate::http::problem::ApiError;
+use crate::web::problem::ApiError;
 
 const MAX_TEXT_CHARS: usize = 65_536;
 const MAX_BUTTONS: usize = 10;

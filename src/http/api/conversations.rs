@@ -8,9 +8,9 @@ use omnibridge_sdk::{ConversationId, Envelope, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::clamp_limit;
-use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::store::{Conversation, ParticipantRecord};
+use crate::web::problem::ApiError;
 
 /// Query of the conversation list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -61,7 +61,7 @@ pub struct EventPage {
 
 /// Lists conversations.
 #[utoipa::path(get, path = "/v1/conversations", params(ListQuery),
-    responses((status = 200, body = ConversationPage), (status = 401, body = crate::http::problem::Problem)),
+    responses((status = 200, body = ConversationPage), (status = 401, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn list(
     _caller: ApiCaller,
@@ -79,7 +79,7 @@ pub async fn list(
 
 /// One conversation.
 #[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = ConversationDetail), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, body = ConversationDetail), (status = 404, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn get_one(
     _caller: ApiCaller,
@@ -96,7 +96,7 @@ pub async fn get_one(
 
 /// A conversation's events, oldest first, paginated by `seq`.
 #[utoipa::path(get, path = "/v1/conversations/{id}/events", params(("id" = String, Path), EventsQuery),
-    responses((status = 200, body = EventPage), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, body = EventPage), (status = 404, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn events(
     _caller: ApiCaller,

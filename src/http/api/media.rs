@@ -5,14 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
+use crate::web::problem::ApiError;
 
 /// Serves one stored media file with its MIME type.
 #[utoipa::path(get, path = "/v1/media/{id}", params(("id" = String, Path)),
     responses((status = 200, description = "the file, with its MIME type"),
-        (status = 401, body = crate::http::problem::Problem),
-        (status = 404, body = crate::http::problem::Problem)),
+        (status = 401, body = crate::web::problem::Problem),
+        (status = 404, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn get_one(
     _caller: ApiCaller,

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use omnibridge_sdk::{OutboundId, OutboundMessage, ProviderMessageId};
@@ -15,39 +15,11 @@ use sha2::{Digest, Sha256};
 use super::compose::{buttons, message_text};
 use super::conversations::find;
 use crate::channels::window::{self, Window};
-use crate::http::problem::ApiError;
 use crate::http::{ApiCaller, AppState};
 use crate::outbox::Outbox;
 use crate::store::{IdempotentResponse, OutboxState};
-
-/// Renders a named template for a channel and locale (the template engine, behind a trait
-/// so the HTTP layer does not depend on handlebars).
-pub trait Renderer: Send + Sync + 'static {
-    /// The rendered text, or a client-facing reason why it could not be rendered.
-    fn render(
-        &self,
-        channel: &str,
-        locale: &str,
-        name: &str,
-        data: &serde_json::Value,
-    ) -> Result<String, String>;
-
-    /// Like [`render`](Renderer::render), but `Ok(None)` when no template of that name
-    /// exists in the fallback chain (for optional variants such as `payment_request.html`).
-    fn render_optional(
-        &self,
-        channel: &str,
-        locale: &str,
-        name: &str,
-        data: &serde_json::Value,
-    ) -> Result<Option<String>, String> {
-        let _ = (channel, locale, name, data);
-        Ok(None)
-    }
-
-    /// The locale used when a request names none.
-    fn default_locale(&self) -> &str;
-}
+use crate::web::extract::{idempotency_key, parse_body, require_json};
+use crate::web::problem::ApiError;
 
 /// A message to send.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -117,9 +89,9 @@ pub struct Accepted {
 /// Queues a message for a conversation.
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", request_body = SendMessage,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
-    responses((status = 202, body = Accepted), (status = 400, body = crate::http::problem::Problem),
-        (status = 404, body = crate::http::problem::Problem),
-        (status = 422, description = "invalid body, template error, or `reply_window_closed`: the channel's reply window is closed and no approved template stands in", body = crate::http::problem::Problem)),
+    responses((status = 202, body = Accepted), (status = 400, body = crate::web::problem::Problem),
+        (status = 404, body = crate::web::problem::Problem),
+        (status = 422, description = "invalid body, template error, or `reply_window_closed`: the channel's reply window is closed and no approved template stands in", body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn send(
     caller: ApiCaller,
@@ -230,7 +202,7 @@ pub async fn send(
 
 /// Where an outbound message is.
 #[utoipa::path(get, path = "/v1/outbound/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "state, attempts, last error and `delivery` (the highest delivery status reached)"), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, description = "state, attempts, last error and `delivery` (the highest delivery status reached)"), (status = 404, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn outbound_status(
     _caller: ApiCaller,
@@ -272,55 +244,6 @@ fn replay(stored: IdempotentResponse, fingerprint: &str) -> Result<Response, Api
 fn derived_id(scope: &str, key: &str) -> OutboundId {
     let digest = Sha256::digest(format!("{scope}\0{key}"));
     OutboundId::new(format!("ob_k{}", hex::encode(&digest[..13])))
-}
-
-pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if is_json {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ))
-    }
-}
-
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| !key.is_empty() && key.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1–255 visible ASCII characters",
-            )
-        })?;
-    Ok(Some(key.to_owned()))
-}
-
-/// Parses a JSON body: syntax errors are `invalid_json`, shape errors `invalid_body`.
-pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| match error.classify() {
-        serde_json::error::Category::Data => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            error.to_string(),
-        ),
-        _ => ApiError::bad_request("invalid_json", error.to_string()),
-    })
 }
 
 /// Checks the requested attachments against the channel and the media store.

@@ -6,11 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::http::problem::ApiError;
 use crate::payments::engine::PaymentEngine;
 use crate::payments::error::PaymentError;
 use crate::payments::intent::{IntentState, PaymentIntent};
 use crate::payments::method::SettleError;
+use crate::web::problem::ApiError;
 
 /// 404 `unknown_payment_intent`.
 pub(crate) fn unknown(intent_id: &str) -> ApiError {

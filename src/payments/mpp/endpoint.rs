@@ -14,23 +14,24 @@ use super::Mpp;
 use super::answers::{engine_error, intent_json, not_payable, unknown};
 use super::challenge::{Rejection, verify};
 use super::response::{PaymentProblem, paid, payment_required};
-use crate::http::AppState;
-use crate::http::problem::ApiError;
 use crate::payments::engine::PaymentEngine;
 use crate::payments::intent::{IntentState, PaymentIntent};
 use crate::payments::method::SettleError;
 use crate::payments::outcome::{Resolution, TRY_AGAIN, failure_reason};
+use crate::payments::routes::PaymentsState;
 use crate::payments::store::BeginOutcome;
 use crate::store::IdempotentResponse;
+use crate::web::extract::idempotency_key;
+use crate::web::problem::ApiError;
 
 /// The pay endpoint (GET probes, POST pays; both answer the same way).
 pub async fn pay(
-    State(state): State<AppState>,
+    State(state): State<PaymentsState>,
     Path(intent_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let span = tracing::info_span!("mpp.pay", payment_intent_id = %intent_id);
-    let mpp = state.payments.clone();
+    let mpp = state.mpp.clone();
     async move {
         match handle(&mpp, &state, &intent_id, &headers).await {
             Ok(response) => response,
@@ -43,7 +44,7 @@ pub async fn pay(
 
 async fn handle(
     mpp: &Mpp,
-    state: &AppState,
+    state: &PaymentsState,
     intent_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -208,7 +209,7 @@ async fn handle(
 /// 200 with the receipt for a paid intent, saved for the request's `Idempotency-Key`.
 async fn paid_answer(
     mpp: &Mpp,
-    state: &AppState,
+    state: &PaymentsState,
     intent_id: &str,
     paid_intent: &PaymentIntent,
     idempotency: Option<&(String, String)>,
@@ -256,19 +257,9 @@ fn idempotency(
     headers: &HeaderMap,
     authorization: Option<&str>,
 ) -> Result<Option<(String, String)>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let Some(key) = idempotency_key(headers)? else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| !key.is_empty() && key.len() <= 255)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1–255 visible ASCII characters",
-            )
-        })?;
     let digest = Sha256::digest(
         [
             intent_id.as_bytes(),
@@ -277,7 +268,7 @@ fn idempotency(
         ]
         .concat(),
     );
-    Ok(Some((key.to_owned(), hex::encode(digest))))
+    Ok(Some((key, hex::encode(digest))))
 }
 
 fn replay(stored: &IdempotentResponse, fingerprint: &str) -> Result<Response, ApiError> {

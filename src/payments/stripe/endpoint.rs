@@ -11,19 +11,21 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::webhook::{DEFAULT_TOLERANCE_SECS, STRIPE_SIGNATURE_HEADER, reconcile};
-use crate::http::AppState;
-use crate::http::problem::ApiError;
+use std::sync::Arc;
+
+use crate::payments::mpp::Mpp;
+use crate::web::problem::ApiError;
 
 /// The route of Stripe's webhook endpoint (give Stripe `<public_url>` + this).
 pub const STRIPE_WEBHOOK_PATH: &str = "/payments/stripe/webhook";
 
 /// Receives one Stripe event.
 pub async fn receive(
-    State(state): State<AppState>,
+    State(mpp): State<Arc<Mpp>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Some(stripe) = state.payments.stripe.as_ref() else {
+    let Some(stripe) = mpp.stripe.as_ref() else {
         return Err(ApiError::not_found(
             "not_found",
             "the stripe payment method is not enabled",
@@ -46,8 +48,7 @@ pub async fn receive(
     let Some(update) = reconcile(&event) else {
         return Ok((StatusCode::OK, axum::Json(json!({ "received": true }))).into_response());
     };
-    let outcome = state
-        .payments
+    let outcome = mpp
         .engine
         .reconcile_stripe(&update)
         .await

@@ -17,11 +17,12 @@ use serde_json::json;
 use super::source::{CustomerRef, PaymentSource, SandboxSource};
 use super::stripe_source::StripeIssuer;
 use crate::config::{LinkedSourceSettings, WalletSettings};
-use crate::http::api::messages::{parse_body, require_json};
-use crate::http::problem::ApiError;
-use crate::http::{ApiCaller, AppState};
+use crate::payments::mpp::Mpp;
 use crate::payments::mpp::answers::json_response;
 use crate::payments::sandbox::TOKEN_SUCCESS;
+use crate::web::auth::ApiCaller;
+use crate::web::extract::{parse_body, require_json};
+use crate::web::problem::ApiError;
 
 /// A customer's link, as configured or set through the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,11 +139,11 @@ impl LinkedSources {
 /// Links a customer to a payment source (in this instance's memory).
 #[utoipa::path(put, path = "/v1/customers/{channel}/{user_id}/payment-source",
     params(("channel" = String, Path), ("user_id" = String, Path)), request_body = SourceLink,
-    responses((status = 200, body = SourceLink), (status = 422, body = crate::http::problem::Problem)),
+    responses((status = 200, body = SourceLink), (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn put_source(
     _caller: ApiCaller,
-    State(state): State<AppState>,
+    State(mpp): State<Arc<Mpp>>,
     Path((channel, user_id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -150,7 +151,7 @@ pub async fn put_source(
     require_json(&headers)?;
     let link: SourceLink = parse_body(&body)?;
     let customer = CustomerRef { channel, user_id };
-    state.payments.sources.set(customer.clone(), link.clone());
+    mpp.sources.set(customer.clone(), link.clone());
     tracing::info!(channel = %customer.channel, user_id = %customer.user_id, "payment source linked");
     let body = serde_json::to_value(&link).unwrap_or_else(|_| json!({}));
     Ok(json_response(StatusCode::OK, body))

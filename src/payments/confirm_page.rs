@@ -11,13 +11,13 @@ use axum::response::{Html, IntoResponse, Response};
 
 use tracing::Instrument;
 
-use super::AppState;
-use crate::payments::confirm_link;
-use crate::payments::intent::{IntentState, PaymentIntent};
-use crate::payments::wallet::LinkOutcome;
+use super::confirm_link;
+use super::intent::{IntentState, PaymentIntent};
+use super::routes::PaymentsState;
+use super::wallet::LinkOutcome;
 
 /// `GET /confirm/{token}`: the charge and a button; never pays.
-pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn show(State(state): State<PaymentsState>, Path(token): Path<String>) -> Response {
     let intent = match intent_for(&state, &token).await {
         Ok(intent) => intent,
         Err(response) => return response,
@@ -42,7 +42,7 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
 }
 
 /// `POST /confirm/{token}`: confirms through the wallet and says how it went.
-pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn confirm(State(state): State<PaymentsState>, Path(token): Path<String>) -> Response {
     let intent = match intent_for(&state, &token).await {
         Ok(intent) => intent,
         Err(response) => return response,
@@ -87,16 +87,16 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
     }
 }
 
-async fn intent_for(state: &AppState, token: &str) -> Result<PaymentIntent, Response> {
+async fn intent_for(state: &PaymentsState, token: &str) -> Result<PaymentIntent, Response> {
     let not_found = || {
         page(
             StatusCode::NOT_FOUND,
             "<p>This payment link is not valid.</p>",
         )
     };
-    let intent_id = confirm_link::verify(&state.payments.keys, token).ok_or_else(not_found)?;
+    let intent_id = confirm_link::verify(&state.mpp.keys, token).ok_or_else(not_found)?;
     state
-        .payments
+        .mpp
         .engine
         .get(&intent_id)
         .await

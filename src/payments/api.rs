@@ -3,6 +3,8 @@
 //! `POST /v1/payment-intents/{id}/cancel`, `POST /v1/payment-intents/{id}/refund`.
 //! The customer pays at the intent's `pay_url` (the MPP endpoint).
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -12,15 +14,17 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::clamp_limit;
-use super::messages::{idempotency_key, parse_body, require_json};
-use crate::http::problem::ApiError;
-use crate::http::{ApiCaller, AppState};
 use crate::payments::engine::{NewIntent, PaymentEngine};
 use crate::payments::intent::PaymentIntent;
+use crate::payments::mpp::Mpp;
 use crate::payments::mpp::answers::{engine_error, intent_json, json_response};
+use crate::payments::routes::PaymentsState;
 use crate::payments::store::IntentKey;
 use crate::store::IdempotentResponse;
+use crate::web::auth::ApiCaller;
+use crate::web::extract::{idempotency_key, parse_body, require_json};
+use crate::web::paging::clamp_limit;
+use crate::web::problem::ApiError;
 
 /// Default lifetime of an intent: 24 hours.
 const DEFAULT_EXPIRES_IN_SECS: u64 = 24 * 3600;
@@ -68,12 +72,12 @@ pub struct ListIntents {
 /// Creates an intent, sends `payment_request` to the conversation, returns it (201).
 #[utoipa::path(post, path = "/v1/payment-intents", request_body = CreateIntent,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
-    responses((status = 201, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem),
-        (status = 422, body = crate::http::problem::Problem)),
+    responses((status = 201, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+        (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn create(
     caller: ApiCaller,
-    State(state): State<AppState>,
+    State(state): State<PaymentsState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -83,7 +87,7 @@ pub async fn create(
         [b"payment-intent\0".as_slice(), &body].concat(),
     ));
     let scope = format!("{}:payment-intents", caller.key_name);
-    let engine = &state.payments.engine;
+    let engine = &state.mpp.engine;
     if let Some(key) = &key
         && let Some(stored) = state.store.idempotent_response(&scope, key).await?
     {
@@ -118,14 +122,14 @@ pub async fn create(
 
 /// One intent.
 #[utoipa::path(get, path = "/v1/payment-intents/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn get_one(
     _caller: ApiCaller,
-    State(state): State<AppState>,
+    State(mpp): State<Arc<Mpp>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let engine = &state.payments.engine;
+    let engine = &mpp.engine;
     let intent = engine.get(&id).await.map_err(engine_error)?;
     Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
 }
@@ -136,10 +140,10 @@ pub async fn get_one(
     security(("api_key" = [])))]
 pub async fn list(
     _caller: ApiCaller,
-    State(state): State<AppState>,
+    State(mpp): State<Arc<Mpp>>,
     Query(query): Query<ListIntents>,
 ) -> Result<Response, ApiError> {
-    let engine = &state.payments.engine;
+    let engine = &mpp.engine;
     let conversation = ConversationId::new(query.conversation_id);
     let intents = engine
         .list(&conversation, clamp_limit(query.limit))
@@ -151,15 +155,15 @@ pub async fn list(
 
 /// Cancels an unpaid intent; a later credential never pays it.
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/cancel", params(("id" = String, Path)),
-    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::http::problem::Problem),
-        (status = 409, body = crate::http::problem::Problem)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+        (status = 409, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn cancel(
     _caller: ApiCaller,
-    State(state): State<AppState>,
+    State(mpp): State<Arc<Mpp>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let engine = &state.payments.engine;
+    let engine = &mpp.engine;
     let intent = engine.cancel(&id).await.map_err(engine_error)?;
     Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
 }
@@ -167,12 +171,12 @@ pub async fn cancel(
 /// Refunds a paid intent, in full or in part, through the method that settled it.
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/refund", request_body = RefundRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Passed to the method: a retry refunds once")),
-    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::http::problem::Problem),
-        (status = 422, body = crate::http::problem::Problem)),
+    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::web::problem::Problem),
+        (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = [])))]
 pub async fn refund(
     _caller: ApiCaller,
-    State(state): State<AppState>,
+    State(mpp): State<Arc<Mpp>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -184,7 +188,7 @@ pub async fn refund(
         require_json(&headers)?;
         parse_body(&body)?
     };
-    let engine = &state.payments.engine;
+    let engine = &mpp.engine;
     let intent = engine
         .refund(&id, request.amount, key.as_deref())
         .await
