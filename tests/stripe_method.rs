@@ -166,7 +166,7 @@ async fn a_5xx_is_retried_with_the_same_idempotency_key_and_charges_once() {
 }
 
 #[tokio::test]
-async fn persistent_5xx_is_unavailable_after_bounded_retries() {
+async fn persistent_5xx_is_an_unknown_outcome_after_bounded_retries() {
     let fake = StripeFake::start().await;
     let stripe = method(&fake);
     let result = stripe
@@ -176,8 +176,9 @@ async fn persistent_5xx_is_unavailable_after_bounded_retries() {
             &json!({"spt": "spt_fail_5xx_always_1"}),
         )
         .await;
+    // Stripe may have executed a request that answered 5xx: never a reason to charge anew.
     assert!(
-        matches!(result, Err(SettleError::Unavailable(_))),
+        matches!(result, Err(SettleError::Unknown(_))),
         "{result:?}"
     );
     assert_eq!(fake.requests().len(), 3);
@@ -192,7 +193,7 @@ async fn timeouts_are_retried_with_the_same_key_and_never_charge_twice() {
         .settle(&charge(700), "ch_1", &json!({"spt": "spt_success_slow"}))
         .await;
     assert!(
-        matches!(result, Err(SettleError::Unavailable(_))),
+        matches!(result, Err(SettleError::Unknown(_))),
         "{result:?}"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -229,10 +230,11 @@ async fn a_retried_settlement_replays_instead_of_charging_again() {
     let second = stripe.settle(&charge(900), "ch_1", &payload).await.unwrap();
     assert_eq!(first, second);
     assert_eq!(fake.payment_intents_created(), 1);
-    // Same key, other parameters: Stripe's idempotency_error, never a charge.
+    // Same key, other parameters: Stripe's idempotency_error, never a charge; the first
+    // request's outcome is what counts, so this one's is unknown (looked up, not re-opened).
     let result = stripe.settle(&charge(901), "ch_1", &payload).await;
     assert!(
-        matches!(result, Err(SettleError::Unavailable(_))),
+        matches!(result, Err(SettleError::Unknown(_))),
         "{result:?}"
     );
     assert_eq!(fake.payment_intents_created(), 1);
@@ -275,8 +277,9 @@ async fn unknown_tokens_bad_keys_and_unreachable_stripe_never_echo_secrets() {
     let result = unreachable
         .settle(&charge(100), "ch_3", &json!({"spt": "spt_success_3"}))
         .await;
+    // A network error cannot tell "never sent" from "sent, answer lost": unknown.
     assert!(
-        matches!(result, Err(SettleError::Unavailable(_))),
+        matches!(result, Err(SettleError::Unknown(_))),
         "{result:?}"
     );
 
