@@ -36,8 +36,8 @@ pub use payments::{
 };
 pub use secret::Secret;
 pub use sections::{
-    ApiSettings, Bus, ChannelSettings, Durability, OutboxSettings, ServerSettings, StorageSettings,
-    TemplateSettings, WebchatSettings, WebhookSettings,
+    ApiSettings, Bus, ChannelSettings, Durability, OutboxSettings, RetentionSettings,
+    ServerSettings, StorageSettings, TemplateSettings, WebchatSettings, WebhookSettings,
 };
 
 /// The embedded defaults (`config/omnibridge.toml`).
