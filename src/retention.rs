@@ -204,3 +204,51 @@ impl RetentionJob {
         tracing::debug!("retention job stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(max_age_secs: u64, dedup_min_age_secs: u64) -> RetentionSettings {
+        RetentionSettings {
+            enabled: true,
+            max_age_secs,
+            max_log_bytes: 0,
+            unacked_max_age_secs: 10,
+            dedup_min_age_secs,
+            interval_secs: 0,
+        }
+    }
+
+    #[test]
+    fn floors_apply() {
+        let policy = RetentionPolicy::from_settings(&settings(30, 604_800));
+        assert_eq!(policy.max_age, Duration::from_secs(30));
+        assert_eq!(policy.dedup_max_age, DEDUP_FLOOR);
+        assert_eq!(policy.idempotency_max_age, IDEMPOTENCY_FLOOR);
+        assert_eq!(
+            policy.unacked_max_age,
+            Duration::from_secs(30),
+            "never below max_age"
+        );
+        assert_eq!(policy.max_log_bytes, None, "0 means no budget");
+        assert_eq!(policy.interval, Duration::from_secs(1));
+
+        let long = RetentionPolicy::from_settings(&settings(90 * 86_400, 604_800));
+        assert_eq!(long.dedup_max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(long.idempotency_max_age, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn cutoffs_are_now_minus_each_age() {
+        let policy = RetentionPolicy::from_settings(&settings(3600, 604_800));
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let (log, store) = policy.cutoffs(now);
+        let ms = now.timestamp_millis();
+        assert_eq!(log.events_before_ms, ms - 3_600_000);
+        assert_eq!(log.unacked_before_ms, ms - 3_600_000);
+        assert_eq!(log.dedup_before_ms, ms - 604_800_000);
+        assert_eq!(store.idempotency.timestamp_millis(), ms - 86_400_000);
+        assert_eq!(store.outbox.timestamp_millis(), ms - 3_600_000);
+    }
+}
