@@ -127,6 +127,7 @@ cp "$JSONL" "$RESULTS_DIR/retention.jsonl"
     echo "- $(rustc --version)$(command -v redis-server >/dev/null && echo ", $(redis-server --version | cut -d' ' -f1-3)")"
     echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src adapters bench 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "- load: $CONNECTIONS web-chat connections, $RATE msg/s offered, $SECS s per backend"
+    if [[ -n ${TARGET:-} ]]; then echo "- binaries: release build"; else echo "- binaries: prebuilt, $(basename "$(dirname "$BRIDGE")") profile ($BRIDGE)"; fi
     echo
     for backend in $BACKENDS; do
         echo "## $backend"
