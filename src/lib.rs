@@ -19,6 +19,7 @@
 //! - [`payments`]: payment intents and the MPP endpoint (`/pay/{intent_id}`), the sandbox method.
 //! - [`money`]: integer minor-unit amounts in ISO 4217 currencies, and their display.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`retention`]: the periodic job that keeps the log and the bookkeeping tables bounded.
 //! - [`sqlite`]: the embedded SQLite database (WAL, single writer with group commit) shared
 //!   by the SQLite bus and store.
 #![forbid(unsafe_code)]
@@ -37,6 +38,7 @@ pub mod money;
 pub mod outbox;
 pub mod payments;
 pub mod render;
+pub mod retention;
 pub mod sqlite;
 pub mod startup;
 pub mod store;

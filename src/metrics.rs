@@ -17,10 +17,11 @@ pub struct ChannelLabel {
     pub channel: String,
 }
 
-/// Labels naming what kind of thing was retried or dead-lettered.
+/// Labels naming what kind of thing was retried, dead-lettered or trimmed.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
-    /// `outbound` (channel sends) or `webhook` (business webhooks).
+    /// `outbound` (channel sends) or `webhook` (business webhooks); for retention `events`,
+    /// `dedup`, `outbox`, `idempotency` or `channel_state`.
     pub kind: String,
 }
 
@@ -64,6 +65,8 @@ pub struct Metrics {
     pub http_latency: Family<HttpLabel, Histogram>,
     /// Settlement attempts through the MPP endpoint, by method and outcome.
     pub payment_settlements: Family<PaymentLabel, Counter>,
+    /// Records removed by retention, by kind.
+    pub retention_trimmed: Family<KindLabel, Counter>,
 }
 
 impl Metrics {
@@ -107,6 +110,12 @@ impl Metrics {
             "Settlement attempts by method and outcome",
             payment_settlements.clone(),
         );
+        let retention_trimmed = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "retention_trimmed",
+            "Records removed by retention, by kind",
+            retention_trimmed.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP latency",
@@ -122,7 +131,18 @@ impl Metrics {
             dead_letters,
             http_latency,
             payment_settlements,
+            retention_trimmed,
         }
+    }
+
+    /// Counts `count` records of `kind` removed by retention (creating the series at 0, so
+    /// every kind shows from the first run).
+    pub fn count_trimmed(&self, kind: &str, count: u64) {
+        self.retention_trimmed
+            .get_or_create(&KindLabel {
+                kind: kind.to_owned(),
+            })
+            .inc_by(count);
     }
 
     /// Counts one settlement attempt of `method` ending in `outcome`.

@@ -226,6 +226,17 @@ impl Application {
             retry,
         };
         workers.spawn(media_worker.run(shutdown.clone()));
+        if settings.storage.retention.enabled {
+            let policy =
+                crate::retention::RetentionPolicy::from_settings(&settings.storage.retention);
+            let job = crate::retention::RetentionJob::new(
+                bus.clone(),
+                store.clone(),
+                metrics.clone(),
+                policy,
+            );
+            workers.spawn(job.run(shutdown.clone()));
+        }
         for hook in &settings.webhooks {
             let endpoint = WebhookEndpoint {
                 name: hook.name.clone(),

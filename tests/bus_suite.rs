@@ -9,6 +9,8 @@ mod support;
 mod cases;
 #[path = "bus_suite/redis_only.rs"]
 mod redis_only;
+#[path = "bus_suite/retention.rs"]
+mod retention;
 #[path = "bus_suite/sqlite_only.rs"]
 mod sqlite_only;
 #[path = "bus_suite/store.rs"]
@@ -55,7 +57,7 @@ macro_rules! bus_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let crate::Harness { bus, _guard } = $make().await;
-                    crate::cases::$case(bus).await;
+                    crate::$case(bus).await;
                 }
             )*
         }
@@ -83,4 +85,11 @@ all_backends!(
     head_is_newest_seq,
     ping_answers,
     head_watch_ends_when_bus_dropped,
+    trim_removes_old_events_and_dedup_records,
+    trim_keeps_what_a_group_has_not_acked_until_the_hard_limit,
+    trim_keeps_the_log_within_its_size_budget,
+    retention_job_trims_every_kind_and_counts,
 );
+
+use cases::*;
+use retention::*;

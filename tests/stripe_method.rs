@@ -177,10 +177,7 @@ async fn persistent_5xx_is_an_unknown_outcome_after_bounded_retries() {
         )
         .await;
     // Stripe may have executed a request that answered 5xx: never a reason to charge anew.
-    assert!(
-        matches!(result, Err(SettleError::Unknown(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(SettleError::Unknown(_))), "{result:?}");
     assert_eq!(fake.requests().len(), 3);
     assert_eq!(fake.payment_intents_created(), 0);
 }
@@ -192,10 +189,7 @@ async fn timeouts_are_retried_with_the_same_key_and_never_charge_twice() {
     let result = stripe
         .settle(&charge(700), "ch_1", &json!({"spt": "spt_success_slow"}))
         .await;
-    assert!(
-        matches!(result, Err(SettleError::Unknown(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(SettleError::Unknown(_))), "{result:?}");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let requests = fake.requests();
     assert_eq!(requests.len(), 3, "every attempt reached the fake");
@@ -233,10 +227,7 @@ async fn a_retried_settlement_replays_instead_of_charging_again() {
     // Same key, other parameters: Stripe's idempotency_error, never a charge; the first
     // request's outcome is what counts, so this one's is unknown (looked up, not re-opened).
     let result = stripe.settle(&charge(901), "ch_1", &payload).await;
-    assert!(
-        matches!(result, Err(SettleError::Unknown(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(SettleError::Unknown(_))), "{result:?}");
     assert_eq!(fake.payment_intents_created(), 1);
 }
 
@@ -278,10 +269,7 @@ async fn unknown_tokens_bad_keys_and_unreachable_stripe_never_echo_secrets() {
         .settle(&charge(100), "ch_3", &json!({"spt": "spt_success_3"}))
         .await;
     // A network error cannot tell "never sent" from "sent, answer lost": unknown.
-    assert!(
-        matches!(result, Err(SettleError::Unknown(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(SettleError::Unknown(_))), "{result:?}");
 
     let result = stripe
         .settle(&charge(100), "ch_4", &json!({"token": "spt_x"}))

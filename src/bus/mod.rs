@@ -37,6 +37,32 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// What [`EventLog::trim`] may remove. Times are milliseconds since the Unix epoch by the
+/// bridge's wall clock (the bus stamps each append with it); "before" is strict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogTrim {
+    /// Events appended before this are removed once every consumer group has acked them.
+    pub events_before_ms: i64,
+    /// Events appended before this are removed even if a consumer group has not acked (or
+    /// not read) them: the hard limit.
+    pub unacked_before_ms: i64,
+    /// Size budget of the log (sum of stored envelope sizes): the oldest acked events beyond
+    /// it are removed. `None`: no budget.
+    pub max_log_bytes: Option<u64>,
+    /// De-duplication records made before this are removed (a redelivery after that is a
+    /// new event).
+    pub dedup_before_ms: i64,
+}
+
+/// What one [`EventLog::trim`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogTrimmed {
+    /// Events removed from the log.
+    pub events: u64,
+    /// De-duplication records removed.
+    pub dedup: u64,
+}
+
 /// Errors of the bus.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -67,7 +93,8 @@ pub enum BusError {
 /// - `read_after` returns events with `seq > after` in order, each carrying its `seq`;
 /// - a consumer group delivers every event to one of its consumers at least once: events read
 ///   but not acked stay pending, and `claim_stale` hands those idle longer than `min_idle` to
-///   another consumer.
+///   another consumer;
+/// - `trim` removes only what its [`LogTrim`] allows, oldest first.
 #[async_trait::async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Appends events durably, in order, de-duplicating. One result per input, same order.
@@ -115,6 +142,11 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Events pending (read, not acked) in `group`.
     async fn pending_count(&self, group: &str) -> Result<u64, BusError>;
+
+    /// Applies retention: removes the oldest events `trim` allows (never one a consumer group
+    /// has not acked, unless it is past the hard limit; their pending entries go with them)
+    /// and old de-dup records. The head never moves back.
+    async fn trim(&self, trim: LogTrim) -> Result<LogTrimmed, BusError>;
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), BusError>;

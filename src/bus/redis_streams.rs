@@ -6,7 +6,12 @@
 //!   plain `u64` as on SQLite), fields `env` (envelope JSON without `seq`) and `conv`;
 //! - `conv:<conversation id>`: sorted set of that conversation's seqs, so
 //!   [`EventLog::read_conversation`] does not scan the stream;
-//! - `dedup:<channel>`: hash from dedup key to the original seq.
+//! - `dedup:<channel>`: hash from dedup key to the original seq; `dedupat:<channel>`: sorted
+//!   set of the same keys scored by their time, and `dedupch`: the channels having them;
+//! - `times`: sorted set of seqs (each append call's last one) scored by append time (ms), and
+//!   `bytes`: the total size of the stored envelopes, both for retention
+//!   ([`EventLog::trim`]: `XTRIM MINID`, never past an entry a consumer group has not acked
+//!   before the hard limit).
 //!
 //! One Lua script per [`EventLog::append`] call checks the dedup key, INCRs the counter,
 //! XADDs and records the key atomically, so concurrent redeliveries produce one event.
@@ -32,10 +37,11 @@ use redis::streams::{StreamId, StreamRangeReply};
 use redis::{RedisError, cmd};
 use tokio::sync::watch;
 
-use super::{Appended, BusError, EventLog, NewEvent, Seq};
+use super::{Appended, BusError, EventLog, LogTrim, LogTrimmed, NewEvent, Seq};
 
 mod groups;
 mod scripts;
+mod trim;
 
 /// How often the seq counter is polled to notice other instances' appends.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -176,7 +182,9 @@ impl EventLog for RedisBus {
             return Ok(Vec::new());
         }
         let mut invocation = scripts::APPEND.prepare_invoke();
-        invocation.arg(&self.inner.prefix);
+        invocation
+            .arg(&self.inner.prefix)
+            .arg(chrono::Utc::now().timestamp_millis());
         for NewEvent {
             mut envelope,
             dedup_key,
@@ -294,6 +302,10 @@ impl EventLog for RedisBus {
 
     async fn pending_count(&self, group: &str) -> Result<u64, BusError> {
         self.inner.pending(group).await
+    }
+
+    async fn trim(&self, trim: LogTrim) -> Result<LogTrimmed, BusError> {
+        self.inner.trim(trim).await
     }
 
     async fn ping(&self) -> Result<(), BusError> {

@@ -22,11 +22,12 @@ use omnibridge_sdk::{ConversationId, Envelope};
 use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
-use super::{Appended, BusError, EventLog, NewEvent, Seq};
+use super::{Appended, BusError, EventLog, LogTrim, LogTrimmed, NewEvent, Seq};
 use crate::sqlite::{Database, DbError};
 
 mod append;
 mod groups;
+mod trim;
 
 use append::Row;
 
@@ -102,10 +103,15 @@ impl From<DbError> for BusError {
     }
 }
 
+/// The newest seq ever handed out: retention may have removed it, but `AUTOINCREMENT`
+/// remembers it in `sqlite_sequence`, so the head never moves back.
 fn read_head(conn: &Connection) -> Result<Seq, DbError> {
-    let head: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM bus_events", [], |row| {
-        row.get(0)
-    })?;
+    let head: i64 = conn.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM bus_events), 0), \
+         coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'bus_events'), 0))",
+        [],
+        |row| row.get(0),
+    )?;
     Ok(seq_from_sql(head))
 }
 
@@ -280,6 +286,34 @@ impl EventLog for SqliteBus {
             .read(move |conn| groups::pending(conn, &group))
             .await?;
         Ok(count)
+    }
+
+    async fn trim(&self, trim: LogTrim) -> Result<LogTrimmed, BusError> {
+        let mut trimmed = LogTrimmed::default();
+        loop {
+            let (removed, more) = self
+                .inner
+                .db
+                .write(move |conn| trim::events_step(conn, &trim))
+                .await?;
+            trimmed.events += removed;
+            if !more {
+                break;
+            }
+        }
+        loop {
+            let before = trim.dedup_before_ms;
+            let (removed, more) = self
+                .inner
+                .db
+                .write(move |conn| trim::dedup_step(conn, before))
+                .await?;
+            trimmed.dedup += removed;
+            if !more {
+                break;
+            }
+        }
+        Ok(trimmed)
     }
 
     async fn ping(&self) -> Result<(), BusError> {

@@ -38,7 +38,8 @@ pub use payments::{
 pub use secret::Secret;
 pub use sections::{
     ApiSettings, Bus, CHANNEL_BRIDGE_KEYS, ChannelSettings, Durability, OutboxSettings,
-    ServerSettings, StorageSettings, TemplateSettings, WebchatSettings, WebhookSettings,
+    RetentionSettings, ServerSettings, StorageSettings, TemplateSettings, WebchatSettings,
+    WebhookSettings,
 };
 
 /// The embedded defaults (`config/omnibridge.toml`).

@@ -37,6 +37,33 @@ pub struct StorageSettings {
     pub bus: Bus,
     /// SQLite `synchronous` level for the event log.
     pub durability: Durability,
+    /// `[storage.retention]`: how long the log and the bookkeeping tables keep data.
+    pub retention: RetentionSettings,
+}
+
+/// `[storage.retention]`: what the periodic retention job trims (see
+/// [`crate::retention`]). Floors apply on top: de-dup records are kept at least
+/// `dedup_min_age_secs`, idempotency records at least 24 hours, unacked events at least
+/// `max_age_secs`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Run the retention job at all.
+    pub enabled: bool,
+    /// Age in seconds after which events, finished outbox rows, idempotency records and
+    /// channel state entries are removed.
+    pub max_age_secs: u64,
+    /// Size budget of the event log in bytes (sum of stored envelopes); the oldest acked
+    /// events beyond it are removed. `0` means no size limit.
+    pub max_log_bytes: u64,
+    /// Hard limit in seconds for events a consumer group has not acked (or not yet read):
+    /// they outlive `max_age_secs` and `max_log_bytes` until this age.
+    pub unacked_max_age_secs: u64,
+    /// De-duplication records are kept at least this long (seconds), even when
+    /// `max_age_secs` is shorter: providers redeliver for days (WhatsApp up to 7).
+    pub dedup_min_age_secs: u64,
+    /// Seconds between runs of the retention job (the first run is at start).
+    pub interval_secs: u64,
 }
 
 /// Which event bus backend to use.

@@ -223,3 +223,23 @@ fn payment_secrets_come_from_env_and_are_long_enough() {
     let s = Settings::load_from(Some(f.path()), vars).unwrap();
     assert_eq!(s.payments.previous_secrets.len(), 1);
 }
+
+#[test]
+fn retention_has_defaults_and_takes_env_overrides() {
+    let s = Settings::load_from(None, env(&[])).unwrap();
+    let r = &s.storage.retention;
+    assert!(r.enabled);
+    assert_eq!(r.max_age_secs, 30 * 24 * 3600);
+    assert_eq!(r.max_log_bytes, 1 << 30);
+    assert!(r.unacked_max_age_secs >= r.max_age_secs);
+    assert_eq!(r.dedup_min_age_secs, 7 * 24 * 3600);
+    let s = Settings::load_from(
+        None,
+        env(&[("OMNIBRIDGE__STORAGE__RETENTION__MAX_AGE_SECS", "30")]),
+    )
+    .unwrap();
+    assert_eq!(s.storage.retention.max_age_secs, 30);
+    let f = file("[storage.retention]\nmax_age = 5\n");
+    let err = Settings::load_from(Some(f.path()), env(&[])).unwrap_err();
+    assert!(err.to_string().contains("max_age"), "{err}");
+}

@@ -28,6 +28,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 mod schema;
+mod vacuum;
 mod writer;
 
 use writer::{Job, WriteJob};
@@ -115,6 +116,7 @@ impl Database {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        vacuum::enable_incremental(&conn)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -148,6 +150,12 @@ impl Database {
         let job: Job = Box::new(WriteJob::new(job, reply));
         self.inner.writer.send(job).map_err(|_| DbError::Closed)?;
         answer.await.map_err(|_| DbError::Closed)?
+    }
+
+    /// Returns up to `max_pages` free pages to the file system (`PRAGMA incremental_vacuum`)
+    /// and answers how many free pages are left. Runs on the writer thread.
+    pub async fn incremental_vacuum(&self, max_pages: u32) -> Result<u64, DbError> {
+        self.write(move |conn| vacuum::step(conn, max_pages)).await
     }
 
     /// Runs `job` on a read connection in a blocking task. It sees committed data only.

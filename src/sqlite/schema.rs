@@ -133,7 +133,25 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (channel_id, key)
     ) WITHOUT ROWID;",
-    // 8: the payment reconciler's sweeps: overdue and `processing` intents by state.
+    // 8: retention. Events and de-dup records get their append time (rows already there count
+    // from the migration) and events their stored size; `bus_stats` keeps the log's total
+    // size so the size budget needs no scan; indexes for the age cut-offs of the store.
+    "ALTER TABLE bus_events ADD COLUMN appended_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE bus_events ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE bus_events SET appended_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+        bytes = length(CAST(envelope AS BLOB));
+    ALTER TABLE bus_dedup ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE bus_dedup SET created_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+    CREATE INDEX bus_dedup_created ON bus_dedup (created_at);
+    CREATE TABLE bus_stats (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        bytes INTEGER NOT NULL
+    );
+    INSERT INTO bus_stats (id, bytes) SELECT 1, coalesce(sum(bytes), 0) FROM bus_events;
+    CREATE INDEX outbox_finished ON outbox (state, created_at);
+    CREATE INDEX idempotency_created ON idempotency (created_at);
+    CREATE INDEX channel_state_updated ON channel_state (updated_at);",
+    // 9: the payment reconciler's sweeps: overdue and `processing` intents by state.
     "CREATE INDEX payment_intents_state ON payment_intents (state, expires_at);",
 ];
 

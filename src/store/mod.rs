@@ -312,6 +312,40 @@ pub trait Store: Send + Sync + 'static {
         entries: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError>;
 
+    /// Retention: removes finished (sent or dead) outbox records, idempotency records and
+    /// channel state entries older than their cut-offs in `before`; returns how many of
+    /// each. Channel state keys ending in [`KEPT_STATE_SUFFIX`] are kept.
+    async fn prune(&self, before: PruneBefore) -> Result<Pruned, StoreError>;
+
+    /// Gives the space freed by deletes back to the file system, in bounded steps.
+    async fn reclaim_space(&self) -> Result<(), StoreError>;
+
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Channel state keys ending in this (mailbox cursors such as email's `imap:cursor`) are
+/// never removed by retention: losing one would make the channel re-read its provider.
+pub const KEPT_STATE_SUFFIX: &str = ":cursor";
+
+/// The cut-offs of [`Store::prune`]: a record older than its cut-off is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneBefore {
+    /// Outbox records that are sent or dead and were created before this.
+    pub outbox: Timestamp,
+    /// API idempotency records saved before this.
+    pub idempotency: Timestamp,
+    /// Channel state entries last written before this.
+    pub channel_state: Timestamp,
+}
+
+/// What one [`Store::prune`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Finished outbox records.
+    pub outbox: u64,
+    /// Idempotency records.
+    pub idempotency: u64,
+    /// Channel state entries.
+    pub channel_state: u64,
 }

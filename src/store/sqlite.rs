@@ -14,8 +14,8 @@ use omnibridge_sdk::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    Conversation, IdempotentResponse, OutboxOutcome, OutboxRecord, ParticipantRecord, Store,
-    StoreError,
+    Conversation, IdempotentResponse, OutboxOutcome, OutboxRecord, ParticipantRecord, PruneBefore,
+    Pruned, Store, StoreError,
 };
 use crate::sqlite::{Database, DbError};
 
@@ -25,6 +25,7 @@ mod outbox;
 mod participants;
 mod payments;
 mod records;
+mod retention;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -353,6 +354,14 @@ impl Store for SqliteStore {
         entries: &[(String, Vec<u8>)],
     ) -> Result<(), StoreError> {
         channel_state::set_many(&self.db, channel_id, entries).await
+    }
+
+    async fn prune(&self, before: PruneBefore) -> Result<Pruned, StoreError> {
+        retention::prune(&self.db, before).await
+    }
+
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        retention::reclaim_space(&self.db).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

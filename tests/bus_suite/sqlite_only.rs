@@ -122,3 +122,78 @@ async fn two_databases_on_one_file_share_seqs_and_dedup() {
     .expect("second instance saw the append")
     .unwrap();
 }
+
+fn pragma(path: &std::path::Path, name: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_query_value(None, name, |row| row.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_gives_the_space_back_to_the_file_system() {
+    use omnibridge::bus::LogTrim;
+    use omnibridge::store::Store;
+    use omnibridge::store::sqlite::SqliteStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bus.db");
+    let db = Database::open(&path, Durability::Normal).unwrap();
+    assert_eq!(pragma(&path, "auto_vacuum"), 2, "incremental auto-vacuum");
+    let bus = SqliteBus::new(db.clone()).await.unwrap();
+    let store = SqliteStore::new(db);
+    let body = "x".repeat(4000);
+    for batch in 0..20 {
+        let events = (0..50)
+            .map(|i| event("webchat", "c", &format!("{batch}-{i}-{body}"), None))
+            .collect();
+        bus.append(events).await.unwrap();
+    }
+    let full = pragma(&path, "page_count");
+    assert!(full > 1000, "about 4 MB of events: {full} pages");
+
+    let trimmed = bus
+        .trim(LogTrim {
+            events_before_ms: chrono::Utc::now().timestamp_millis() + 60_000,
+            unacked_before_ms: i64::MIN,
+            max_log_bytes: None,
+            dedup_before_ms: i64::MIN,
+        })
+        .await
+        .unwrap();
+    assert_eq!(trimmed.events, 1000);
+    assert!(
+        pragma(&path, "freelist_count") > 900,
+        "deleted pages are free"
+    );
+    store.reclaim_space().await.unwrap();
+    assert_eq!(pragma(&path, "freelist_count"), 0);
+    let after = pragma(&path, "page_count");
+    assert!(after < full / 10, "{full} pages before, {after} after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_made_without_auto_vacuum_is_converted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE legacy (a TEXT); \
+             INSERT INTO legacy VALUES ('kept');",
+        )
+        .unwrap();
+    }
+    assert_eq!(pragma(&path, "auto_vacuum"), 0);
+    let db = Database::open(&path, Durability::Full).unwrap();
+    assert_eq!(pragma(&path, "auto_vacuum"), 2);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kept: String = conn
+        .query_row("SELECT a FROM legacy", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(kept, "kept");
+    let bus = SqliteBus::new(db).await.unwrap();
+    bus.append(vec![event("webchat", "c", "a", None)])
+        .await
+        .unwrap();
+    assert_eq!(bus.read_after(0, 10).await.unwrap().len(), 1);
+}

@@ -129,6 +129,10 @@ pub trait Inbox: Send + Sync + 'static {
 /// maps, raw messages awaiting media extraction), in the bridge's store, so it survives
 /// restarts and is shared by every bridge instance on that store. Keys are the channel's own;
 /// the bridge namespaces them by channel id.
+///
+/// Entries are not kept forever: the bridge's retention removes an entry not written for
+/// `storage.retention.max_age_secs`, except keys ending in `:cursor` (a provider position such
+/// as a mailbox cursor, whose loss would make the channel re-read its provider).
 #[async_trait::async_trait]
 pub trait ChannelState: Send + Sync + 'static {
     /// The value under `key`, if any.
