@@ -83,11 +83,11 @@ pub fn check_channel(
         }
         omnibridge_whatsapp::KIND => {
             let config: WhatsAppConfig = settings.config().map_err(|e| e.to_string())?;
-            config.resolve_secrets(&lookup).map_err(|e| e.to_string())?;
+            config.resolve_secrets(lookup).map_err(|e| e.to_string())?;
         }
         omnibridge_telegram::KIND => {
             let config: TelegramConfig = settings.config().map_err(|e| e.to_string())?;
-            config.resolve_secrets(&lookup).map_err(|e| e.to_string())?;
+            config.resolve_secrets(lookup).map_err(|e| e.to_string())?;
         }
         other => return Err(unknown_type(other)),
     }
