@@ -3,6 +3,7 @@
 //! polling delivers and shows a blocking webhook on `/readyz`, outbound honours 429 and
 //! dead-letters a block, media is fetched, and paying works by tapping an inline button.
 
+mod crash;
 mod outbound;
 mod pay;
 
