@@ -43,6 +43,8 @@ pub struct TelegramChannel {
     capabilities: Capabilities,
     pub(crate) bot: Bot,
     pub(crate) state: Option<Arc<dyn ChannelState>>,
+    /// Telegram's per-bot and per-chat send rates, kept before Telegram answers 429.
+    throttle: outbound::throttle::Throttle,
     /// What `/readyz` shows while something needs the operator (a webhook blocking polling).
     problem: Mutex<Option<(String, String)>>,
 }
@@ -95,6 +97,7 @@ impl TelegramChannel {
             capabilities: capabilities(),
             bot,
             state: cx.state.clone(),
+            throttle: outbound::throttle::Throttle::new(),
             problem: Mutex::new(None),
         })
     }
@@ -340,6 +343,7 @@ impl Channel for TelegramChannel {
         let reply = msg.reply_to.as_ref().and_then(message_id);
         let mut last = None;
         for part in plan.parts {
+            self.throttle.acquire(chat).await;
             let mut request = self
                 .bot
                 .send_message(chat_id, part.text)

@@ -1,6 +1,7 @@
 //! Outbound: what one [`OutboundMessage`] becomes on the Bot API.
 
 pub mod render;
+pub mod throttle;
 
 use omnibridge_sdk::{ButtonAction, ChannelError, OutboundMessage};
 use teloxide_core::types::{InlineKeyboardButton, InlineKeyboardMarkup};
