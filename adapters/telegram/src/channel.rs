@@ -6,16 +6,17 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use omnibridge_sdk::{
-    ButtonLimits, Capabilities, Channel, ChannelContext, ChannelError, ChannelKind, ChannelState,
-    EventBody, FetchedMedia, Formatting, InboundEvent, Inbox, MEDIA_TOO_LARGE, Media,
-    OutboundMessage, ProviderMessageId, SendReceipt, WebhookRequest,
+    AttachmentLimits, ButtonLimits, Capabilities, Channel, ChannelContext, ChannelError,
+    ChannelKind, ChannelState, EventBody, FetchedMedia, Formatting, InboundEvent, Inbox,
+    MEDIA_TOO_LARGE, Media, MediaKind, OutboundAttachment, OutboundMessage, ProviderMessageId,
+    SendReceipt, WebhookRequest,
 };
 use teloxide_core::Bot;
 use teloxide_core::net::Download;
 use teloxide_core::payloads::{AnswerCallbackQuerySetters, SendMessageSetters, SetWebhookSetters};
 use teloxide_core::requests::Requester;
 use teloxide_core::types::{
-    AllowedUpdate, CallbackQueryId, ChatId, FileId, MessageId, ReplyParameters,
+    AllowedUpdate, CallbackQueryId, ChatId, FileId, InputFile, MessageId, ReplyParameters,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -58,14 +59,27 @@ impl std::fmt::Debug for TelegramChannel {
     }
 }
 
+/// Largest file a bot may upload, in bytes (Bot API: 50 MB).
+pub const MAX_UPLOAD_BYTES: u64 = 50 * 1000 * 1000;
+
 /// What Telegram renders, as the bridge should shape it: 4096-character texts, up to 10
-/// inline buttons (payload and URL) with labels of at most 64 characters, replies. The
+/// inline buttons (payload and URL) with labels of at most 64 characters, replies, files up
+/// to 50 MB (images, video and audio go as such, anything else as a document). The
 /// channel escapes plain text for its parse mode itself, so the bridge hands it plain text.
 pub fn capabilities() -> Capabilities {
     Capabilities::text_only(render::MAX_TEXT)
         .with_buttons(ButtonLimits::new(10, 64, true))
         .with_formatting(Formatting::Plain)
         .with_reply_to()
+        .with_attachments(AttachmentLimits::new(
+            vec![
+                MediaKind::Image,
+                MediaKind::Video,
+                MediaKind::Audio,
+                MediaKind::Document,
+            ],
+            MAX_UPLOAD_BYTES,
+        ))
 }
 
 impl TelegramChannel {
@@ -249,6 +263,41 @@ impl TelegramChannel {
     }
 }
 
+impl TelegramChannel {
+    /// Uploads one stored file: `sendPhoto`, `sendVideo` or `sendAudio` by its MIME type,
+    /// else `sendDocument`.
+    async fn send_file(
+        &self,
+        chat_id: ChatId,
+        attachment: &OutboundAttachment,
+    ) -> Result<ProviderMessageId, ChannelError> {
+        let bytes = attachment.bytes.clone().ok_or_else(|| {
+            ChannelError::rejected(
+                "attachment_missing",
+                "an attachment's bytes were not loaded",
+            )
+        })?;
+        let name = attachment
+            .filename
+            .clone()
+            .unwrap_or_else(|| attachment.media_id.clone());
+        let file = InputFile::memory(bytes).file_name(name);
+        let mime = attachment.mime_type.as_deref().unwrap_or_default();
+        self.throttle.acquire(&chat_id.0.to_string()).await;
+        let sent = if mime.starts_with("image/") && mime != "image/svg+xml" {
+            self.bot.send_photo(chat_id, file).await
+        } else if mime.starts_with("video/") {
+            self.bot.send_video(chat_id, file).await
+        } else if mime.starts_with("audio/") {
+            self.bot.send_audio(chat_id, file).await
+        } else {
+            self.bot.send_document(chat_id, file).await
+        }
+        .map_err(errors::from_request)?;
+        Ok(inbound::message::provider_id(&sent.chat, sent.id.0))
+    }
+}
+
 /// The update types we handle, for `setWebhook` and `getUpdates`.
 pub(crate) fn allowed_updates() -> Vec<AllowedUpdate> {
     vec![
@@ -359,6 +408,17 @@ impl Channel for TelegramChannel {
                 Ok(sent) => last = Some(inbound::message::provider_id(&sent.chat, sent.id.0)),
                 Err(error) => {
                     let error = errors::from_request(error);
+                    if error.code() == BOT_BLOCKED {
+                        self.mark_blocked(chat, true).await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        for attachment in &msg.attachments {
+            match self.send_file(chat_id, attachment).await {
+                Ok(id) => last = Some(id),
+                Err(error) => {
                     if error.code() == BOT_BLOCKED {
                         self.mark_blocked(chat, true).await;
                     }

@@ -169,3 +169,29 @@ async fn media_downloads_are_capped_by_file_size_first() {
             .contains(omnibridge_telegram::fake::FAKE_TOKEN)
     );
 }
+
+#[tokio::test]
+async fn stored_files_go_up_by_their_kind_after_the_text() {
+    let fake = FakeBotApi::start().await.unwrap();
+    let channel = channel(&fake, Arc::new(MemoryState::default()), |c| c);
+    let mut msg = message("Your documents");
+    for (id, mime, name) in [
+        ("m1", "image/png", "damage.png"),
+        ("m2", "application/pdf", "invoice.pdf"),
+    ] {
+        let mut attachment = omnibridge_sdk::OutboundAttachment::new(id);
+        attachment.mime_type = Some(mime.into());
+        attachment.filename = Some(name.into());
+        attachment.bytes = Some(bytes::Bytes::from_static(b"0123456789"));
+        msg.attachments.push(attachment);
+    }
+    channel.send(&msg).await.unwrap();
+    let methods: Vec<String> = fake.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(methods, ["sendMessage", "sendPhoto", "sendDocument"]);
+    let document = &fake.accepted("sendDocument")[0];
+    assert_eq!(document["document"]["file_name"], "invoice.pdf");
+    assert_eq!(document["document"]["size"], 10);
+    msg.attachments[0].bytes = None;
+    let error = channel.send(&msg).await.unwrap_err();
+    assert_eq!(error.code(), "attachment_missing");
+}

@@ -198,7 +198,7 @@ async fn polling_delivers_updates_and_readyz_names_a_webhook_in_the_way() {
 }
 
 #[tokio::test]
-async fn inbound_media_is_fetched_with_get_file_and_stored() {
+async fn inbound_media_is_fetched_with_get_file_stored_and_sent_back_by_reference() {
     let tg = spawn_tg(json!({})).await;
     tg.fake.add_file("doc-e2e", b"%PDF-1.7 invoice");
     let update = json!({"update_id": 7, "message": {"message_id": 7, "date": 1_700_000_000,
@@ -219,5 +219,26 @@ async fn inbound_media_is_fetched_with_get_file_and_stored() {
         .unwrap();
     assert_eq!(stored["data"]["media"]["mime_type"], "application/pdf");
     assert_eq!(tg.fake.downloads(), 1);
+
+    // Sent back by stored media reference: a document upload after the text.
+    let media_id = stored["data"]["media"]["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let response = tg
+        .app
+        .send_message(
+            &conversation,
+            json!({"text": "Your invoice", "attachments": [{"media_id": media_id, "filename": "copy.pdf"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 202, "{:?}", response.text().await);
+    until(|| !tg.fake.accepted("sendDocument").is_empty()).await;
+    let document = &tg.fake.accepted("sendDocument")[0];
+    assert_eq!(document["document"]["file_name"], "copy.pdf");
+    assert_eq!(document["document"]["size"], 16);
     tg.app.stop().await;
 }

@@ -75,6 +75,9 @@ async fn method(
             )),
         },
         "getFile" => get_file(&fake, &params),
+        "sendPhoto" | "sendDocument" | "sendVideo" | "sendAudio" => {
+            send_file(&fake, &method, &params)
+        }
         _ => Err((404, "Not Found: method not found".into(), None)),
     };
     reply(&fake, &method, params, answer)
@@ -90,6 +93,10 @@ const METHODS: &[&str] = &[
     "editMessageText",
     "answerCallbackQuery",
     "getFile",
+    "sendPhoto",
+    "sendDocument",
+    "sendVideo",
+    "sendAudio",
 ];
 
 fn canonical(method: &str) -> String {
@@ -149,6 +156,14 @@ async fn params(request: Request) -> Result<Value, String> {
             .map_err(|e| format!("Bad Request: {e}"))?
         {
             let name = part.name().unwrap_or_default().to_owned();
+            if let Some(file_name) = part.file_name().map(str::to_owned) {
+                let bytes = part
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("Bad Request: {e}"))?;
+                object.insert(name, json!({"file_name": file_name, "size": bytes.len()}));
+                continue;
+            }
             let text = part.text().await.map_err(|e| format!("Bad Request: {e}"))?;
             object.insert(name, field(&text));
         }
@@ -167,6 +182,17 @@ async fn params(request: Request) -> Result<Value, String> {
                 object.insert(key, field(&value));
             }
         }
+    }
+    // Uploads referenced as `attach://<part>` (teloxide's way) are resolved to their part.
+    let attached: Vec<(String, Value)> = object
+        .iter()
+        .filter_map(|(key, value)| {
+            let part = value.as_str()?.strip_prefix("attach://")?;
+            Some((key.clone(), object.get(part)?.clone()))
+        })
+        .collect();
+    for (key, upload) in attached {
+        object.insert(key, upload);
     }
     Ok(Value::Object(object))
 }
@@ -326,6 +352,39 @@ fn send_message(fake: &Fake, params: &Value) -> Answer {
         validate::reply_markup(markup).map_err(bad)?;
     }
     Ok(message(fake, &chat_id, &text, params))
+}
+
+/// `sendPhoto` & co.: the file must be an upload (multipart) or a file id / URL string.
+fn send_file(fake: &Fake, method: &str, params: &Value) -> Answer {
+    if let Some(failure) = lock(fake).failures.pop_front() {
+        return Err(match failure {
+            Failure::RetryAfter(seconds) => (
+                429,
+                format!("Too Many Requests: retry after {seconds}"),
+                Some(json!({"retry_after": seconds})),
+            ),
+            Failure::Blocked => (403, "Forbidden: bot was blocked by the user".into(), None),
+            Failure::Other { code, description } => (code, description, None),
+        });
+    }
+    let chat_id = string(params, "chat_id").ok_or_else(|| bad("Bad Request: chat_id is empty"))?;
+    let field = match method {
+        "sendPhoto" => "photo",
+        "sendVideo" => "video",
+        "sendAudio" => "audio",
+        _ => "document",
+    };
+    match params.get(field) {
+        Some(Value::Object(upload)) if upload.get("size").and_then(Value::as_u64) > Some(0) => {}
+        Some(Value::String(reference))
+            if !reference.is_empty() && !reference.starts_with("attach://") => {}
+        _ => {
+            return Err(bad(format!(
+                "Bad Request: there is no {field} in the request"
+            )));
+        }
+    }
+    Ok(message(fake, &chat_id, "", params))
 }
 
 fn edit_message_text(fake: &Fake, params: &Value) -> Answer {
