@@ -90,7 +90,8 @@ pub(crate) async fn run(
         for update in &updates {
             let value = serde_json::to_value(update).unwrap_or_default();
             let normalized = inbound::normalize(&channel.account, update, &value);
-            next = next.max(normalized.update_id.saturating_add(1) as i32);
+            let after = i32::try_from(normalized.update_id.saturating_add(1)).unwrap_or(i32::MAX);
+            next = next.max(after);
             events.push(channel.complete(normalized).await);
         }
         // Durable first, then the cursor: a crash in between re-fetches, and de-duplication

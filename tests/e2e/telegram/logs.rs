@@ -87,7 +87,6 @@ async fn no_bot_token_in_any_log_line() {
         .unwrap();
     let bridge = crate::process::wait_ready(child, port, "tg-logs").await;
     let base = bridge.base.clone();
-    let client = reqwest::Client::new();
 
     wait(async || hook_api.webhook().is_some(), "setWebhook").await;
     wait(
