@@ -285,3 +285,22 @@ async fn a_missing_or_wrong_secret_is_refused_before_parsing() {
         Err(ChannelError::Malformed(_))
     ));
 }
+
+#[tokio::test]
+async fn the_channel_conforms_to_the_sdk_contract() {
+    let fake = FakeBotApi::start().await.unwrap();
+    let channel = channel(&fake, Arc::new(MemoryState::default()), |c| c);
+    let fixtures: Vec<WebhookFixture> = [
+        json!({"update_id": 1, "message": message(1, json!({"text": "hi"}))}),
+        json!({"update_id": 2, "edited_message": message(1, json!({"text": "hi!", "edit_date": 1_700_000_001}))}),
+        json!({"update_id": 3, "poll_answer": {"poll_id": "p", "user": user(), "option_ids": [0]}}),
+    ]
+    .iter()
+    .map(|update| WebhookFixture::post(update.to_string()).header(HEADER, SECRET))
+    .collect();
+    omnibridge_sdk::testkit::assert_conforms(
+        &channel,
+        &fixtures,
+        &omnibridge_sdk::testkit::Conformance::secret_header(&[HEADER]),
+    );
+}
