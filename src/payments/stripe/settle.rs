@@ -147,7 +147,9 @@ pub(crate) fn read_intent(
         };
         tracing::error!(intent_id, call, field = %field, problem,
             "stripe's answer could not be read; the payment's outcome is unknown");
-        SettleError::Unknown(format!("unreadable answer to {call}: {field} is {problem}"))
+        SettleError::Unknown(format!(
+            "unreadable answer to {call}: {field} is {problem}"
+        ))
     })
 }
 
@@ -300,28 +302,22 @@ mod tests {
             let value: miniserde::json::Value = miniserde::json::from_str(json).unwrap();
             read_intent("create PaymentIntent", &value, "payint_1")
         };
-        let paid =
-            read(r#"{"id":"pi_1","status":"succeeded","amount":5,"new_field":[1]}"#).unwrap();
+        let paid = read(r#"{"id":"pi_1","status":"succeeded","amount":5,"new_field":[1]}"#)
+            .unwrap();
         assert_eq!(outcome(&paid).unwrap().reference, "pi_1");
         let declined = read(
             r#"{"id":"pi_2","status":"requires_payment_method",
                 "last_payment_error":{"code":"card_declined","decline_code":"insufficient_funds"}}"#,
         )
         .unwrap();
-        assert!(matches!(
-            outcome(&declined),
-            Err(SettleError::Refused { .. })
-        ));
+        assert!(matches!(outcome(&declined), Err(SettleError::Refused { .. })));
         let pending = read(r#"{"id":"pi_3","status":"processing"}"#).unwrap();
         assert!(matches!(outcome(&pending), Err(SettleError::Unknown(_))));
 
         let Err(SettleError::Unknown(why)) = read(r#"{"id":17,"status":"succeeded"}"#) else {
             panic!("an unreadable id is an unknown outcome");
         };
-        assert!(
-            why.contains("create PaymentIntent") && why.contains("`id`"),
-            "{why}"
-        );
+        assert!(why.contains("create PaymentIntent") && why.contains("`id`"), "{why}");
         let Err(SettleError::Unknown(why)) = read(r#"{"id":"pi_4"}"#) else {
             panic!("a missing status is an unknown outcome");
         };
