@@ -38,7 +38,14 @@ pub async fn spawn_tg(extra: Value) -> Tg {
     for (key, value) in extra.as_object().cloned().unwrap_or_default() {
         rest[key] = value;
     }
-    let entry = ChannelSettings::new(ID, "telegram", rest.as_object().cloned().unwrap());
+    let mut entry = ChannelSettings::new(ID, "telegram", rest.as_object().cloned().unwrap());
+    if let Some(cap) = entry
+        .rest
+        .remove("max_media_bytes")
+        .and_then(|v| v.as_u64())
+    {
+        entry.max_media_bytes = cap;
+    }
     let env = |name: &str| match name {
         "E2E_TG_TOKEN" => Some(FAKE_TOKEN.to_owned()),
         "E2E_TG_SECRET" => Some(SECRET.to_owned()),
@@ -240,5 +247,63 @@ async fn inbound_media_is_fetched_with_get_file_stored_and_sent_back_by_referenc
     let document = &tg.fake.accepted("sendDocument")[0];
     assert_eq!(document["document"]["file_name"], "copy.pdf");
     assert_eq!(document["document"]["size"], 16);
+    tg.app.stop().await;
+}
+
+fn document(update_id: u32, file_id: &str, size: u64) -> Value {
+    json!({"update_id": update_id, "message": {"message_id": update_id, "date": 1_700_000_000,
+        "chat": {"id": CUSTOMER, "type": "private"}, "from": {"id": CUSTOMER, "is_bot": false, "first_name": "Ada"},
+        "document": {"file_id": file_id, "file_unique_id": file_id, "file_name": format!("{file_id}.pdf"),
+            "mime_type": "application/pdf", "file_size": size}}})
+}
+
+#[tokio::test]
+async fn media_over_the_cap_or_gone_fails_alone_without_a_download() {
+    let tg = spawn_tg(json!({"max_media_bytes": 100})).await;
+    tg.fake.add_file("small", b"%PDF-1.7 ok");
+    for update in [
+        document(11, "huge", 5_000_000),
+        document(12, "gone", 10),
+        document(13, "small", 11),
+    ] {
+        assert_eq!(post(&tg.app, &update, Some(SECRET)).await.status(), 200);
+    }
+    let conversation = conversation(&tg.app).await.unwrap();
+    let history = tg
+        .app
+        .wait_for_history(&conversation, |events| {
+            events
+                .iter()
+                .filter(|e| e["type"] == "media.failed")
+                .count()
+                == 2
+                && events.iter().any(|e| e["type"] == "media.stored")
+        })
+        .await;
+    let failed: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["type"] == "media.failed")
+        .collect();
+    let code_of = |id: &str| {
+        failed
+            .iter()
+            .find(|e| e["data"]["media"]["provider_media_id"] == id)
+            .map(|e| e["data"]["code"].clone())
+    };
+    assert_eq!(code_of("huge"), Some(json!("media_too_large")));
+    assert_eq!(code_of("gone"), Some(json!("bad_request")));
+    let stored = history
+        .iter()
+        .find(|e| e["type"] == "media.stored")
+        .unwrap();
+    assert_eq!(stored["data"]["media"]["provider_media_id"], "small");
+    assert_eq!(tg.fake.downloads(), 1, "only the small file was downloaded");
+    assert!(
+        !tg.fake
+            .calls()
+            .iter()
+            .any(|c| c.method == "getFile" && c.params["file_id"] == "huge"),
+        "the size in the update refused it before getFile"
+    );
     tg.app.stop().await;
 }
