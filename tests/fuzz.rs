@@ -21,6 +21,7 @@ mod fuzz {
     pub mod headers;
     pub mod mpp;
     pub mod strategies;
+    pub mod telegram;
     pub mod webchat;
     pub mod whatsapp;
 }

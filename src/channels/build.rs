@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use omnibridge_email::{EmailChannel, EmailConfig};
 use omnibridge_sdk::{Channel, ChannelContext};
+use omnibridge_telegram::{TelegramChannel, TelegramConfig};
 use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig};
 
 use crate::config::ChannelSettings;
@@ -29,15 +30,22 @@ pub fn build_channel(
             let channel = WhatsAppChannel::new(config, secrets).map_err(|e| e.to_string())?;
             Ok(Arc::new(channel))
         }
+        omnibridge_telegram::KIND => {
+            let config: TelegramConfig = settings.config().map_err(|e| e.to_string())?;
+            let secrets = config.resolve_secrets(env).map_err(|e| e.to_string())?;
+            let channel = TelegramChannel::new(config, secrets, cx).map_err(|e| e.to_string())?;
+            Ok(Arc::new(channel))
+        }
         other => Err(unknown_type(other)),
     }
 }
 
 fn unknown_type(kind: &str) -> String {
     format!(
-        "channel type {kind:?} is not available in this build (known: \"{}\", \"{}\")",
+        "channel type {kind:?} is not available in this build (known: \"{}\", \"{}\", \"{}\")",
         omnibridge_whatsapp::KIND,
-        omnibridge_email::KIND
+        omnibridge_email::KIND,
+        omnibridge_telegram::KIND
     )
 }
 
@@ -75,6 +83,10 @@ pub fn check_channel(
         }
         omnibridge_whatsapp::KIND => {
             let config: WhatsAppConfig = settings.config().map_err(|e| e.to_string())?;
+            config.resolve_secrets(lookup).map_err(|e| e.to_string())?;
+        }
+        omnibridge_telegram::KIND => {
+            let config: TelegramConfig = settings.config().map_err(|e| e.to_string())?;
             config.resolve_secrets(lookup).map_err(|e| e.to_string())?;
         }
         other => return Err(unknown_type(other)),
@@ -180,6 +192,40 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.contains("not available"), "{error}");
+    }
+
+    #[test]
+    fn telegram_channels_build_and_check_like_the_others() {
+        let entry: ChannelSettings = serde_json::from_value(serde_json::json!({
+            "id": "acme-tg", "type": "telegram", "bot_token_env": "TG_TOKEN",
+            "mode": "webhook", "webhook_secret_env": "TG_SECRET", "max_media_bytes": 1024
+        }))
+        .unwrap();
+        assert_eq!(entry.max_media_bytes, 1024);
+        let vars: Vec<(String, String)> = check_channel(&entry, &|_| None)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.key, m.var))
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                (
+                    "channels.acme-tg.bot_token_env".to_owned(),
+                    "TG_TOKEN".to_owned()
+                ),
+                (
+                    "channels.acme-tg.webhook_secret_env".to_owned(),
+                    "TG_SECRET".to_owned()
+                ),
+            ]
+        );
+        let channel = build_channel(&entry, &|_| Some("secret".into()), &cx()).unwrap();
+        assert_eq!(channel.kind().as_str(), "telegram");
+        let mut typo = entry;
+        typo.rest.insert("bot_tokn_env".into(), "x".into());
+        let error = check_channel(&typo, &|_| None).unwrap_err();
+        assert!(error.contains("bot_tokn_env"), "{error}");
     }
 
     #[test]

@@ -139,6 +139,18 @@ impl Notifier {
             .await;
     }
 
+    /// `payment_already_paid`: a Pay tap on an intent that already succeeded; nothing more
+    /// is charged.
+    pub async fn payment_already_paid(&self, intent: &PaymentIntent) {
+        self.send(
+            intent,
+            "payment_already_paid",
+            self.data(intent),
+            Vec::new(),
+        )
+        .await;
+    }
+
     /// `payment_link`: the pay URL only, for a customer with no linked payment source.
     pub async fn payment_link(&self, intent: &PaymentIntent) {
         self.send(intent, "payment_link", self.data(intent), Vec::new())

@@ -26,6 +26,7 @@ mod outbound;
 mod payments;
 mod process;
 mod sse;
+mod telegram;
 mod test_channel;
 mod visitor;
 mod webchat;

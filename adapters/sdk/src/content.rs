@@ -31,6 +31,12 @@ pub enum Content {
         /// The emoji, or empty when the reaction was removed.
         emoji: String,
     },
+    /// The customer blocked or unblocked the business's bot (Telegram's `my_chat_member`):
+    /// `status` is `blocked` or `unblocked`; while blocked, sends to the conversation fail.
+    ChatMember {
+        /// `blocked` or `unblocked`.
+        status: String,
+    },
     /// A provider message type this channel does not map yet.
     Unsupported {
         /// The provider's name for the type.

@@ -237,6 +237,10 @@ pub struct Message {
     /// (chat apps), keyword confirmation applies as configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<ConfirmationCheck>,
+    /// Set when this event is an edit: the provider id of the message the customer edited
+    /// (`content` is the new version). Absent in events written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_of: Option<ProviderMessageId>,
 }
 
 /// A channel's verdict on whether a message may confirm a payment by keyword ("PAY").
@@ -287,6 +291,7 @@ impl Message {
             full_text: None,
             automated: None,
             confirmation: None,
+            edit_of: None,
         }
     }
 }

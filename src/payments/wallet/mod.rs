@@ -261,6 +261,9 @@ impl Wallet {
                     self.engine.notifier().payment_link(&intent).await;
                 }
             }
+        } else if intent.state == IntentState::Succeeded {
+            // A second tap on a paid request: nothing is charged, and the customer hears so.
+            self.engine.notifier().payment_already_paid(&intent).await;
         }
     }
 
