@@ -19,14 +19,17 @@
 //!
 //! Every loop is bounded in time; the result is one JSON line (starting with `{`).
 
+#[path = "tally.rs"]
+mod tally;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use hdrhistogram::Histogram;
 use omnibridge_email::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use serde_json::{Value, json};
+use tally::Tally;
 use tokio::time::{Instant, timeout};
 
 /// Command-line options.
@@ -242,25 +245,6 @@ fn rfc2822_now() -> String {
     chrono::Utc::now().to_rfc2822()
 }
 
-/// What one connection saw inside the window.
-struct Tally {
-    ok: u64,
-    errors: u64,
-    latency: Histogram<u64>,
-    body_bytes: usize,
-}
-
-impl Tally {
-    fn new() -> Result<Self> {
-        Ok(Self {
-            ok: 0,
-            errors: 0,
-            latency: Histogram::new(3)?,
-            body_bytes: 0,
-        })
-    }
-}
-
 async fn webhook(args: WebhookArgs) -> Result<()> {
     if args.connections == 0 || args.secs <= 0.0 {
         bail!("--connections and --secs must be positive");
@@ -282,16 +266,8 @@ async fn webhook(args: WebhookArgs) -> Result<()> {
             drive(client, &args, &run, connection, start, warm_end, end).await
         }));
     }
-    let mut total = Tally::new()?;
-    for task in tasks {
-        let tally = task.await.context("a connection task panicked")??;
-        total.ok += tally.ok;
-        total.errors += tally.errors;
-        total.latency.add(&tally.latency)?;
-        total.body_bytes = total.body_bytes.max(tally.body_bytes);
-    }
-    let ms = |q: f64| total.latency.value_at_quantile(q) as f64 / 1000.0;
-    let summary = json!({
+    let total = Tally::sum(tasks).await?;
+    let mut summary = json!({
         "mode": "webhook",
         "label": args.label,
         "url": args.url,
@@ -299,15 +275,10 @@ async fn webhook(args: WebhookArgs) -> Result<()> {
         "secs": args.secs,
         "thread_len": args.shape.thread_len.max(1),
         "html": args.shape.html,
-        "body_bytes": total.body_bytes,
-        "requests_ok": total.ok,
-        "errors": total.errors,
-        "mails_per_s": ((total.ok as f64 / args.secs) * 10.0).round() / 10.0,
-        "p50_ms": ms(0.5),
-        "p90_ms": ms(0.9),
-        "p99_ms": ms(0.99),
-        "max_ms": total.latency.max() as f64 / 1000.0,
     });
+    if let Some(fields) = summary.as_object_mut() {
+        fields.extend(total.summary("mails_per_s", args.secs));
+    }
     println!("{summary}");
     if total.ok == 0 {
         bail!("no request was answered 200");

@@ -13,21 +13,24 @@
 //! verify-and-parse server (`whatsapp-load serve`) in the same run. Every loop is bounded in
 //! time; the result is one JSON line (starting with `{`).
 
+#[path = "tally.rs"]
+mod tally;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use hdrhistogram::Histogram;
 use omnibridge_sdk::{Channel, ChannelContext, WebhookRequest};
 use omnibridge_telegram::inbound::SECRET_HEADER;
 use omnibridge_telegram::{TelegramChannel, TelegramConfig, TelegramSecrets};
 use serde_json::json;
+use tally::Tally;
 use tokio::time::{Instant, timeout};
 
 /// Command-line options.
@@ -136,14 +139,6 @@ fn update(update_id: u64, chat: u64, message_id: u64, at: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-/// What one connection saw inside the window.
-struct Tally {
-    ok: u64,
-    errors: u64,
-    latency: Histogram<u64>,
-    body_bytes: usize,
-}
-
 async fn load(args: LoadArgs) -> Result<()> {
     if args.connections == 0 || args.secs <= 0.0 || u64::from(args.connections) > 100 {
         bail!("--connections must be 1-100 and --secs positive");
@@ -164,33 +159,16 @@ async fn load(args: LoadArgs) -> Result<()> {
             drive(client, &args, connection, start, warm_end, end).await
         }));
     }
-    let mut total = Tally {
-        ok: 0,
-        errors: 0,
-        latency: Histogram::new(3)?,
-        body_bytes: 0,
-    };
-    for task in tasks {
-        let tally = task.await.context("a connection task panicked")??;
-        total.ok += tally.ok;
-        total.errors += tally.errors;
-        total.latency.add(&tally.latency)?;
-        total.body_bytes = total.body_bytes.max(tally.body_bytes);
-    }
-    let ms = |q: f64| total.latency.value_at_quantile(q) as f64 / 1000.0;
-    let summary = json!({
+    let total = Tally::sum(tasks).await?;
+    let mut summary = json!({
         "label": args.label,
         "url": args.url,
         "connections": args.connections,
         "secs": args.secs,
-        "body_bytes": total.body_bytes,
-        "requests_ok": total.ok,
-        "errors": total.errors,
-        "req_per_s": ((total.ok as f64 / args.secs) * 10.0).round() / 10.0,
-        "p50_ms": ms(0.5),
-        "p99_ms": ms(0.99),
-        "max_ms": total.latency.max() as f64 / 1000.0,
     });
+    if let Some(fields) = summary.as_object_mut() {
+        fields.extend(total.summary("req_per_s", args.secs));
+    }
     println!("{summary}");
     if total.ok == 0 {
         bail!("no request was answered 200");
@@ -213,12 +191,7 @@ async fn drive(
     warm_end: Instant,
     end: Instant,
 ) -> Result<Tally> {
-    let mut tally = Tally {
-        ok: 0,
-        errors: 0,
-        latency: Histogram::new(3)?,
-        body_bytes: 0,
-    };
+    let mut tally = Tally::new()?;
     tokio::time::sleep_until(start).await;
     let at = now_seconds();
     for n in 0u64..IDS_PER_CONNECTION {
