@@ -20,8 +20,9 @@ pub(crate) fn unknown(intent_id: &str) -> ApiError {
     )
 }
 
-/// The answer for an intent that cannot be paid now: no challenge (nothing to pay).
-pub(crate) fn not_payable(state: IntentState) -> Response {
+/// The answer for an intent that cannot be paid now: no challenge (nothing to pay). A
+/// `processing` one carries `Retry-After: retry_after_secs` (its outcome comes soon).
+pub(crate) fn not_payable(state: IntentState, retry_after_secs: u64) -> Response {
     let (status, code, detail) = match state {
         IntentState::Processing => (
             StatusCode::CONFLICT,
@@ -54,9 +55,10 @@ pub(crate) fn not_payable(state: IntentState) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if state == IntentState::Processing {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs.max(1)),
+        );
     }
     response
 }

@@ -89,11 +89,11 @@ async fn handle(
                 TRY_AGAIN,
             )),
             Resolution::Pending | Resolution::Busy => Ok(outcome_unknown(mpp)),
-            Resolution::Moved(now) => Ok(not_payable(now)),
+            Resolution::Moved(now) => Ok(not_payable(now, retry_after(mpp))),
         };
     }
     if intent.state != IntentState::RequiresConfirmation {
-        return Ok(not_payable(intent.state));
+        return Ok(not_payable(intent.state, retry_after(mpp)));
     }
     let Some(authorization) = authorization else {
         return Ok(payment_required(
@@ -136,7 +136,7 @@ async fn handle(
                 "This challenge was already used; pay with a fresh one.",
             ));
         }
-        BeginOutcome::NotConfirmable(now) => return Ok(not_payable(now)),
+        BeginOutcome::NotConfirmable(now) => return Ok(not_payable(now, retry_after(mpp))),
         BeginOutcome::UnknownIntent => return Err(unknown(intent_id)),
     };
     // Held while settling, so the sweeper leaves this settlement alone.
@@ -229,10 +229,15 @@ async fn paid_answer(
     Ok(paid(paid_intent, body))
 }
 
+/// The `Retry-After` of answers about a `processing` intent.
+fn retry_after(mpp: &Mpp) -> u64 {
+    mpp.engine.reconcile_settings().retry_after_secs.max(1)
+}
+
 /// 503 `payment_outcome_unknown` with `Retry-After`: the processor has not told us whether
 /// it took the money; the intent stays `processing` and will not be charged again.
 fn outcome_unknown(mpp: &Mpp) -> Response {
-    let retry_after = mpp.engine.reconcile_settings().retry_after_secs.max(1);
+    let retry_after = retry_after(mpp);
     let mut response = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "payment_outcome_unknown",
