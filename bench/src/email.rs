@@ -267,23 +267,19 @@ async fn webhook(args: WebhookArgs) -> Result<()> {
         }));
     }
     let total = Tally::sum(tasks).await?;
-    let mut summary = json!({
-        "mode": "webhook",
-        "label": args.label,
-        "url": args.url,
-        "connections": args.connections,
-        "secs": args.secs,
-        "thread_len": args.shape.thread_len.max(1),
-        "html": args.shape.html,
-    });
-    if let Some(fields) = summary.as_object_mut() {
-        fields.extend(total.summary("mails_per_s", args.secs));
-    }
-    println!("{summary}");
-    if total.ok == 0 {
-        bail!("no request was answered 200");
-    }
-    Ok(())
+    total.report(
+        json!({
+            "mode": "webhook",
+            "label": args.label,
+            "url": args.url,
+            "connections": args.connections,
+            "secs": args.secs,
+            "thread_len": args.shape.thread_len.max(1),
+            "html": args.shape.html,
+        }),
+        "mails_per_s",
+        args.secs,
+    )
 }
 
 async fn drive(

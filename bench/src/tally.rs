@@ -1,7 +1,7 @@
 //! What a closed-loop HTTP load saw, shared by the load generators (`#[path]`-included by
 //! each binary): per-connection tallies, their sum, and the common summary fields.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
@@ -64,4 +64,26 @@ impl Tally {
         fields.insert("max_ms".into(), json!(self.latency.max() as f64 / 1000.0));
         fields
     }
+
+    /// Prints `head` extended with [`Tally::summary`] as one JSON line; an error when no
+    /// request was answered 200.
+    pub(crate) fn report(&self, mut head: Value, rate_name: &str, secs: f64) -> Result<()> {
+        if let Some(fields) = head.as_object_mut() {
+            fields.extend(self.summary(rate_name, secs));
+        }
+        println!("{head}");
+        if self.ok == 0 {
+            bail!("no request was answered 200");
+        }
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+#[allow(dead_code)] // each load generator includes this file; the email one keeps milliseconds
+pub(crate) fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }

@@ -30,7 +30,7 @@ use omnibridge_sdk::{Channel, ChannelContext, WebhookRequest};
 use omnibridge_telegram::inbound::SECRET_HEADER;
 use omnibridge_telegram::{TelegramChannel, TelegramConfig, TelegramSecrets};
 use serde_json::json;
-use tally::Tally;
+use tally::{Tally, unix_seconds};
 use tokio::time::{Instant, timeout};
 
 /// Command-line options.
@@ -160,27 +160,16 @@ async fn load(args: LoadArgs) -> Result<()> {
         }));
     }
     let total = Tally::sum(tasks).await?;
-    let mut summary = json!({
-        "label": args.label,
-        "url": args.url,
-        "connections": args.connections,
-        "secs": args.secs,
-    });
-    if let Some(fields) = summary.as_object_mut() {
-        fields.extend(total.summary("req_per_s", args.secs));
-    }
-    println!("{summary}");
-    if total.ok == 0 {
-        bail!("no request was answered 200");
-    }
-    Ok(())
-}
-
-fn now_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    total.report(
+        json!({
+            "label": args.label,
+            "url": args.url,
+            "connections": args.connections,
+            "secs": args.secs,
+        }),
+        "req_per_s",
+        args.secs,
+    )
 }
 
 async fn drive(
@@ -193,7 +182,7 @@ async fn drive(
 ) -> Result<Tally> {
     let mut tally = Tally::new()?;
     tokio::time::sleep_until(start).await;
-    let at = now_seconds();
+    let at = unix_seconds();
     for n in 0u64..IDS_PER_CONNECTION {
         let sent = Instant::now();
         if sent >= end {

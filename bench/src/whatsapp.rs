@@ -30,7 +30,7 @@ use omnibridge_sdk::{Channel, WebhookRequest};
 use omnibridge_whatsapp::inbound::{SIGNATURE_HEADER, sign};
 use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig, WhatsAppSecrets};
 use serde_json::json;
-use tally::Tally;
+use tally::{Tally, unix_seconds};
 use tokio::time::{Instant, timeout};
 
 /// Command-line options.
@@ -157,7 +157,7 @@ async fn load(args: LoadArgs) -> Result<()> {
         .pool_max_idle_per_host(args.connections as usize)
         .timeout(REQUEST_TIMEOUT)
         .build()?;
-    let run = format!("{:x}", std::process::id() ^ (chrono_seconds() as u32));
+    let run = format!("{:x}", std::process::id() ^ (unix_seconds() as u32));
     let start = Instant::now() + Duration::from_millis(100);
     let warm_end = start + Duration::from_secs_f64(args.warmup_secs.max(0.0));
     let end = warm_end + Duration::from_secs_f64(args.secs);
@@ -170,27 +170,16 @@ async fn load(args: LoadArgs) -> Result<()> {
         }));
     }
     let total = Tally::sum(tasks).await?;
-    let mut summary = json!({
-        "label": args.label,
-        "url": args.url,
-        "connections": args.connections,
-        "secs": args.secs,
-    });
-    if let Some(fields) = summary.as_object_mut() {
-        fields.extend(total.summary("req_per_s", args.secs));
-    }
-    println!("{summary}");
-    if total.ok == 0 {
-        bail!("no request was answered 200");
-    }
-    Ok(())
-}
-
-fn chrono_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    total.report(
+        json!({
+            "label": args.label,
+            "url": args.url,
+            "connections": args.connections,
+            "secs": args.secs,
+        }),
+        "req_per_s",
+        args.secs,
+    )
 }
 
 async fn drive(
@@ -204,7 +193,7 @@ async fn drive(
 ) -> Result<Tally> {
     let mut tally = Tally::new()?;
     tokio::time::sleep_until(start).await;
-    let at = chrono_seconds() as i64;
+    let at = unix_seconds() as i64;
     let secret = args.app_secret.as_bytes();
     for n in 0u64.. {
         let sent = Instant::now();
