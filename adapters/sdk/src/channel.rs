@@ -34,6 +34,13 @@ pub trait Channel: Send + Sync + 'static {
         })
     }
 
+    /// Extra webhook paths this channel takes under `/webhooks/{channel id}/` (e.g.
+    /// `["status"]` for delivery-status callbacks); the request's
+    /// [`subpath`](WebhookRequest::subpath) says which one was called. Others answer 404.
+    fn webhook_subpaths(&self) -> &[&str] {
+        &[]
+    }
+
     /// Answers a subscription handshake (WhatsApp's `hub.challenge`); `None` when the request
     /// is not one.
     fn handshake(&self, _req: &WebhookRequest<'_>) -> Option<http::Response<Bytes>> {
@@ -189,6 +196,10 @@ pub struct WebhookRequest<'a> {
     pub query: Option<&'a str>,
     /// The body exactly as received: verify signatures over these bytes.
     pub body: &'a Bytes,
+    /// The path after `/webhooks/{channel id}`, without the leading `/` (`""` for the
+    /// webhook itself, `"status"` for `/webhooks/{id}/status`); only paths listed in
+    /// [`Channel::webhook_subpaths`] reach the channel.
+    pub subpath: &'a str,
 }
 
 impl<'a> WebhookRequest<'a> {
@@ -204,7 +215,14 @@ impl<'a> WebhookRequest<'a> {
             headers,
             query,
             body,
+            subpath: "",
         }
+    }
+
+    /// The same request, received at `/webhooks/{channel id}/{subpath}`.
+    pub fn with_subpath(mut self, subpath: &'a str) -> Self {
+        self.subpath = subpath;
+        self
     }
 
     /// A header's value as text, if present and valid ASCII.
@@ -214,7 +232,7 @@ impl<'a> WebhookRequest<'a> {
 }
 
 /// What the bridge hands a channel when it builds it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ChannelContext {
     /// The configured id of this channel (`[[channels]] id = "acme-wa"`).
@@ -223,6 +241,8 @@ pub struct ChannelContext {
     pub public_url: String,
     /// The channel's durable key-value state, when the bridge provides one.
     pub state: Option<Arc<dyn ChannelState>>,
+    /// Where [`secret`](ChannelContext::secret) reads from (none: every secret is unset).
+    secrets: Option<SecretSource>,
 }
 
 impl ChannelContext {
@@ -232,7 +252,29 @@ impl ChannelContext {
             id: id.into(),
             public_url: public_url.into(),
             state: None,
+            secrets: None,
         }
+    }
+
+    /// Gives the channel its secrets (the bridge passes its environment).
+    pub fn with_secrets(mut self, secrets: SecretSource) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// The value of the secret env var `var`, or [`ChannelError::Config`] naming it when it
+    /// is unset or empty. The error names the variable only, never a value.
+    pub fn secret(&self, var: &str) -> Result<String, ChannelError> {
+        self.secret_opt(var)
+            .ok_or_else(|| ChannelError::config(var, "env var is not set"))
+    }
+
+    /// The value of the secret env var `var`, if it is set and not empty.
+    pub fn secret_opt(&self, var: &str) -> Option<String> {
+        self.secrets
+            .as_ref()
+            .and_then(|source| source(var))
+            .filter(|value| !value.is_empty())
     }
 
     /// Gives the channel its durable state.
@@ -242,18 +284,50 @@ impl ChannelContext {
     }
 }
 
+impl std::fmt::Debug for ChannelContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelContext")
+            .field("id", &self.id)
+            .field("public_url", &self.public_url)
+            .field("state", &self.state.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for dyn ChannelState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ChannelState")
     }
 }
 
-/// Builds a channel from its `[[channels]]` table in the bridge's config.
+/// Builds a channel from its `[[channels]]` table in the bridge's config: the one seam
+/// through which every channel kind, built-in or a business's own crate, reaches the bridge.
+///
+/// The bridge reads the table's keys (all but its own `id`, `type` and `max_media_bytes`)
+/// into [`Config`](ChannelFactory::Config), then calls [`build`](ChannelFactory::build).
+/// `omnibridge check` does the same with stand-in secrets, so whatever `build` refuses is
+/// reported without starting anything. `build` must not do I/O: connect in
+/// [`Channel::listen`] or [`Channel::health_check`].
+///
+/// ```ignore
+/// // main.rs of a business's own bridge binary:
+/// omnibridge::Bridge::new().with_channel_factory(AcmeSmsFactory).run().await
+/// ```
 pub trait ChannelFactory: Send + Sync + 'static {
-    /// The `type` value in config that selects this factory.
+    /// The `type` value in config that selects this factory (lowercase, e.g. `acme-sms`).
     const KIND: &'static str;
     /// The channel's config table (use `#[serde(deny_unknown_fields)]`).
     type Config: serde::de::DeserializeOwned + Send;
-    /// Builds the channel.
-    fn build(config: Self::Config, cx: ChannelContext) -> Result<Arc<dyn Channel>, ChannelError>;
+    /// Builds the channel. Read secrets with [`ChannelContext::secret`], naming the env var
+    /// the table names (`*_env` keys); report a table that cannot work with
+    /// [`ChannelError::Config`] naming the key.
+    fn build(
+        &self,
+        config: Self::Config,
+        cx: &ChannelContext,
+    ) -> Result<Arc<dyn Channel>, ChannelError>;
 }
+
+/// Where a channel's secrets come from: the bridge's environment when serving; a recording
+/// stand-in under `omnibridge check`.
+pub type SecretSource = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;

@@ -35,6 +35,16 @@ pub enum ChannelError {
     /// A temporary failure (network, 5xx): retry with backoff.
     #[error("transient failure: {0}")]
     Transient(#[source] BoxError),
+    /// The channel's config table cannot work (a bad JSON Pointer, a template that does not
+    /// compile, a missing secret): the bridge refuses to start and `omnibridge check` names
+    /// the key.
+    #[error("{key}: {message}")]
+    Config {
+        /// The key of the channel's table that is wrong, e.g. `inbound.message_id`.
+        key: String,
+        /// What is wrong with it, secret-free.
+        message: String,
+    },
 }
 
 impl ChannelError {
@@ -43,6 +53,14 @@ impl ChannelError {
         Self::Rejected {
             code: code.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// A config problem at `key`.
+    pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Config {
+            key: key.into(),
+            message: message.into(),
         }
     }
 
@@ -72,6 +90,7 @@ impl ChannelError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Rejected { code, .. } => code,
             Self::Transient(_) => "transient_failure",
+            Self::Config { .. } => "invalid_config",
         }
     }
 }

@@ -35,7 +35,7 @@ pub use capabilities::{
 };
 pub use channel::{
     BODY_TOO_LARGE, Channel, ChannelContext, ChannelFactory, ChannelState, FetchedMedia, Inbox,
-    InboxError, MEDIA_TOO_LARGE, StateError, WebhookRequest,
+    InboxError, MEDIA_TOO_LARGE, SecretSource, StateError, WebhookRequest,
 };
 pub use content::{Contact, Content, Formatted, Location, Media, MediaUpdate};
 pub use error::{BoxError, ChannelError};
