@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::channels::build::{MissingSecret, check_channel};
+use crate::channels::{ChannelFactories, MissingSecret};
 use crate::config::{ConfigError, MIN_SECRET_BYTES, Settings};
 
 /// What `check` found.
@@ -33,15 +33,29 @@ impl CheckReport {
 /// `payments.previous_secret_envs`).
 const MAX_ROUNDS: usize = 256;
 
-/// Checks the config `file` (layered over the embedded defaults) with environment `env`.
+/// Checks the config `file` (layered over the embedded defaults) with environment `env`,
+/// knowing the built-in channel kinds.
 pub fn check(file: Option<&Path>, env: &HashMap<String, String>) -> CheckReport {
+    check_with(file, env, &ChannelFactories::builtin())
+}
+
+/// Like [`check`], with the channel kinds of `factories` (a business's own binary).
+pub fn check_with(
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+    factories: &ChannelFactories,
+) -> CheckReport {
     let mut report = CheckReport::default();
     let Some(settings) = load(file, env, &mut report) else {
         return report;
     };
-    let lookup = |var: &str| env.get(var).cloned();
+    let public_url = settings
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.server.bind));
     for entry in &settings.channels {
-        match check_channel(entry, &lookup) {
+        match factories.check(entry, env, &public_url) {
             Ok(missing) => report.missing.extend(missing),
             Err(error) => report
                 .problems

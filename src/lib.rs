@@ -1,6 +1,8 @@
 //! omnibridge: an omnichannel messaging bridge with payments built in.
 //!
 //! # Layout
+//! - [`Bridge`] ([`bridge`]): the bridge as a library; a binary is `main` + `Bridge`, with
+//!   its own channel kinds added by [`Bridge::with_channel_factory`].
 //! - [`cli`], [`startup`], [`telemetry`]: the binary's command line, wiring and logging;
 //!   [`check`]: what `omnibridge check` verifies.
 //! - [`config`]: settings layered from embedded defaults, a TOML file and env; secrets, API keys.
@@ -9,7 +11,8 @@
 //! - [`ingest`]: the one path onto the bus (stamp, record the conversation, append).
 //! - [`deliveries`]: delivery statuses linked to outbound messages, never downgraded.
 //! - [`media`]: inbound media downloaded, stored behind [`media::MediaStore`], served by the API.
-//! - [`channels`]: configured channels and fitting messages to their capabilities.
+//! - [`channels`]: the channel factories by kind (the one registration seam), configured
+//!   channels, and fitting messages to their capabilities.
 //! - [`outbox`]: queued outbound messages, the dispatch worker, retry policy.
 //! - [`webhooks_out`]: signed business webhooks with retry and dead letters.
 //! - [`http`]: the axum server: composes the routers (business API, SSE, channel webhooks,
@@ -24,6 +27,7 @@
 //!   by the SQLite bus and store.
 #![forbid(unsafe_code)]
 
+pub mod bridge;
 pub mod bus;
 pub mod channels;
 pub mod check;
@@ -46,3 +50,5 @@ pub mod telemetry;
 pub mod templates;
 pub mod web;
 pub mod webhooks_out;
+
+pub use bridge::Bridge;

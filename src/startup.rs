@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::EventLog;
 use crate::bus::redis_streams::RedisBus;
 use crate::bus::sqlite::SqliteBus;
-use crate::channels::ChannelRegistry;
+use crate::channels::{ChannelFactories, ChannelRegistry};
 use crate::config::{Bus, Settings};
 use crate::http::{self, AppState, HttpLimits};
 use crate::ingest::Ingest;
@@ -30,6 +30,7 @@ use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 use crate::templates::TemplateEngine;
 use crate::webhooks_out::{WebhookDispatcher, WebhookEndpoint};
+use omnibridge_sdk::SecretSource;
 
 mod public_url;
 
@@ -63,6 +64,27 @@ pub enum StartupError {
     Other(String),
 }
 
+/// Where the bridge's channels come from, besides the `[[channels]]` tables.
+#[derive(Clone)]
+pub struct ChannelSetup {
+    /// The channel kinds by config `type` (default: the built-in ones).
+    pub factories: ChannelFactories,
+    /// Channels built in code, registered under the given ids.
+    pub extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
+    /// Where `[[channels]]` secrets (`*_env`) are read (default: the process environment).
+    pub secrets: SecretSource,
+}
+
+impl Default for ChannelSetup {
+    fn default() -> Self {
+        Self {
+            factories: ChannelFactories::builtin(),
+            extra: Vec::new(),
+            secrets: Arc::new(|name: &str| std::env::var(name).ok()),
+        }
+    }
+}
+
 /// A built bridge, bound to its socket, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -80,13 +102,20 @@ impl Application {
         Self::build_with_channels(settings, Vec::new()).await
     }
 
-    /// Like [`Application::build`], plus channels built in code (a business's own adapter
-    /// crate, or a test double), registered under the given ids.
+    /// Like [`Application::build`], plus channels built in code (a test double, or an
+    /// embedder's own instance), registered under the given ids.
     pub async fn build_with_channels(
         settings: Settings,
         extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
     ) -> Result<Self, StartupError> {
-        Self::build_with_env(settings, extra, &|name: &str| std::env::var(name).ok()).await
+        Self::build_with(
+            settings,
+            ChannelSetup {
+                extra,
+                ..ChannelSetup::default()
+            },
+        )
+        .await
     }
 
     /// Like [`Application::build_with_channels`], with the `[[channels]]` secrets (`*_env`)
@@ -94,8 +123,27 @@ impl Application {
     pub async fn build_with_env(
         settings: Settings,
         extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
-        env: &(dyn Fn(&str) -> Option<String> + Sync),
+        env: SecretSource,
     ) -> Result<Self, StartupError> {
+        Self::build_with(
+            settings,
+            ChannelSetup {
+                extra,
+                secrets: env,
+                ..ChannelSetup::default()
+            },
+        )
+        .await
+    }
+
+    /// Builds the bridge with the channel kinds, code-built channels and secret source of
+    /// `setup`.
+    pub async fn build_with(settings: Settings, setup: ChannelSetup) -> Result<Self, StartupError> {
+        let ChannelSetup {
+            factories,
+            extra,
+            secrets,
+        } = setup;
         let addr = settings.server.bind;
         let listener = TcpListener::bind(addr)
             .await
@@ -133,9 +181,9 @@ impl Application {
                 .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
                     store.clone(),
                     entry.id.clone(),
-                )));
-            let channel =
-                crate::channels::build::build_channel(entry, env, &cx).map_err(refused)?;
+                )))
+                .with_secrets(secrets.clone());
+            let channel = factories.build(entry, &cx).map_err(refused)?;
             channels
                 .register(entry.id.clone(), channel)
                 .map_err(refused)?;
@@ -173,6 +221,7 @@ impl Application {
                 .map_err(|error| StartupError::Storage(error.to_string()))?,
         );
         let state = AppState {
+            channel_kinds: Arc::new(factories.kinds()),
             bus: bus.clone(),
             store: store.clone(),
             ingest: ingest.clone(),

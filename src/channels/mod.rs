@@ -1,10 +1,13 @@
-//! Configured channels: building them from `[[channels]]`, the registry the bridge routes by,
-//! the shaping of outbound messages to each channel's capabilities, and reply windows.
+//! Configured channels: the factories that build them from `[[channels]]` by kind, the
+//! registry the bridge routes by, the shaping of outbound messages to each channel's
+//! capabilities, and reply windows.
 
-pub mod build;
+mod builtin;
+pub mod factories;
 pub mod registry;
 pub mod shape;
 pub mod state;
 pub mod window;
 
+pub use factories::{ChannelFactories, MissingSecret};
 pub use registry::{ChannelHandle, ChannelRegistry};

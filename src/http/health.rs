@@ -17,7 +17,8 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// How long one channel's health check may take before it counts as failed.
 const CHANNEL_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Readiness: the store and the bus both answer (else 503). Each channel's own health check
+/// Readiness: the store and the bus both answer (else 503). `channel_types` lists the
+/// channel kinds this build can configure. Each channel's own health check
 /// (an IMAP login refused, a reconnect in progress) is reported under `channels`; a failing
 /// channel makes the status `degraded` but not unready, since the others still work.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -42,9 +43,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
         channels.insert(handle.id.clone(), report);
     }
     let status = if degraded { "degraded" } else { "ready" };
-    Ok(Json(
-        json!({ "status": status, "store": "ok", "bus": "ok", "channels": channels }),
-    ))
+    Ok(Json(json!({
+        "status": status,
+        "store": "ok",
+        "bus": "ok",
+        "channels": channels,
+        "channel_types": state.channel_kinds.as_slice(),
+    })))
 }
 
 /// Prometheus text exposition.

@@ -41,6 +41,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// Configured channels.
     pub channels: Arc<ChannelRegistry>,
+    /// The channel kinds this bridge can build (`/readyz` lists them).
+    pub channel_kinds: Arc<Vec<&'static str>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// API key checks.
@@ -118,6 +120,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route(
             "/webhooks/{channel_id}",
             post(webhooks::receive).get(webhooks::handshake),
+        )
+        .route(
+            "/webhooks/{channel_id}/{subpath}",
+            post(webhooks::receive_at),
         );
     if state.webchat.is_some() {
         app = app.merge(webchat::routes());

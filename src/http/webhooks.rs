@@ -23,10 +23,71 @@ pub async fn receive(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let handle = channel(&state, &channel_id)?.clone();
+    let received = Received {
+        method,
+        headers,
+        query,
+        body,
+    };
+    accept(state, &channel_id, "", received).await
+}
+
+/// `POST /webhooks/{channel_id}/{subpath}`: a channel's other webhook (a delivery-status
+/// callback at `/status`), when the channel lists it in `webhook_subpaths`; else 404.
+pub async fn receive_at(
+    State(state): State<AppState>,
+    Path((channel_id, subpath)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let handle = channel(&state, &channel_id)?;
+    if !handle
+        .channel
+        .webhook_subpaths()
+        .contains(&subpath.as_str())
+    {
+        return Err(ApiError::not_found(
+            "unknown_webhook",
+            format!("channel {channel_id:?} has no webhook at /{subpath}"),
+        ));
+    }
+    let received = Received {
+        method,
+        headers,
+        query,
+        body,
+    };
+    accept(state, &channel_id, &subpath, received).await
+}
+
+/// A webhook request as it arrived.
+struct Received {
+    method: Method,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Bytes,
+}
+
+/// Verify → receive → durable append → 200.
+async fn accept(
+    state: AppState,
+    channel_id: &str,
+    subpath: &str,
+    received: Received,
+) -> Result<Response, ApiError> {
+    let Received {
+        method,
+        headers,
+        query,
+        body,
+    } = received;
+    let handle = channel(&state, channel_id)?.clone();
     let span = tracing::info_span!("webhook", channel = %handle.kind, channel_id = %handle.id);
     async move {
-        let request = WebhookRequest::new(&method, &headers, query.as_deref(), &body);
+        let request =
+            WebhookRequest::new(&method, &headers, query.as_deref(), &body).with_subpath(subpath);
         handle.channel.verify(&request).map_err(channel_problem)?;
         let events = handle
             .channel
@@ -99,6 +160,12 @@ fn channel_problem(error: ChannelError) -> ApiError {
         ChannelError::Rejected { code, reason } if code == omnibridge_sdk::BODY_TOO_LARGE => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", reason)
         }
+        // Understood but refused (an item without its sender): 422 with the channel's code.
+        ChannelError::Rejected { reason, .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable_item",
+            reason,
+        ),
         ChannelError::Transient(error) => ApiError::unavailable(error),
         other => ApiError::internal(other),
     }

@@ -57,14 +57,14 @@ pub async fn spawn_app_with_channels(
     configure: impl FnOnce(&mut Settings),
     extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
 ) -> TestApp {
-    spawn_app_with_env(configure, extra, &|_| None).await
+    spawn_app_with_env(configure, extra, Arc::new(|_: &str| None)).await
 }
 
 /// Like [`spawn_app_with_channels`], with `[[channels]]` secrets looked up through `env`.
 pub async fn spawn_app_with_env(
     configure: impl FnOnce(&mut Settings),
     extra: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)>,
-    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    env: omnibridge_sdk::SecretSource,
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use omnibridge::channels::build::check_channel;
+use omnibridge::channels::ChannelFactories;
 use omnibridge::config::Settings;
 use proptest::prelude::*;
 
@@ -169,8 +169,9 @@ fn load(toml: String, env: Vec<(String, String)>) -> String {
         let lookup: HashMap<String, String> = env.iter().cloned().collect();
         match Settings::load_from(Some(&path), env) {
             Ok(settings) => {
+                let factories = ChannelFactories::builtin();
                 for entry in &settings.channels {
-                    let _ = check_channel(entry, &|var| lookup.get(var).cloned());
+                    let _ = factories.check(entry, &lookup, "http://127.0.0.1");
                 }
                 "loaded".to_owned()
             }

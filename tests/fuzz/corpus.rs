@@ -93,7 +93,11 @@ fn config_toml() {
         std::fs::write(&path, toml).unwrap();
         if let Ok(settings) = omnibridge::config::Settings::load_from(Some(&path), Vec::new()) {
             for entry in &settings.channels {
-                let _ = omnibridge::channels::build::check_channel(entry, &|_| None);
+                let _ = omnibridge::channels::ChannelFactories::builtin().check(
+                    entry,
+                    &std::collections::HashMap::new(),
+                    "http://127.0.0.1",
+                );
             }
         }
     });

@@ -21,6 +21,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod factory;
 pub mod imap;
 pub mod inbound;
 pub mod listen;
@@ -36,3 +37,4 @@ pub mod webhook;
 
 pub use channel::{EmailChannel, KIND, capabilities};
 pub use config::{ConfigError, EmailConfig, EmailSecrets};
+pub use factory::EmailFactory;

@@ -266,7 +266,7 @@ impl ChannelContext {
     /// is unset or empty. The error names the variable only, never a value.
     pub fn secret(&self, var: &str) -> Result<String, ChannelError> {
         self.secret_opt(var)
-            .ok_or_else(|| ChannelError::config(var, "env var is not set"))
+            .ok_or_else(|| ChannelError::config("", format!("env var {var} is not set")))
     }
 
     /// The value of the secret env var `var`, if it is set and not empty.

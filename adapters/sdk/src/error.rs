@@ -38,13 +38,22 @@ pub enum ChannelError {
     /// The channel's config table cannot work (a bad JSON Pointer, a template that does not
     /// compile, a missing secret): the bridge refuses to start and `omnibridge check` names
     /// the key.
-    #[error("{key}: {message}")]
+    #[error("{}", keyed(key, message))]
     Config {
-        /// The key of the channel's table that is wrong, e.g. `inbound.message_id`.
+        /// The key of the channel's table that is wrong, e.g. `inbound.message_id` (empty
+        /// when the message names it already).
         key: String,
         /// What is wrong with it, secret-free.
         message: String,
     },
+}
+
+fn keyed(key: &str, message: &str) -> String {
+    if key.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{key}: {message}")
+    }
 }
 
 impl ChannelError {

@@ -20,6 +20,7 @@
 pub mod channel;
 pub mod config;
 pub mod errors;
+pub mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod inbound;
@@ -29,3 +30,4 @@ pub mod poll;
 pub use channel::{KIND, TelegramChannel, capabilities};
 pub use config::{Mode, TelegramConfig, TelegramSecrets};
 pub use errors::ConfigError;
+pub use factory::TelegramFactory;

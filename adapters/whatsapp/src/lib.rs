@@ -19,6 +19,7 @@
 pub mod channel;
 pub mod config;
 pub mod errors;
+pub mod factory;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub mod inbound;
@@ -28,3 +29,4 @@ pub mod wire;
 pub use channel::{KIND, REPLY_WINDOW, WhatsAppChannel, capabilities};
 pub use config::{ButtonParam, ButtonSubType, TemplateMapping, WhatsAppConfig, WhatsAppSecrets};
 pub use errors::{ConfigError, GraphError};
+pub use factory::WhatsAppFactory;

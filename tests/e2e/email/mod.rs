@@ -62,7 +62,7 @@ pub async fn spawn_mail(extra: Value, env: &[(&str, &str)]) -> TestApp {
             s.channels = vec![settings];
         },
         Vec::new(),
-        &lookup,
+        Arc::new(lookup),
     )
     .await
 }

@@ -8,6 +8,8 @@ mod logs;
 mod outbound;
 mod pay;
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use omnibridge::config::ChannelSettings;
@@ -51,7 +53,7 @@ pub async fn spawn_tg(extra: Value) -> Tg {
         "E2E_TG_SECRET" => Some(SECRET.to_owned()),
         _ => None,
     };
-    let app = spawn_app_with_env(|s| s.channels.push(entry), Vec::new(), &env).await;
+    let app = spawn_app_with_env(|s| s.channels.push(entry), Vec::new(), Arc::new(env)).await;
     Tg { app, fake }
 }
 

@@ -10,7 +10,7 @@ mod window;
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnibridge::channels::build::build_channel;
+use omnibridge::channels::ChannelFactories;
 use omnibridge::config::ChannelSettings;
 use omnibridge_whatsapp::fake::{FAKE_TOKEN, FakeGraph};
 use omnibridge_whatsapp::inbound::sign;
@@ -63,8 +63,9 @@ pub async fn spawn_wa_with(
         "E2E_WA_VERIFY" => Some(VERIFY.to_owned()),
         _ => None,
     };
-    let cx = omnibridge_sdk::ChannelContext::new(ID, "http://127.0.0.1");
-    let channel = build_channel(&settings, &env, &cx).unwrap();
+    let cx =
+        omnibridge_sdk::ChannelContext::new(ID, "http://127.0.0.1").with_secrets(Arc::new(env));
+    let channel = ChannelFactories::builtin().build(&settings, &cx).unwrap();
     let app = spawn_app_with_channels(configure, vec![(ID.to_owned(), Arc::clone(&channel))]).await;
     Wa { app, fake }
 }
