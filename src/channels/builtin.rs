@@ -10,4 +10,5 @@ pub(super) fn register_all(factories: ChannelFactories) -> ChannelFactories {
         .with(omnibridge_whatsapp::WhatsAppFactory)
         .with(omnibridge_email::EmailFactory)
         .with(omnibridge_telegram::TelegramFactory)
+        .with(omnibridge_http_channel::HttpChannelFactory)
 }
