@@ -8,9 +8,11 @@
 //! downgrade the one already reached (`queued < sent < delivered < read < failed`; `failed` is
 //! final): a `read` that arrives before its `delivered` ends in `read`, and the late
 //! `delivered` is not appended. Statuses of messages we never sent (or whose send is not
-//! recorded yet) go through unlinked.
+//! recorded yet) go through unlinked. A status whose provider did not name the recipient
+//! ([`UNKNOWN_THREAD`]) is filed under its outbound message's conversation, or dropped when
+//! it links to none.
 
-use omnibridge_sdk::{EventBody, InboundEvent};
+use omnibridge_sdk::{EventBody, InboundEvent, UNKNOWN_THREAD};
 
 use crate::store::{Store, StoreError};
 
@@ -34,6 +36,22 @@ pub async fn settle(
             delivery.outbound_id = store
                 .outbound_for_provider_message(channel_id, provider_id)
                 .await?;
+        }
+        if event.conversation.thread == UNKNOWN_THREAD {
+            // The provider did not say whom it went to: the outbound message knows.
+            let conversation = match &delivery.outbound_id {
+                Some(outbound) => store
+                    .outbound(outbound)
+                    .await?
+                    .and_then(|record| record.message.get("conversation").cloned())
+                    .and_then(|value| serde_json::from_value(value).ok()),
+                None => None,
+            };
+            let Some(conversation) = conversation else {
+                tracing::debug!("A delivery status of a message we did not send is dropped.");
+                continue;
+            };
+            event.conversation = conversation;
         }
         if let Some(outbound) = &delivery.outbound_id
             && !store.advance_delivery(outbound, delivery.status).await?

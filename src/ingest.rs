@@ -137,6 +137,8 @@ impl Ingest {
         async move {
             let now = chrono::Utc::now();
             let events = crate::deliveries::settle(self.store.as_ref(), channel_id, events).await?;
+            let events =
+                crate::channels::options::resolve(self.store.as_ref(), channel_id, events).await?;
             // One conversation update per distinct conversation in the batch, before the
             // append: a crash in between leaves a conversation without events (harmless, the
             // provider retries), never an event without its conversation.

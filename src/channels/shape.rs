@@ -41,20 +41,32 @@ pub fn fit(
         .collect()
 }
 
-fn fit_buttons(text: &str, buttons: &[Button], caps: &Capabilities) -> (String, Vec<Button>) {
+/// Whether [`fit`] turns these buttons into numbered text on a channel with `caps` (it has
+/// no buttons, too few, or none that open URLs).
+pub fn numbers_buttons(buttons: &[Button], caps: &Capabilities) -> bool {
     if buttons.is_empty() {
-        return (text.to_owned(), Vec::new());
+        return false;
     }
     let Some(limits) = caps.buttons else {
-        return (with_numbered_options(text, buttons), Vec::new());
+        return true;
     };
     let has_unsupported_url = !limits.url_buttons
         && buttons
             .iter()
             .any(|b| matches!(b.action, ButtonAction::Url(_)));
-    if buttons.len() > limits.max_count || has_unsupported_url {
+    buttons.len() > limits.max_count || has_unsupported_url
+}
+
+fn fit_buttons(text: &str, buttons: &[Button], caps: &Capabilities) -> (String, Vec<Button>) {
+    if buttons.is_empty() {
+        return (text.to_owned(), Vec::new());
+    }
+    if numbers_buttons(buttons, caps) {
         return (with_numbered_options(text, buttons), Vec::new());
     }
+    let Some(limits) = caps.buttons else {
+        return (with_numbered_options(text, buttons), Vec::new());
+    };
     let fitted = buttons
         .iter()
         .map(|button| {

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::send::{self, Sent};
 use super::{Outbox, RetryPolicy};
 use crate::channels::window::{self, Window};
-use crate::channels::{ChannelHandle, ChannelRegistry};
+use crate::channels::{ChannelHandle, ChannelRegistry, options, shape};
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::Metrics;
 use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
@@ -186,7 +186,19 @@ impl OutboxWorker {
                 &message,
                 now,
             ) {
-                Window::Open => send::free_form(&handle, &message, &self.metrics).await,
+                Window::Open => {
+                    if shape::numbers_buttons(&message.buttons, handle.channel.capabilities()) {
+                        // Before the send: the customer's "2" may come back at once.
+                        options::remember(
+                            self.store.as_ref(),
+                            &handle.id,
+                            &message.conversation.thread,
+                            &message.buttons,
+                        )
+                        .await?;
+                    }
+                    send::free_form(&handle, &message, &self.metrics).await
+                }
                 Window::Template(template) => {
                     tracing::info!(
                         template,

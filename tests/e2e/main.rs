@@ -19,6 +19,7 @@ mod crash;
 mod docs_config;
 mod email;
 mod helpers;
+mod http_channel;
 mod inbound;
 mod links;
 mod logs;

@@ -185,7 +185,8 @@ pub struct StatusConfig {
     /// Pointer to the provider's status word.
     pub status: String,
     /// Pointer to the customer's address the message went to (the conversation's thread);
-    /// absent or not found: the thread `_unknown`.
+    /// absent or not found: the bridge files the status under the conversation of the
+    /// message it is about.
     #[serde(default)]
     pub thread: Option<String>,
     /// Provider status word → `sent`, `delivered`, `read` or `failed`. Words not listed that

@@ -12,8 +12,9 @@ use omnibridge_sdk::{ChannelError, ConversationRef, Delivery, DeliveryStatus, In
 
 use crate::inbound::{Item, items, parse_body};
 
-/// The thread of statuses whose callback names no recipient.
-pub const UNKNOWN_THREAD: &str = "_unknown";
+/// The thread of statuses whose callback names no recipient
+/// (the bridge files them under the conversation of the message they link to).
+pub const UNKNOWN_THREAD: &str = omnibridge_sdk::UNKNOWN_THREAD;
 
 /// Our statuses by name, as `status.map` values may name them.
 pub(crate) fn our_status(word: &str) -> Option<DeliveryStatus> {

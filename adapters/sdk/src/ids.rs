@@ -125,6 +125,11 @@ impl fmt::Display for EventId {
     }
 }
 
+/// The thread of a `delivery.updated` whose provider does not say whom the message went to:
+/// the bridge files the status under the conversation of the outbound message it links to
+/// (and drops it, logged, when it links to none).
+pub const UNKNOWN_THREAD: &str = "";
+
 /// Where a conversation lives on its channel: the business account (phone-number id, bot,
 /// mailbox, site) and the thread (customer's WhatsApp id, chat id, thread root, session).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

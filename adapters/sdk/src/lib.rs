@@ -45,7 +45,7 @@ pub use event::{
 };
 pub use ids::{
     ChannelKind, ConversationId, ConversationRef, EventId, OutboundId, Participant,
-    ProviderMessageId, Role, Timestamp,
+    ProviderMessageId, Role, Timestamp, UNKNOWN_THREAD,
 };
 pub use outbound::{
     Button, ButtonAction, OutboundAttachment, OutboundMessage, REPLY_WINDOW_CLOSED, SendReceipt,
