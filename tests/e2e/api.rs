@@ -172,6 +172,11 @@ async fn health_readiness_openapi_and_metrics_answer() {
         .await
         .unwrap();
     assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        ready["channel_types"],
+        json!(["email", "http", "telegram", "whatsapp"]),
+        "{ready}"
+    );
     let doc: Value = app
         .client
         .get(app.url("/v1/openapi.json"))
