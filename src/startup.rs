@@ -167,8 +167,22 @@ impl Application {
             settings.templates.default_locale.clone(),
         ));
         let mut channels = ChannelRegistry::new();
+        let context = |id: &str| {
+            omnibridge_sdk::ChannelContext::new(id, public_url.clone())
+                .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
+                    store.clone(),
+                    id,
+                )))
+                .with_secrets(secrets.clone())
+        };
         let webchat = if settings.webchat.enabled {
-            Some(crate::http::webchat::build(&settings, &mut channels)?)
+            let cx = context(crate::http::webchat::CHANNEL_ID);
+            Some(crate::http::webchat::build(
+                &settings,
+                &factories,
+                &cx,
+                &mut channels,
+            )?)
         } else {
             None
         };
@@ -177,13 +191,9 @@ impl Application {
                 id: entry.id.clone(),
                 reason,
             };
-            let cx = omnibridge_sdk::ChannelContext::new(entry.id.clone(), public_url.clone())
-                .with_state(Arc::new(crate::channels::state::StoreChannelState::new(
-                    store.clone(),
-                    entry.id.clone(),
-                )))
-                .with_secrets(secrets.clone());
-            let channel = factories.build(entry, &cx).map_err(refused)?;
+            let channel = factories
+                .build(entry, &context(&entry.id))
+                .map_err(refused)?;
             channels
                 .register(entry.id.clone(), channel)
                 .map_err(refused)?;
@@ -193,6 +203,7 @@ impl Application {
                 .register(id.clone(), channel)
                 .map_err(|reason| StartupError::Channel { id, reason })?;
         }
+        crate::http::webchat::refuse_unhosted(&channels)?;
         let channels = Arc::new(channels);
         let outbox = Outbox::new(store.clone());
         let built = crate::payments::setup::build(crate::payments::setup::Parts {

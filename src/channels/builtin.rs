@@ -11,4 +11,5 @@ pub(super) fn register_all(factories: ChannelFactories) -> ChannelFactories {
         .with(omnibridge_email::EmailFactory)
         .with(omnibridge_telegram::TelegramFactory)
         .with(omnibridge_http_channel::HttpChannelFactory)
+        .with(omnibridge_webchat::WebChatFactory)
 }

@@ -120,7 +120,7 @@ impl ChannelFactories {
                 if let Ok(mut unset) = record.lock() {
                     unset.push(var.to_owned());
                 }
-                Some("unset-secret-stand-in".to_owned())
+                Some("unset-secret-stand-in-for-omnibridge-check".to_owned())
             }
         });
         let cx = ChannelContext::new(settings.id.clone(), public_url)

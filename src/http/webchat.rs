@@ -7,7 +7,6 @@
 //! send and a reconnect. A frame written to the socket is reported as a `delivered`
 //! delivery event. Visitor frames are appended durably before their `ack`.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +18,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use omnibridge_sdk::{
-    ChannelKind, ConversationId, Delivery, DeliveryStatus, Envelope, EventBody, InboundEvent,
+    ChannelContext, ChannelKind, ConversationId, Delivery, DeliveryStatus, Envelope, EventBody,
+    InboundEvent,
 };
 use omnibridge_webchat::{
-    ClientFrame, FrameButton, MessageFrame, OriginPolicy, ServerFrame, SessionId, SessionTokens,
-    WebChatChannel, WebChatConfig, parse_client_frame,
+    ClientFrame, FrameButton, MessageFrame, OriginPolicy, ServerFrame, SessionId, WebChatChannel,
+    parse_client_frame,
 };
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
@@ -32,8 +32,8 @@ use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::EventLog;
-use crate::channels::ChannelRegistry;
-use crate::config::Settings;
+use crate::channels::{ChannelFactories, ChannelRegistry};
+use crate::config::{ChannelSettings, Settings};
 use crate::ingest::{AppendNotice, Ingest, conversation_id};
 use crate::startup::StartupError;
 use crate::web::problem::ApiError;
@@ -69,36 +69,64 @@ pub struct WebChatContext {
     pub shutdown: CancellationToken,
 }
 
-/// Builds the web-chat channel from config and registers it as [`CHANNEL_ID`].
+/// Builds the web chat of the `[webchat]` section through its channel factory (like every
+/// channel) and registers it as [`CHANNEL_ID`]. `cx` carries its secrets and state.
 pub fn build(
     settings: &Settings,
+    factories: &ChannelFactories,
+    cx: &ChannelContext,
     channels: &mut ChannelRegistry,
 ) -> Result<WebChatState, StartupError> {
     let fail = |reason: String| StartupError::Channel {
         id: CHANNEL_ID.into(),
         reason,
     };
-    let secret = token_secret(&settings.storage.data_dir).map_err(fail)?;
-    let tokens = SessionTokens::new(
-        secret,
-        Duration::from_secs(settings.webchat.session_ttl_secs),
-    )
-    .map_err(|error| fail(error.to_string()))?;
-    let origins = OriginPolicy::new(settings.webchat.allowed_origins.clone())
-        .map_err(|error| fail(format!("webchat.allowed_origins: {error}")))?;
-    let channel = Arc::new(
-        WebChatChannel::new(WebChatConfig::new(settings.webchat.account.clone()), tokens)
-            .map_err(|error| fail(error.to_string()))?,
-    );
-    channels
-        .register(CHANNEL_ID, channel.clone())
-        .map_err(fail)?;
+    let entry = section_as_channel(settings);
+    let built = factories.build(&entry, cx).map_err(fail)?;
+    let any: Arc<dyn std::any::Any + Send + Sync> = built.clone();
+    let channel = any.downcast::<WebChatChannel>().map_err(|_| {
+        fail("the webchat factory built something other than the hosted web chat".into())
+    })?;
+    channels.register(CHANNEL_ID, built).map_err(fail)?;
     let kind = omnibridge_sdk::Channel::kind(channel.as_ref());
     Ok(WebChatState {
+        origins: Arc::new(channel.origins().clone()),
         channel,
-        origins: Arc::new(origins),
         kind,
     })
+}
+
+/// The `[webchat]` section as the `[[channels]]` table the web chat's factory takes.
+fn section_as_channel(settings: &Settings) -> ChannelSettings {
+    let web = &settings.webchat;
+    let table = serde_json::json!({
+        "account": web.account,
+        "session_ttl_secs": web.session_ttl_secs,
+        "allowed_origins": web.allowed_origins,
+        "secret_env": SECRET_ENV,
+        "secret_file": settings.storage.data_dir.join("webchat.secret"),
+    });
+    let rest = match table {
+        serde_json::Value::Object(rest) => rest,
+        _ => serde_json::Map::new(),
+    };
+    ChannelSettings::new(CHANNEL_ID, omnibridge_webchat::KIND, rest)
+}
+
+/// Refuses a web chat configured as a `[[channels]]` table: its socket is the bridge's own
+/// and serves the `[webchat]` one only.
+pub fn refuse_unhosted(channels: &ChannelRegistry) -> Result<(), StartupError> {
+    for handle in channels.iter() {
+        let any: Arc<dyn std::any::Any + Send + Sync> = handle.channel.clone();
+        if handle.id != CHANNEL_ID && any.downcast::<WebChatChannel>().is_ok() {
+            return Err(StartupError::Channel {
+                id: handle.id.clone(),
+                reason: "the web chat is configured in the [webchat] section, not as [[channels]]"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The web-chat routes, for any server state that hands out a [`WebChatContext`].
@@ -382,35 +410,4 @@ async fn report_delivered(
     {
         tracing::warn!(%error, "Could not record a web-chat delivery.");
     }
-}
-
-/// The session-token secret: from [`SECRET_ENV`], or generated once into the data dir.
-fn token_secret(data_dir: &Path) -> Result<Vec<u8>, String> {
-    if let Ok(secret) = std::env::var(SECRET_ENV) {
-        return Ok(secret.into_bytes());
-    }
-    let path = data_dir.join("webchat.secret");
-    match std::fs::read(&path) {
-        Ok(secret) if secret.len() >= 32 => return Ok(secret),
-        Ok(_) => return Err(format!("{} is shorter than 32 bytes", path.display())),
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            return Err(format!("cannot read {}: {error}", path.display()));
-        }
-        Err(_) => {}
-    }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
-    let secret = hex::encode(rand::random::<[u8; 32]>()).into_bytes();
-    write_private(&path, &secret)
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
-    Ok(secret)
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents)
 }

@@ -174,7 +174,7 @@ async fn health_readiness_openapi_and_metrics_answer() {
     assert_eq!(ready["status"], "ready");
     assert_eq!(
         ready["channel_types"],
-        json!(["email", "http", "telegram", "whatsapp"]),
+        json!(["email", "http", "telegram", "webchat", "whatsapp"]),
         "{ready}"
     );
     let doc: Value = app

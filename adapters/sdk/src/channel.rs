@@ -18,8 +18,11 @@ use crate::outbound::{OutboundMessage, SendReceipt};
 /// Push channels implement [`verify`](Channel::verify) and [`normalize`](Channel::normalize):
 /// the bridge mounts `POST /webhooks/{channel id}`, verifies, normalises, appends the events
 /// durably and only then answers 2xx. Pull channels implement [`listen`](Channel::listen).
+///
+/// (`Any` lets a host that runs a channel's transport itself, as the bridge does for the web
+/// chat's socket, get the concrete type back; every `'static` type has it.)
 #[async_trait::async_trait]
-pub trait Channel: Send + Sync + 'static {
+pub trait Channel: std::any::Any + Send + Sync {
     /// Lowercase service noun (`whatsapp`); becomes `Envelope::channel`.
     fn kind(&self) -> ChannelKind;
 

@@ -14,6 +14,7 @@ use omnibridge_sdk::{
 use serde::Deserialize;
 
 use crate::frames::{ClientFrame, MAX_TEXT_CHARS};
+use crate::origin::OriginPolicy;
 use crate::session::{SessionId, SessionTokens};
 
 /// The channel kind, `webchat`.
@@ -59,6 +60,8 @@ pub struct WebChatChannel {
     capabilities: Capabilities,
     /// Session tokens, shared with the bridge's WebSocket route.
     tokens: SessionTokens,
+    /// Origins allowed to open the widget's socket (besides the bridge's own).
+    origins: OriginPolicy,
 }
 
 impl WebChatChannel {
@@ -82,7 +85,19 @@ impl WebChatChannel {
             account: config.account,
             capabilities,
             tokens,
+            origins: OriginPolicy::default(),
         })
+    }
+
+    /// Allows the widget's socket from `origins` (default: the bridge's own origin only).
+    pub fn with_origins(mut self, origins: OriginPolicy) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// Origins allowed to open the widget's socket.
+    pub fn origins(&self) -> &OriginPolicy {
+        &self.origins
     }
 
     /// The site this chat belongs to.

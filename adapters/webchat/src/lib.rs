@@ -21,11 +21,13 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod factory;
 pub mod frames;
 pub mod origin;
 pub mod session;
 
 pub use channel::{KIND, WebChatChannel, WebChatConfig};
+pub use factory::{WebChatFactory, WebChatTable};
 pub use frames::{
     ClientFrame, FrameButton, MAX_FRAME_BYTES, MessageFrame, ServerFrame, parse_client_frame,
 };

@@ -13,7 +13,8 @@ use omnibridge_sdk::ChannelError;
 pub struct InvalidOrigin(pub String);
 
 /// Which page origins may open a web-chat WebSocket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The default allows no other origin (only the bridge's own, which the bridge checks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OriginPolicy {
     /// Normalised allowed origins.
     allowed: Vec<String>,
