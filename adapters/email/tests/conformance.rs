@@ -120,7 +120,10 @@ async fn the_signed_webhook_conforms_through_receive() {
     let old = chrono::Utc::now().timestamp() - 3_600;
     let stale = WebhookFixture::post(raw.clone())
         .header(TIMESTAMP_HEADER, &old.to_string())
-        .header(SIGNATURE_HEADER, &sign(WEBHOOK_SECRET.as_bytes(), old, &raw));
+        .header(
+            SIGNATURE_HEADER,
+            &sign(WEBHOOK_SECRET.as_bytes(), old, &raw),
+        );
     assert!(matches!(
         channel.verify(&stale.request()),
         Err(ChannelError::Unauthorized {
