@@ -15,7 +15,9 @@
 //!   `assert_conforms_async`, `check_factory`) and test doubles (`RecordingInbox`,
 //!   `MemoryState`, `WebhookFixture`).
 //!
-//! See the crate README (below) for a complete channel in well under 200 lines.
+//! See the crate README (below) for a complete channel with its factory and its conformance
+//! test in under 200 lines, how a business plugs it into its own bridge binary, and the
+//! conformance kit.
 //!
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
