@@ -210,14 +210,14 @@ fn check_capabilities(channel: &dyn Channel, breaches: &mut Vec<String>) {
     {
         breaches.push("capabilities: button limits of 0; use `buttons: None`".to_owned());
     }
-    if let Some(attachments) = &caps.attachments {
-        if attachments.kinds.is_empty() || attachments.max_bytes == 0 {
-            breaches.push(
-                "capabilities: attachments without a media kind or of 0 bytes; use \
-                 `attachments: None`"
-                    .to_owned(),
-            );
-        }
+    if let Some(attachments) = &caps.attachments
+        && (attachments.kinds.is_empty() || attachments.max_bytes == 0)
+    {
+        breaches.push(
+            "capabilities: attachments without a media kind or of 0 bytes; use \
+             `attachments: None`"
+                .to_owned(),
+        );
     }
 }
 

@@ -11,8 +11,11 @@ use crate::channel::{ChannelState, StateError};
 /// [`ChannelContext::with_state`](crate::ChannelContext::with_state).
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    entries: Mutex<BTreeMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
 }
+
+/// Each key's value and when it was written.
+type Entries = BTreeMap<String, (Vec<u8>, Instant)>;
 
 impl MemoryState {
     /// An empty state.
@@ -28,7 +31,7 @@ impl MemoryState {
             .unwrap_or_default()
     }
 
-    fn entries(&self) -> Result<MutexGuard<'_, BTreeMap<String, (Vec<u8>, Instant)>>, StateError> {
+    fn entries(&self) -> Result<MutexGuard<'_, Entries>, StateError> {
         self.entries
             .lock()
             .map_err(|_| StateError("a test panicked while holding the state".into()))
