@@ -1,15 +1,18 @@
 //! The SDK's conformance kit on the message webhook, with body signatures (hex, prefixed) and
-//! timestamped ones (base64); redeliveries keep their de-duplication keys.
+//! timestamped ones (base64); redeliveries keep their de-duplication keys. The factory builds
+//! from the full table and names each secret; the status callback at its subpath conforms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use omnibridge_http_channel::SignatureEncoding;
 use omnibridge_http_channel::signature::sign_webhook;
-use omnibridge_sdk::testkit::{Conformance, WebhookFixture, assert_conforms};
+use omnibridge_http_channel::{HttpChannelFactory, SignatureEncoding};
+use omnibridge_sdk::testkit::{
+    Conformance, WebhookFixture, assert_conforms, assert_conforms_async, assert_factory_builds,
+};
 use omnibridge_sdk::{Channel, ChannelError, EventBody};
 use serde_json::json;
-use support::{NOW, WEBHOOK_SECRET, base_config, channel};
+use support::{AUTH, NOW, OUT_SECRET, WEBHOOK_SECRET, base_config, channel};
 
 fn bodies() -> Vec<String> {
     vec![
@@ -94,4 +97,53 @@ fn timestamp_signed_webhooks_conform_and_stale_ones_are_refused() {
         channel.verify(&without_timestamp.request()),
         Err(ChannelError::Unauthorized { .. })
     ));
+}
+
+#[tokio::test]
+async fn the_factory_builds_from_the_full_table_and_the_status_subpath_conforms() {
+    let mut table = base_config("http://127.0.0.1:9/send");
+    table["id"] = json!("sms");
+    table["type"] = json!("http");
+    let channel = assert_factory_builds(
+        &HttpChannelFactory,
+        table,
+        &[
+            ("SMS_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("SMS_API_AUTH", AUTH),
+            ("SMS_OUT_SECRET", OUT_SECRET),
+        ],
+    );
+    assert_eq!(channel.webhook_subpaths(), ["status"]);
+    let signed = |body: String| {
+        let signature = sign_webhook(
+            WEBHOOK_SECRET.as_bytes(),
+            SignatureEncoding::HmacSha256Hex,
+            None,
+            None,
+            body.as_bytes(),
+        );
+        WebhookFixture::post(body).header("x-signature", &signature)
+    };
+    let status = json!({"statuses": [
+        {"id": "prov-1", "status": "DELIVRD"},
+        {"id": "prov-2", "status": "UNDELIV"},
+    ]})
+    .to_string();
+    let fixtures = vec![
+        signed(bodies()[0].clone()),
+        signed(status).at_subpath("status"),
+    ];
+    assert_conforms_async(
+        channel.as_ref(),
+        &fixtures,
+        &Conformance::signed_body(&["x-signature"]),
+    )
+    .await;
+    let statuses = channel.receive(&fixtures[1].request()).await.unwrap();
+    assert_eq!(statuses.len(), 2);
+    assert!(
+        statuses
+            .iter()
+            .all(|e| matches!(e.body, EventBody::DeliveryUpdated(_)))
+    );
 }

@@ -310,7 +310,8 @@ impl std::fmt::Debug for dyn ChannelState {
 /// into [`Config`](ChannelFactory::Config), then calls [`build`](ChannelFactory::build).
 /// `omnibridge check` does the same with stand-in secrets, so whatever `build` refuses is
 /// reported without starting anything. `build` must not do I/O: connect in
-/// [`Channel::listen`] or [`Channel::health_check`].
+/// [`Channel::listen`] or [`Channel::health_check`]. `testkit::check_factory` (feature
+/// `testkit`) checks a factory the way the bridge uses it.
 ///
 /// ```ignore
 /// // main.rs of a business's own bridge binary:

@@ -11,9 +11,13 @@
 //! - [`error`]: [`ChannelError`], typed so the caller knows what to do next.
 //! - [`ids`]: newtype identifiers.
 //! - [`payment`]: the payload of the bridge-only `payment.*` events.
-//! - `testkit` (feature `testkit`): a recording inbox and a conformance check.
+//! - `testkit` (feature `testkit`): the conformance kit (`assert_conforms`,
+//!   `assert_conforms_async`, `check_factory`) and test doubles (`RecordingInbox`,
+//!   `MemoryState`, `WebhookFixture`).
 //!
-//! See the crate README (below) for a complete channel in well under 200 lines.
+//! See the crate README (below) for a complete channel with its factory and its conformance
+//! test in under 200 lines, how a business plugs it into its own bridge binary, and the
+//! conformance kit.
 //!
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]

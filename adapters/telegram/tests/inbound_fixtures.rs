@@ -294,6 +294,9 @@ async fn the_channel_conforms_to_the_sdk_contract() {
         json!({"update_id": 1, "message": message(1, json!({"text": "hi"}))}),
         json!({"update_id": 2, "edited_message": message(1, json!({"text": "hi!", "edit_date": 1_700_000_001}))}),
         json!({"update_id": 3, "poll_answer": {"poll_id": "p", "user": user(), "option_ids": [0]}}),
+        json!({"update_id": 4, "callback_query": {"id": "cbq4", "from": user(),
+            "message": message(2, json!({"text": "Pay?"})), "chat_instance": "ci",
+            "data": "p:pay:payint_1"}}),
     ]
     .iter()
     .map(|update| WebhookFixture::post(update.to_string()).header(HEADER, SECRET))
@@ -303,4 +306,43 @@ async fn the_channel_conforms_to_the_sdk_contract() {
         &fixtures,
         &omnibridge_sdk::testkit::Conformance::secret_header(&[HEADER]),
     );
+    // Through `receive` too (what the bridge calls: it completes button taps from state).
+    omnibridge_sdk::testkit::assert_conforms_async(
+        &channel,
+        &fixtures,
+        &omnibridge_sdk::testkit::Conformance::secret_header(&[HEADER]),
+    )
+    .await;
+}
+
+/// The channel as the bridge builds it: through its factory, from a `[[channels]]` table,
+/// with every secret named when unset.
+#[tokio::test]
+async fn the_factory_builds_from_its_table_and_names_each_secret() {
+    let fake = FakeBotApi::start().await.unwrap();
+    let table = json!({
+        "id": "acme-tg",
+        "type": "telegram",
+        "bot_token_env": "ACME_TG_BOT_TOKEN",
+        "webhook_secret_env": "ACME_TG_WEBHOOK_SECRET",
+        "api_base": fake.base_url(),
+    });
+    let channel = omnibridge_sdk::testkit::assert_factory_builds(
+        &omnibridge_telegram::TelegramFactory,
+        table,
+        &[
+            ("ACME_TG_BOT_TOKEN", omnibridge_telegram::fake::FAKE_TOKEN),
+            ("ACME_TG_WEBHOOK_SECRET", SECRET),
+        ],
+    );
+    let fixture = WebhookFixture::post(
+        json!({"update_id": 1, "message": message(1, json!({"text": "hi"}))}).to_string(),
+    )
+    .header(HEADER, SECRET);
+    omnibridge_sdk::testkit::assert_conforms_async(
+        channel.as_ref(),
+        &[fixture],
+        &omnibridge_sdk::testkit::Conformance::secret_header(&[HEADER]),
+    )
+    .await;
 }

@@ -3,10 +3,12 @@
 
 use bytes::Bytes;
 use http::Method;
-use omnibridge_sdk::testkit::{Conformance, WebhookFixture, check_conformance};
+use omnibridge_sdk::testkit::{
+    Conformance, WebhookFixture, assert_conforms_async, assert_factory_builds, check_conformance,
+};
 use omnibridge_sdk::{Channel, ChannelError, WebhookRequest};
 use omnibridge_whatsapp::inbound::sign;
-use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig, WhatsAppSecrets};
+use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig, WhatsAppFactory, WhatsAppSecrets};
 use serde_json::{Value, json};
 
 const SECRET: &str = "app-secret-for-tests";
@@ -380,4 +382,39 @@ fn conforms_to_the_sdk_contract() {
         &Conformance::signed_body(&["x-hub-signature-256"]),
     );
     assert!(breaches.is_empty(), "{breaches:#?}");
+}
+
+/// The channel as the bridge builds it: through its factory, from a `[[channels]]` table,
+/// with every secret named when unset; then the kit through `receive` too.
+#[tokio::test]
+async fn the_factory_builds_from_its_table_and_the_channel_conforms_through_receive() {
+    let table = json!({
+        "id": "acme-wa",
+        "type": "whatsapp",
+        "phone_number_id": PN,
+        "access_token_env": "ACME_WA_ACCESS_TOKEN",
+        "app_secret_env": "ACME_WA_APP_SECRET",
+        "verify_token_env": "ACME_WA_VERIFY_TOKEN",
+        "api_base": "http://127.0.0.1:9",
+        "template_mappings": {"payment_request": {"name": "payment_request_v2", "language": "en_US"}},
+    });
+    let channel = assert_factory_builds(
+        &WhatsAppFactory,
+        table,
+        &[
+            ("ACME_WA_ACCESS_TOKEN", "access-token-value"),
+            ("ACME_WA_APP_SECRET", SECRET),
+            ("ACME_WA_VERIFY_TOKEN", "verify-token-value"),
+        ],
+    );
+    let fixtures: Vec<WebhookFixture> = ["text", "statuses", "batch"]
+        .iter()
+        .map(|name| signed(fixture_bytes(name)))
+        .collect();
+    assert_conforms_async(
+        channel.as_ref(),
+        &fixtures,
+        &Conformance::signed_body(&["x-hub-signature-256"]),
+    )
+    .await;
 }
