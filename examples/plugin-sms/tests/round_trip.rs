@@ -435,13 +435,17 @@ async fn an_sms_round_trips_through_the_real_bridge() {
         .await
         .unwrap();
     assert_eq!(accepted.status(), 200);
-    // The gateway's redelivery is accepted and de-duplicated.
+    let accepted: Value = accepted.json().await.unwrap();
+    assert_eq!(accepted, json!({ "accepted": 1, "duplicates": 0 }));
+    // The gateway's redelivery is acknowledged and de-duplicated.
     let redelivered = webhook()
         .header(SIGNATURE_HEADER, &signature)
         .send()
         .await
         .unwrap();
     assert_eq!(redelivered.status(), 200);
+    let redelivered: Value = redelivered.json().await.unwrap();
+    assert_eq!(redelivered, json!({ "accepted": 0, "duplicates": 1 }));
 
     // The business sees the conversation and the customer's message.
     let conversation = eventually("the conversation", Duration::from_secs(30), || {
