@@ -137,8 +137,9 @@ pub trait Inbox: Send + Sync + 'static {
 
 /// Small durable key-value state the bridge keeps for one channel (mailbox cursors, thread
 /// maps, raw messages awaiting media extraction), in the bridge's store, so it survives
-/// restarts and is shared by every bridge instance on that store. Keys are the channel's own;
-/// the bridge namespaces them by channel id.
+/// restarts and is shared by every bridge instance on that store. Keys are the channel's own
+/// (except those starting with `bridge:`, which the bridge keeps for itself, e.g. the numbered
+/// options a customer may answer); the bridge namespaces them by channel id.
 ///
 /// Entries are not kept forever: the bridge's retention removes an entry not written for
 /// `storage.retention.max_age_secs`, except keys ending in `:cursor` (a provider position such
