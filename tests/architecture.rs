@@ -137,3 +137,44 @@ fn the_shared_leaves_import_neither_http_nor_payments() {
         );
     }
 }
+
+/// Adapter crates the bridge may name only in its list of built-in factories
+/// (`src/channels/builtin.rs`); the web chat's crate also in `src/http/webchat.rs`, which hosts
+/// its socket. Everything else reaches channels through the factory registry, so a new kind
+/// touches no bridge file.
+const ADAPTERS: &[&str] = &[
+    "omnibridge_whatsapp",
+    "omnibridge_email",
+    "omnibridge_telegram",
+    "omnibridge_http_channel",
+    "omnibridge_webchat",
+];
+
+#[test]
+fn no_bridge_module_but_the_builtin_list_names_a_channel_kind() {
+    let allowed = |file: &Path, adapter: &str| {
+        file.ends_with("channels/builtin.rs")
+            || (adapter == "omnibridge_webchat" && file.ends_with("http/webchat.rs"))
+    };
+    let mut offences = Vec::new();
+    for file in rust_files(&src()) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for adapter in ADAPTERS {
+                if line.contains(adapter) && !allowed(&file, adapter) {
+                    offences.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+            // A `match` on a channel's kind by its name.
+            let quoted_kind = ["\"whatsapp\" =>", "\"email\" =>", "\"telegram\" =>", "\"http\" =>"];
+            if quoted_kind.iter().any(|k| line.contains(k)) {
+                offences.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "channel kinds named outside the factory registry:\n{}",
+        offences.join("\n")
+    );
+}
