@@ -28,11 +28,14 @@ use crate::payments::store::PaymentStore;
 use crate::sqlite::{Database, Durability};
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
-use crate::templates::TemplateEngine;
+use crate::templates::versions::TemplateStore;
 use crate::webhooks_out::{WebhookDispatcher, WebhookEndpoint};
 use omnibridge_sdk::SecretSource;
 
 mod public_url;
+
+/// How often each instance looks for newly published template versions.
+const TEMPLATE_REFRESH: Duration = Duration::from_millis(500);
 
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +155,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
         let public_url = public_url::resolve(settings.server.public_url.as_deref(), local);
-        let (bus, store, payment_store) = open_storage(&settings).await?;
+        let (bus, store, payment_store, template_store) = open_storage(&settings).await?;
         if settings.api_keys().is_empty() {
             tracing::warn!(
                 "No API keys are configured: set OMNIBRIDGE_API_KEYS (or api.keys) to use the business API."
@@ -160,12 +163,25 @@ impl Application {
         }
         let metrics = Arc::new(Metrics::new());
         let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
-        let templates = TemplateEngine::load_with_defaults(&settings.templates.dir)
+        // The files, with the versions published in the studio on top: a stored version
+        // that does not load stops the start like a broken file would.
+        let generation = template_store
+            .templates_generation()
+            .await
+            .map_err(|error| StartupError::Storage(error.to_string()))?;
+        let published = template_store
+            .published_templates()
+            .await
+            .map_err(|error| StartupError::Storage(error.to_string()))?;
+        let templates = crate::render::load_engine(&settings.templates.dir, &published)
             .map_err(|error| StartupError::Templates(error.to_string()))?;
-        let renderer = Arc::new(crate::render::TemplateRenderer::new(
-            templates,
-            settings.templates.default_locale.clone(),
-        ));
+        let renderer = Arc::new(
+            crate::render::TemplateRenderer::new(
+                templates,
+                settings.templates.default_locale.clone(),
+            )
+            .at_generation(generation),
+        );
         let mut channels = ChannelRegistry::new();
         let context = |id: &str| {
             omnibridge_sdk::ChannelContext::new(id, public_url.clone())
@@ -240,7 +256,12 @@ impl Application {
             metrics: metrics.clone(),
             auth: Arc::new(settings.api_keys()),
             outbox: outbox.clone(),
-            renderer,
+            renderer: renderer.clone(),
+            templates: crate::http::api::templates::TemplatesState {
+                store: template_store.clone(),
+                renderer: renderer.clone(),
+                dir: settings.templates.dir.clone(),
+            },
             payments: PaymentsState {
                 mpp: payments.clone(),
                 store: store.clone(),
@@ -251,6 +272,12 @@ impl Application {
             shutdown: shutdown.clone(),
         };
         let mut workers = JoinSet::new();
+        workers.spawn(renderer.clone().keep_fresh(
+            settings.templates.dir.clone(),
+            template_store.clone(),
+            TEMPLATE_REFRESH,
+            shutdown.clone(),
+        ));
         let retry = RetryPolicy {
             max_attempts: settings.outbox.max_attempts,
             initial_backoff: Duration::from_millis(settings.outbox.initial_backoff_ms),
@@ -402,7 +429,12 @@ impl Application {
     }
 }
 
-type Storage = (Arc<dyn EventLog>, Arc<dyn Store>, Arc<dyn PaymentStore>);
+type Storage = (
+    Arc<dyn EventLog>,
+    Arc<dyn Store>,
+    Arc<dyn PaymentStore>,
+    Arc<dyn TemplateStore>,
+);
 
 async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let dir: &Path = &settings.storage.data_dir;
@@ -417,7 +449,8 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
         .map_err(|error| StartupError::Storage(error.to_string()))?;
     let sqlite_store = Arc::new(SqliteStore::new(db.clone()));
     let store: Arc<dyn Store> = sqlite_store.clone();
-    let payment_store: Arc<dyn PaymentStore> = sqlite_store;
+    let payment_store: Arc<dyn PaymentStore> = sqlite_store.clone();
+    let template_store: Arc<dyn TemplateStore> = sqlite_store;
     let bus: Arc<dyn EventLog> = match &settings.storage.bus {
         Bus::Sqlite => Arc::new(
             SqliteBus::new(db)
@@ -430,7 +463,7 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
                 .map_err(|error| StartupError::Storage(error.to_string()))?,
         ),
     };
-    Ok((bus, store, payment_store))
+    Ok((bus, store, payment_store, template_store))
 }
 
 fn hostname() -> String {

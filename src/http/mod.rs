@@ -53,6 +53,8 @@ pub struct AppState {
     pub media: Arc<dyn crate::media::MediaStore>,
     /// Renders message templates.
     pub renderer: Arc<dyn crate::render::Renderer>,
+    /// The template studio's versions, the live renderer and the template files.
+    pub templates: api::templates::TemplatesState,
     /// What the payment routes need: intents, the MPP endpoint, the wallet.
     pub payments: PaymentsState,
     /// Web chat, when enabled.
@@ -110,6 +112,23 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/outbound/{id}", get(api::messages::outbound_status))
         .route("/v1/media/{id}", get(api::media::get_one))
         .route("/v1/events", get(stream::events))
+        .route("/v1/templates", get(api::templates::list))
+        .route(
+            "/v1/templates/{channel}/{locale}/{name}",
+            get(api::templates::get_one),
+        )
+        .route(
+            "/v1/templates/{channel}/{locale}/{name}/versions",
+            get(api::templates::versions).post(api::templates::create_version),
+        )
+        .route(
+            "/v1/templates/{channel}/{locale}/{name}/publish",
+            post(api::templates::publish),
+        )
+        .route(
+            "/v1/templates/{channel}/{locale}/{name}/rollback",
+            post(api::templates::rollback),
+        )
         .route("/v1/openapi.json", get(openapi::document));
     let mut app = Router::new()
         .merge(api)

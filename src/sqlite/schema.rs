@@ -153,6 +153,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX channel_state_updated ON channel_state (updated_at);",
     // 9: the payment reconciler's sweeps: overdue and `processing` intents by state.
     "CREATE INDEX payment_intents_state ON payment_intents (state, expires_at);",
+    // 10: template versions edited in the studio, and which one of each template is live.
+    "CREATE TABLE template_versions (
+        channel TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        parts TEXT NOT NULL,
+        author TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (channel, locale, name, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE template_published (
+        channel TEXT NOT NULL,
+        locale TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        PRIMARY KEY (channel, locale, name)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

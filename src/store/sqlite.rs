@@ -26,6 +26,7 @@ mod participants;
 mod payments;
 mod records;
 mod retention;
+mod templates;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -32,6 +32,7 @@ pub mod check;
 pub mod helpers;
 pub mod lookup;
 pub mod source;
+pub mod versions;
 
 use lookup::Placement;
 pub use source::TemplateFile;

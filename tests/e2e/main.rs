@@ -28,6 +28,7 @@ mod payments;
 mod process;
 mod sse;
 mod telegram;
+mod templates_api;
 mod test_channel;
 mod visitor;
 mod webchat;

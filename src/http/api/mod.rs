@@ -5,6 +5,7 @@ mod compose;
 pub mod conversations;
 pub mod media;
 pub mod messages;
+pub mod templates;
 
 pub use crate::web::paging::LimitQuery;
 pub(crate) use crate::web::paging::clamp_limit;

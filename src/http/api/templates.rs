@@ -1,0 +1,503 @@
+//! `/v1/templates`: the template studio's API. Support leads list templates, read one with
+//! its parts and versions, save a version (refused with the lint problems when it has
+//! errors), publish it, roll back to an earlier one, and preview or test-send it. The files
+//! under `templates/` stay the reviewed defaults; a published version wins over its file on
+//! every instance sharing the store within about a second.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::http::{ApiCaller, AppState};
+use crate::render::TemplateRenderer;
+use crate::templates::TemplateFile;
+use crate::templates::versions::{
+    Parts, Publication, TemplateKey, TemplateStore, TemplateVersion, part_file_name, valid_part,
+};
+use crate::web::extract::{parse_body, require_json};
+use crate::web::problem::ApiError;
+
+/// What the template routes need.
+#[derive(Clone)]
+pub struct TemplatesState {
+    /// Stored versions and publications.
+    pub store: Arc<dyn TemplateStore>,
+    /// The live renderer (refreshed at once after a publication here).
+    pub renderer: Arc<TemplateRenderer>,
+    /// `templates.dir`: the files over the embedded defaults.
+    pub dir: PathBuf,
+}
+
+/// Longest part source accepted, in bytes.
+const MAX_PART_BYTES: usize = 64 * 1024;
+/// Most parts in one version.
+const MAX_PARTS: usize = 8;
+
+/// One template in the list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateSummary {
+    /// A channel kind or `default`.
+    pub channel: String,
+    /// Locale directory.
+    pub locale: String,
+    /// Template name.
+    pub name: String,
+    /// `file` (the shipped or configured file is live) or `store` (a published version is).
+    pub source: String,
+    /// The live stored version, if any.
+    pub published_version: Option<u32>,
+    /// The newest stored version, if any.
+    pub latest_version: Option<u32>,
+    /// When the live version was published.
+    pub updated_at: Option<String>,
+    /// Who published it (the API key's name).
+    pub updated_by: Option<String>,
+}
+
+/// `GET /v1/templates`: every template, from the files and the store.
+#[utoipa::path(get, path = "/v1/templates",
+    responses((status = 200, description = "`{\"data\": [TemplateSummary]}`")),
+    security(("api_key" = [])))]
+pub async fn list(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let templates = &state.templates;
+    let mut rows: BTreeMap<TemplateKey, TemplateSummary> = BTreeMap::new();
+    for file in files(templates)? {
+        if let Some(key) = key_of_file(&file) {
+            rows.entry(key.clone()).or_insert_with(|| summary(&key));
+        }
+    }
+    for (key, publication, latest) in templates.store.stored_templates().await? {
+        let row = rows.entry(key.clone()).or_insert_with(|| summary(&key));
+        row.latest_version = Some(latest);
+        if let Some(publication) = publication {
+            row.source = "store".into();
+            row.published_version = Some(publication.version);
+            row.updated_at = Some(publication.published_at.to_rfc3339());
+            row.updated_by = Some(publication.published_by);
+        }
+    }
+    Ok(Json(
+        json!({ "data": rows.into_values().collect::<Vec<_>>() }),
+    ))
+}
+
+fn summary(key: &TemplateKey) -> TemplateSummary {
+    TemplateSummary {
+        channel: key.channel.clone(),
+        locale: key.locale.clone(),
+        name: key.name.clone(),
+        source: "file".into(),
+        published_version: None,
+        latest_version: None,
+        updated_at: None,
+        updated_by: None,
+    }
+}
+
+/// The template files (embedded defaults overridden by `templates.dir`).
+fn files(templates: &TemplatesState) -> Result<Vec<TemplateFile>, ApiError> {
+    crate::templates::source::merged(&templates.dir).map_err(ApiError::internal)
+}
+
+/// The key and part of a file at `<channel>/<locale>/<name>[.<part>].hbs`; `None` for
+/// partials and anything else.
+fn key_and_part(file: &TemplateFile) -> Option<(TemplateKey, String)> {
+    let mut segments = file.relative.iter().filter_map(|s| s.to_str());
+    let (channel, locale, file_name) = (segments.next()?, segments.next()?, segments.next()?);
+    if segments.next().is_some() || channel == "partials" {
+        return None;
+    }
+    let stem = file_name.strip_suffix(".hbs")?;
+    let (name, part) = match stem.split_once('.') {
+        Some((name, part)) => (name, part.to_owned()),
+        None => (stem, String::new()),
+    };
+    let key = TemplateKey::parse(channel, locale, name).ok()?;
+    Some((key, part))
+}
+
+fn key_of_file(file: &TemplateFile) -> Option<TemplateKey> {
+    key_and_part(file).map(|(key, _)| key)
+}
+
+/// The parts of `key` as the files have them.
+fn file_parts(templates: &TemplatesState, key: &TemplateKey) -> Result<Parts, ApiError> {
+    Ok(files(templates)?
+        .into_iter()
+        .filter_map(|file| {
+            let (file_key, part) = key_and_part(&file)?;
+            (file_key == *key).then_some((part, file.source))
+        })
+        .collect())
+}
+
+fn key_from(path: &(String, String, String)) -> Result<TemplateKey, ApiError> {
+    TemplateKey::parse(&path.0, &path.1, &path.2)
+        .map_err(|detail| ApiError::bad_request("invalid_template_key", detail))
+}
+
+/// `GET /v1/templates/{channel}/{locale}/{name}`: its live parts, the file's parts, the
+/// published version and the newest unpublished one (the draft).
+#[utoipa::path(get, path = "/v1/templates/{channel}/{locale}/{name}",
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "the template"), (status = 404, body = crate::web::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn get_one(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = key_from(&path)?;
+    let templates = &state.templates;
+    let file = file_parts(templates, &key)?;
+    let versions = templates.store.template_versions(&key).await?;
+    if file.is_empty() && versions.is_empty() {
+        return Err(unknown(&key));
+    }
+    let publication = publication_of(templates, &key).await?;
+    let published = publication
+        .as_ref()
+        .and_then(|p| versions.iter().find(|v| v.version == p.version));
+    let draft = versions.last().filter(|latest| {
+        publication
+            .as_ref()
+            .is_none_or(|p| latest.version > p.version)
+    });
+    let parts = published.map_or_else(|| file.clone(), |version| version.parts.clone());
+    Ok(Json(json!({
+        "channel": key.channel,
+        "locale": key.locale,
+        "name": key.name,
+        "source": if published.is_some() { "store" } else { "file" },
+        "parts": parts,
+        "file_parts": file,
+        "published": publication,
+        "draft": draft,
+    })))
+}
+
+async fn publication_of(
+    templates: &TemplatesState,
+    key: &TemplateKey,
+) -> Result<Option<Publication>, ApiError> {
+    Ok(templates
+        .store
+        .stored_templates()
+        .await?
+        .into_iter()
+        .find(|(k, _, _)| k == key)
+        .and_then(|(_, publication, _)| publication))
+}
+
+fn unknown(key: &TemplateKey) -> ApiError {
+    ApiError::not_found(
+        "unknown_template",
+        format!("no template {} in the files or the store", key.path()),
+    )
+}
+
+/// A new version.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersion {
+    /// Part name (`""` for the main text, or `subject`, `txt`, `html`) → handlebars source.
+    #[schema(value_type = Object)]
+    pub parts: Parts,
+    /// What changed.
+    pub message: String,
+}
+
+/// `POST /v1/templates/{channel}/{locale}/{name}/versions`: saves a version. 422 with the
+/// problems when it has errors, and nothing is stored.
+#[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/versions", request_body = NewVersion,
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 201, description = "the stored version"),
+        (status = 422, description = "`lint_failed` with `problems`, or an invalid body", body = crate::web::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn create_version(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let key = key_from(&path)?;
+    let request: NewVersion = parse_body(&body)?;
+    check_parts(&request.parts)?;
+    let problems = lint(&state.templates, &key, &request.parts)?;
+    if problems.iter().any(|p| p.is_error()) {
+        return Ok(lint_failed(&problems));
+    }
+    let version = state
+        .templates
+        .store
+        .add_template_version(
+            &key,
+            &request.parts,
+            &caller.key_name,
+            request.message.trim(),
+        )
+        .await?;
+    tracing::info!(template = %key.path(), version = version.version, by = %caller.key_name, "Template version saved.");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": version, "problems": problems })),
+    )
+        .into_response())
+}
+
+fn check_parts(parts: &Parts) -> Result<(), ApiError> {
+    let invalid =
+        |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail);
+    if parts.is_empty() || parts.len() > MAX_PARTS {
+        return Err(invalid(format!("give 1 to {MAX_PARTS} parts")));
+    }
+    for (part, source) in parts {
+        if !valid_part(part) {
+            return Err(invalid(format!(
+                "part {part:?}: use \"\" or 1-32 characters of a-z, 0-9 and _"
+            )));
+        }
+        if source.len() > MAX_PART_BYTES {
+            return Err(invalid(format!(
+                "part {part:?} is over {MAX_PART_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One lint problem of a part.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LintProblem {
+    /// Stable code (`syntax`, ...).
+    pub code: String,
+    /// `error` or `warning`.
+    pub severity: String,
+    /// The part (`""`, `subject`, ...).
+    pub part: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl LintProblem {
+    fn is_error(&self) -> bool {
+        self.severity == "error"
+    }
+}
+
+/// The problems of `parts` of `key`: each part must compile as it would load.
+fn lint(
+    templates: &TemplatesState,
+    key: &TemplateKey,
+    parts: &Parts,
+) -> Result<Vec<LintProblem>, ApiError> {
+    let _ = templates;
+    let mut problems = Vec::new();
+    for (part, source) in parts {
+        let file = TemplateFile {
+            relative: PathBuf::from(&key.channel)
+                .join(&key.locale)
+                .join(part_file_name(&key.name, part)),
+            origin: PathBuf::from(part_file_name(&key.name, part)),
+            source: source.clone(),
+        };
+        if let Err(error) = crate::templates::TemplateEngine::load_files(vec![file]) {
+            let (line, message) = match &error {
+                crate::templates::TemplateError::Syntax { line, message, .. } => {
+                    (line.unwrap_or(1), message.clone())
+                }
+                other => (1, other.to_string()),
+            };
+            problems.push(LintProblem {
+                code: "syntax".into(),
+                severity: "error".into(),
+                part: part.clone(),
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                column: 1,
+                message,
+            });
+        }
+    }
+    Ok(problems)
+}
+
+/// 422 `lint_failed` with the problems (an RFC 9457 extension member).
+fn lint_failed(problems: &[LintProblem]) -> Response {
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let body = json!({
+        "type": "https://omnibridge.dev/problems/lint_failed",
+        "title": "Unprocessable Entity",
+        "status": 422,
+        "code": "lint_failed",
+        "detail": format!("the template has {errors} error(s); nothing was stored"),
+        "problems": problems,
+    });
+    let mut response = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// One version in the history, with its changes against the previous one.
+#[derive(Debug, Serialize)]
+struct HistoryEntry {
+    #[serde(flatten)]
+    version: TemplateVersion,
+    /// Whether it is the live one.
+    published: bool,
+    /// Per part, a unified diff against the previous version (the file for version 1).
+    diff: BTreeMap<String, String>,
+}
+
+/// `GET /v1/templates/{channel}/{locale}/{name}/versions`: the history, newest first, each
+/// with a diff to the one before it.
+#[utoipa::path(get, path = "/v1/templates/{channel}/{locale}/{name}/versions",
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "`{\"data\": [version with `published` and `diff`]}`")),
+    security(("api_key" = [])))]
+pub async fn versions(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = key_from(&path)?;
+    let templates = &state.templates;
+    let versions = templates.store.template_versions(&key).await?;
+    let live = publication_of(templates, &key).await?.map(|p| p.version);
+    let mut previous = file_parts(templates, &key)?;
+    let mut history = Vec::with_capacity(versions.len());
+    for version in versions {
+        let diff = diff_parts(&previous, &version.parts);
+        previous = version.parts.clone();
+        history.push(HistoryEntry {
+            published: live == Some(version.version),
+            version,
+            diff,
+        });
+    }
+    history.reverse();
+    Ok(Json(json!({ "data": history })))
+}
+
+/// A unified diff per part that changed between `before` and `after`.
+fn diff_parts(before: &Parts, after: &Parts) -> BTreeMap<String, String> {
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|part| {
+            let old = before.get(part).map_or("", String::as_str);
+            let new = after.get(part).map_or("", String::as_str);
+            (old != new).then(|| {
+                let diff = similar::TextDiff::from_lines(old, new)
+                    .unified_diff()
+                    .context_radius(2)
+                    .header("before", "after")
+                    .to_string();
+                (part.clone(), diff)
+            })
+        })
+        .collect()
+}
+
+/// Which version to publish or roll back to.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionChoice {
+    /// The version number.
+    pub version: u32,
+}
+
+/// `POST /v1/templates/{channel}/{locale}/{name}/publish`: makes a version live.
+#[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/publish", request_body = VersionChoice,
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "the publication"), (status = 404, body = crate::web::problem::Problem),
+        (status = 422, description = "`lint_failed`: the version no longer passes lint", body = crate::web::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn publish(
+    caller: ApiCaller,
+    state: State<AppState>,
+    path: Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    make_live(caller, state, path, headers, body, "publish").await
+}
+
+/// `POST /v1/templates/{channel}/{locale}/{name}/rollback`: makes an earlier version live
+/// again (the same as publishing it; recorded as a rollback in the log).
+#[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/rollback", request_body = VersionChoice,
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "the publication"), (status = 404, body = crate::web::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn rollback(
+    caller: ApiCaller,
+    state: State<AppState>,
+    path: Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    make_live(caller, state, path, headers, body, "rollback").await
+}
+
+async fn make_live(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+    action: &'static str,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let key = key_from(&path)?;
+    let choice: VersionChoice = parse_body(&body)?;
+    let templates = &state.templates;
+    let Some(version) = templates
+        .store
+        .template_version(&key, choice.version)
+        .await?
+    else {
+        return Err(ApiError::not_found(
+            "unknown_version",
+            format!("{} has no version {}", key.path(), choice.version),
+        ));
+    };
+    let problems = lint(templates, &key, &version.parts)?;
+    if problems.iter().any(LintProblem::is_error) {
+        return Ok(lint_failed(&problems));
+    }
+    let publication = templates
+        .store
+        .publish_template(&key, choice.version, &caller.key_name)
+        .await?
+        .ok_or_else(|| unknown(&key))?;
+    tracing::info!(template = %key.path(), version = choice.version, by = %caller.key_name, action, "Template version is live.");
+    // This instance renders it at once; the others within their refresh interval.
+    templates
+        .renderer
+        .refresh(&templates.dir, templates.store.as_ref())
+        .await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "published": publication, "action": action })),
+    )
+        .into_response())
+}

@@ -1,0 +1,155 @@
+//! The template studio's API: versions saved, refused with their lint problems, published,
+//! rolled back, with history and diffs; what is live is what the bridge renders, on every
+//! instance sharing the store.
+
+mod instances;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{API_KEY, TestApp, spawn_app};
+
+/// `POST`s `body` to `path` with the test key; (status, body).
+pub async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(API_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str) -> Value {
+    let response = app.get(path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+const GREETING: &str = "/v1/templates/default/en/greeting";
+
+/// Sends the `greeting` template to `conversation` and returns the text the channel got.
+async fn greet(app: &TestApp, conversation: &str) -> String {
+    let before = app.channel.sent().len();
+    let response = app
+        .send_message(
+            conversation,
+            json!({"template": "greeting", "locale": "en", "data": {"name": "Ana"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 202, "{:?}", response.text().await);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let sent = app.channel.sent();
+        if sent.len() > before {
+            return sent[before].text.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_published_version_is_rendered_and_rollback_brings_the_earlier_one_back() {
+    let app = spawn_app().await;
+    let conversation = app.conversation_from("lead-test").await;
+    let (status, one) = post(
+        &app,
+        &format!("{GREETING}/versions"),
+        json!({"parts": {"": "Hola {{name}}!"}, "message": "first wording"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{one}");
+    assert_eq!(one["version"]["version"], 1);
+    assert_eq!(one["version"]["author"], "tests");
+    let (status, two) = post(
+        &app,
+        &format!("{GREETING}/versions"),
+        json!({"parts": {"": "Hello {{name}}, welcome back."}, "message": "friendlier"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{two}");
+
+    // Saved is not live: nothing renders the draft.
+    let response = app
+        .send_message(
+            &conversation,
+            json!({"template": "greeting", "data": {"name": "Ana"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+
+    let (status, published) =
+        post(&app, &format!("{GREETING}/publish"), json!({"version": 2})).await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(greet(&app, &conversation).await, "Hello Ana, welcome back.");
+    let (status, _) = post(&app, &format!("{GREETING}/rollback"), json!({"version": 1})).await;
+    assert_eq!(status, 200);
+    assert_eq!(greet(&app, &conversation).await, "Hola Ana!");
+
+    let one = get(&app, GREETING).await;
+    assert_eq!(one["source"], "store");
+    assert_eq!(one["published"]["version"], 1);
+    assert_eq!(one["parts"][""], "Hola {{name}}!");
+    assert_eq!(
+        one["draft"]["version"], 2,
+        "the newer version, no longer live"
+    );
+    let history = get(&app, &format!("{GREETING}/versions")).await;
+    let versions = history["data"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["version"], 2, "newest first");
+    assert_eq!(versions[1]["published"], true);
+    let diff = versions[0]["diff"][""].as_str().unwrap();
+    assert!(
+        diff.contains("-Hola {{name}}!") && diff.contains("+Hello {{name}}"),
+        "{diff}"
+    );
+    let list = get(&app, "/v1/templates").await;
+    let greeting = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "greeting")
+        .unwrap();
+    assert_eq!(greeting["source"], "store");
+    assert_eq!(greeting["updated_by"], "tests");
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "payment_request"
+                && t["locale"] == "es"
+                && t["source"] == "file"),
+        "the files are listed too"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_version_that_does_not_compile_is_refused_with_its_line_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let (status, problem) = post(
+        &app,
+        &format!("{GREETING}/versions"),
+        json!({"parts": {"": "Hello\n{{#if name}}open"}, "message": "broken"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["code"], "lint_failed");
+    let problems = problem["problems"].as_array().unwrap();
+    assert_eq!(problems[0]["code"], "syntax", "{problem}");
+    assert_eq!(problems[0]["severity"], "error");
+    assert!(problems[0]["line"].as_u64().unwrap() >= 2, "{problem}");
+    let response = app.get(GREETING).await;
+    assert_eq!(response.status(), 404, "nothing stored");
+    let (status, bad) = post(&app, "/v1/templates/default/../x/versions", json!({})).await;
+    assert!(status == 400 || status == 404, "{status} {bad}");
+    let (status, missing) = post(&app, &format!("{GREETING}/publish"), json!({"version": 7})).await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["code"], "unknown_version");
+    app.stop().await;
+}
