@@ -129,6 +129,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "/v1/templates/{channel}/{locale}/{name}/rollback",
             post(api::templates::rollback),
         )
+        .route(
+            "/v1/templates/{channel}/{locale}/{name}/test-send",
+            post(api::templates::test_send),
+        )
         .route("/v1/openapi.json", get(openapi::document));
     let mut app = Router::new()
         .merge(api)

@@ -24,8 +24,15 @@ use super::{api, stream};
         crate::payments::api::refund,
         crate::payments::wallet::linked::put_source,
         stream::events,
+        api::templates::list,
+        api::templates::get_one,
+        api::templates::create_version,
+        api::templates::versions,
+        api::templates::publish,
+        api::templates::rollback,
+        api::templates::test_send,
     ),
-    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink)),
+    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink, api::templates::TemplateSummary, api::templates::NewVersion, api::templates::VersionChoice, api::templates::TestSend, api::templates::LintProblem)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -83,6 +90,13 @@ mod tests {
             "get /v1/payment-intents/{id}",
             "post /v1/payment-intents/{id}/cancel",
             "post /v1/payment-intents/{id}/refund",
+            "get /v1/templates",
+            "get /v1/templates/{channel}/{locale}/{name}",
+            "get /v1/templates/{channel}/{locale}/{name}/versions",
+            "post /v1/templates/{channel}/{locale}/{name}/versions",
+            "post /v1/templates/{channel}/{locale}/{name}/publish",
+            "post /v1/templates/{channel}/{locale}/{name}/rollback",
+            "post /v1/templates/{channel}/{locale}/{name}/test-send",
         ];
         expected.sort_unstable();
         assert_eq!(operations, expected);

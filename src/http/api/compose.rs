@@ -6,14 +6,14 @@ use omnibridge_sdk::Button;
 use serde_json::json;
 
 use super::messages::{ButtonSpec, SendMessage};
-use crate::http::AppState;
+use crate::render::Renderer;
 use crate::web::problem::ApiError;
 
 const MAX_TEXT_CHARS: usize = 65_536;
 const MAX_BUTTONS: usize = 10;
 
 pub(super) fn message_text(
-    state: &AppState,
+    renderer: &dyn Renderer,
     channel: &str,
     locale: &str,
     request: &SendMessage,
@@ -29,8 +29,7 @@ pub(super) fn message_text(
         (Some(text), None) => text.clone(),
         (None, Some(name)) => {
             let data = request.data.clone().unwrap_or_else(|| json!({}));
-            state
-                .renderer
+            renderer
                 .render(channel, locale, name, &data)
                 .map_err(|reason| {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_error", reason)

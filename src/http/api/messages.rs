@@ -45,6 +45,21 @@ pub struct SendMessage {
     pub attachments: Vec<AttachmentSpec>,
 }
 
+impl SendMessage {
+    /// A message of template `name` in `locale` with `data`.
+    pub fn template(name: String, locale: String, data: Option<serde_json::Value>) -> Self {
+        Self {
+            text: None,
+            template: Some(name),
+            locale: Some(locale),
+            data,
+            buttons: Vec::new(),
+            reply_to: None,
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// One attachment: a stored media file, optionally renamed.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -112,7 +127,38 @@ pub async fn send(
         return replay(stored, &fingerprint);
     }
     let request: SendMessage = parse_body(&body)?;
-    let conversation = find(&state, &id).await?;
+    let outbound_id = match &key {
+        Some(key) => derived_id(&caller.key_name, key),
+        None => Outbox::new_id(),
+    };
+    let accepted = json!(queue(&state, state.renderer.as_ref(), &id, &request, outbound_id).await?);
+    let response = IdempotentResponse {
+        fingerprint: fingerprint.clone(),
+        status: 202,
+        body: accepted,
+    };
+    let response = match &key {
+        Some(key) => {
+            state
+                .store
+                .save_idempotent_response(&caller.key_name, key, &response)
+                .await?
+        }
+        None => response,
+    };
+    replay(response, &fingerprint)
+}
+
+/// Renders `request` (templates through `renderer`) for the conversation `id`'s channel and
+/// queues it in the outbox as `outbound_id`.
+pub(crate) async fn queue(
+    state: &AppState,
+    renderer: &dyn crate::render::Renderer,
+    id: &str,
+    request: &SendMessage,
+    outbound_id: OutboundId,
+) -> Result<Accepted, ApiError> {
+    let conversation = find(state, id).await?;
     let handle = state
         .channels
         .get(&conversation.channel_id)
@@ -126,24 +172,20 @@ pub async fn send(
     let locale = request
         .locale
         .clone()
-        .unwrap_or_else(|| state.renderer.default_locale().to_owned());
-    let text = message_text(&state, handle.kind.as_str(), &locale, &request)?;
+        .unwrap_or_else(|| renderer.default_locale().to_owned());
+    let text = message_text(renderer, handle.kind.as_str(), &locale, request)?;
     let buttons = buttons(&request.buttons)?;
-    let outbound_id = match &key {
-        Some(key) => derived_id(&caller.key_name, key),
-        None => Outbox::new_id(),
-    };
     let mut message =
         OutboundMessage::text(outbound_id.clone(), conversation.conversation.clone(), text)
             .with_buttons(buttons);
-    message.reply_to = request.reply_to.map(ProviderMessageId::new);
+    message.reply_to = request.reply_to.clone().map(ProviderMessageId::new);
     message.attachments =
-        attachments(&state, handle.channel.capabilities(), &request.attachments).await?;
+        attachments(state, handle.channel.capabilities(), &request.attachments).await?;
     message.template.clone_from(&request.template);
     if let Some(template) = &request.template {
         let data = request.data.clone().unwrap_or(serde_json::Value::Null);
         crate::render::apply_variants(
-            state.renderer.as_ref(),
+            renderer,
             handle.channel.capabilities(),
             handle.kind.as_str(),
             &locale,
@@ -176,28 +218,13 @@ pub async fn send(
         }
     };
     state.outbox.enqueue(&conversation.id, &message).await?;
-    let accepted = json!(Accepted {
+    Ok(Accepted {
         outbound_id: outbound_id.to_string(),
         conversation_id: conversation.id.to_string(),
         status: "queued".into(),
         via: provider_template.as_ref().map(|_| "template".to_owned()),
         provider_template,
-    });
-    let response = IdempotentResponse {
-        fingerprint: fingerprint.clone(),
-        status: 202,
-        body: accepted,
-    };
-    let response = match &key {
-        Some(key) => {
-            state
-                .store
-                .save_idempotent_response(&caller.key_name, key, &response)
-                .await?
-        }
-        None => response,
-    };
-    replay(response, &fingerprint)
+    })
 }
 
 /// Where an outbound message is.

@@ -501,3 +501,85 @@ async fn make_live(
     )
         .into_response())
 }
+
+/// A test send.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestSend {
+    /// The conversation to send to (the lead's own test conversation).
+    pub conversation_id: String,
+    /// Variables (default: none).
+    #[schema(value_type = Object)]
+    pub data: Option<serde_json::Value>,
+    /// The stored version to send (default: what is live).
+    pub version: Option<u32>,
+}
+
+/// `POST /v1/templates/{channel}/{locale}/{name}/test-send`: renders the template (a given
+/// stored version, or what is live) for the conversation's channel and sends it through the
+/// outbox like any message.
+#[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/test-send", request_body = TestSend,
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 202, body = super::messages::Accepted), (status = 404, body = crate::web::problem::Problem),
+        (status = 422, description = "`template_error`, `reply_window_closed` or an invalid body", body = crate::web::problem::Problem)),
+    security(("api_key" = [])))]
+pub async fn test_send(
+    caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let key = key_from(&path)?;
+    let request: TestSend = parse_body(&body)?;
+    let templates = &state.templates;
+    let renderer = match request.version {
+        None => None,
+        Some(number) => {
+            let version = templates
+                .store
+                .template_version(&key, number)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found(
+                        "unknown_version",
+                        format!("{} has no version {number}", key.path()),
+                    )
+                })?;
+            let mut layered = templates.store.published_templates().await?;
+            layered.retain(|published| published.key != key);
+            layered.push(version);
+            let engine = crate::render::load_engine(&templates.dir, &layered).map_err(|error| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "template_error",
+                    error.to_string(),
+                )
+            })?;
+            Some(TemplateRenderer::new(
+                engine,
+                state.renderer.default_locale().to_owned(),
+            ))
+        }
+    };
+    let message = super::messages::SendMessage::template(
+        key.name.clone(),
+        key.locale.clone(),
+        request.data.clone(),
+    );
+    let renderer: &dyn crate::render::Renderer = match &renderer {
+        Some(renderer) => renderer,
+        None => state.renderer.as_ref(),
+    };
+    let accepted = super::messages::queue(
+        &state,
+        renderer,
+        &request.conversation_id,
+        &message,
+        crate::outbox::Outbox::new_id(),
+    )
+    .await?;
+    tracing::info!(template = %key.path(), by = %caller.key_name, "Template test send queued.");
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}

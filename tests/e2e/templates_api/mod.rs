@@ -89,6 +89,26 @@ async fn a_published_version_is_rendered_and_rollback_brings_the_earlier_one_bac
     assert_eq!(status, 200);
     assert_eq!(greet(&app, &conversation).await, "Hola Ana!");
 
+    // A test send of a version that is not live sends that version; what is live stays.
+    let before = app.channel.sent().len();
+    let (status, queued) = post(
+        &app,
+        &format!("{GREETING}/test-send"),
+        json!({"conversation_id": conversation, "version": 2, "data": {"name": "Lead"}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.channel.sent().len() == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "test send never sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.channel.sent()[before].text, "Hello Lead, welcome back.");
+    assert_eq!(greet(&app, &conversation).await, "Hola Ana!");
+
     let one = get(&app, GREETING).await;
     assert_eq!(one["source"], "store");
     assert_eq!(one["published"]["version"], 1);
