@@ -68,6 +68,7 @@ pub fn check_with(
             .iter()
             .map(ToString::to_string),
     );
+    check_stored_templates(&settings, &mut report);
     report.templates_dir = Some(settings.templates.dir);
     report
 }
@@ -97,6 +98,25 @@ fn load(
         .problems
         .push("config: too many unset secrets".to_owned());
     None
+}
+
+/// The template versions published in the studio (in the store under `storage.data_dir`,
+/// when it exists) load over the files as `serve` would load them.
+fn check_stored_templates(settings: &Settings, report: &mut CheckReport) {
+    let path = settings.storage.data_dir.join("omnibridge.sqlite");
+    match crate::store::sqlite::templates::read_published(&path) {
+        Ok(published) if published.is_empty() => {}
+        Ok(published) => {
+            if let Err(error) = crate::render::load_engine(&settings.templates.dir, &published) {
+                report
+                    .problems
+                    .push(format!("templates (published in the studio): {error}"));
+            }
+        }
+        Err(error) => report.problems.push(format!(
+            "templates: cannot read the published versions: {error}"
+        )),
+    }
 }
 
 /// The payment secrets `serve` requires, then the methods built as `serve` builds them.
@@ -217,5 +237,53 @@ verify_token_env = "T_WA_VERIFY"
         let report = check(Some(f.path()), &env);
         assert_eq!(report.problems.len(), 1, "{report:?}");
         assert!(report.problems[0].starts_with("payments: "), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn a_published_studio_version_that_does_not_load_is_a_problem() {
+        use crate::templates::versions::{TemplateKey, TemplateStore};
+        let data = tempfile::tempdir().unwrap();
+        let db = crate::sqlite::Database::open(
+            data.path().join("omnibridge.sqlite"),
+            crate::sqlite::Durability::Normal,
+        )
+        .unwrap();
+        let store = crate::store::sqlite::SqliteStore::new(db);
+        let key = TemplateKey::parse("default", "en", "greeting").unwrap();
+        let env: HashMap<String, String> = [
+            ("OMNIBRIDGE__TEMPLATES__DIR".to_owned(), templates()),
+            (
+                "OMNIBRIDGE__STORAGE__DATA_DIR".to_owned(),
+                data.path().display().to_string(),
+            ),
+        ]
+        .into();
+        let good = [(String::new(), "Hi {{name}}".to_owned())].into();
+        store
+            .add_template_version(&key, &good, "t", "ok")
+            .await
+            .unwrap();
+        store.publish_template(&key, 1, "t").await.unwrap();
+        assert!(
+            check(None, &env).is_ok(),
+            "{:?}",
+            check(None, &env).problems
+        );
+        // The store takes what it is given; the API lints first, check finds it anyway.
+        let broken = [(String::new(), "Hi {{#if name}}".to_owned())].into();
+        store
+            .add_template_version(&key, &broken, "t", "bad")
+            .await
+            .unwrap();
+        store.publish_template(&key, 2, "t").await.unwrap();
+        let report = check(None, &env);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("published in the studio")),
+            "{:?}",
+            report.problems
+        );
     }
 }

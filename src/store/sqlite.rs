@@ -26,7 +26,7 @@ mod participants;
 mod payments;
 mod records;
 mod retention;
-mod templates;
+pub mod templates;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -265,6 +265,39 @@ impl TemplateStore for SqliteStore {
     }
 }
 
+/// The published versions in the database file at `path`, read without writing anything
+/// (for `omnibridge check`): empty when the file or its template tables do not exist yet.
+pub fn read_published(path: &std::path::Path) -> Result<Vec<TemplateVersion>, String> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let read = || -> Result<Vec<TemplateVersion>, DbError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let has_tables: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'template_published')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_tables {
+            return Ok(Vec::new());
+        }
+        let rows = conn
+            .prepare(
+                "SELECT v.channel, v.locale, v.name, v.version, v.parts, v.author, \
+                 v.message, v.created_at FROM template_published p \
+                 JOIN template_versions v ON v.channel = p.channel \
+                 AND v.locale = p.locale AND v.name = p.name AND v.version = p.version",
+            )?
+            .query_map([], version_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(version_from_row).collect()
+    };
+    read().map_err(|error| format!("{}: {error}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
