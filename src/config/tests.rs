@@ -269,6 +269,20 @@ fn production_example_parses() {
     assert_eq!(s.webhooks.len(), 1);
     assert_eq!(s.channels.len(), 1);
     assert!(matches!(s.storage.bus, Bus::Redis(_)));
+    let scopes: Vec<(&str, Scopes)> = s
+        .api
+        .keys
+        .iter()
+        .map(|k| (k.name.as_str(), k.scopes))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("ops", Scopes::all()),
+            ("crm", Scope::Messages.into()),
+            ("billing", Scope::Payments.into())
+        ]
+    );
 }
 
 #[test]
