@@ -29,7 +29,7 @@ mod secret;
 mod sections;
 mod wallet;
 
-pub use api_keys::{API_KEYS_ENV, ApiKeyHash, ApiKeys, Sha256Hex};
+pub use api_keys::{API_KEYS_ENV, ApiKeyHash, ApiKeys, Scope, Scopes, Sha256Hex};
 pub use env::EnvVars;
 pub use payments::{
     LinkedSourceSettings, MIN_SECRET_BYTES, PaymentSettings, ReconcileSettings, StripeSettings,

@@ -105,7 +105,8 @@ pub enum Durability {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
-    /// Hashed keys: `[{ name = "ops", sha256 = "<hex of sha256(key)>" }]`.
+    /// Hashed keys: `[{ name = "ops", sha256 = "<hex of sha256(key)>", scopes = ["messages"] }]`
+    /// (`scopes` optional: all when absent).
     pub keys: Vec<ApiKeyHash>,
     /// Plaintext keys from `OMNIBRIDGE_API_KEYS` (comma-separated; local use). Env only.
     #[serde(skip)]

@@ -161,10 +161,87 @@ fn api_keys_from_config_and_env() {
     let vars = env(&[("OMNIBRIDGE_API_KEYS", "dev1,dev2")]);
     let s = Settings::load_from(Some(f.path()), vars).unwrap();
     let keys = s.api_keys();
-    assert_eq!(keys.verify("ops-key"), Some("ops"));
-    assert_eq!(keys.verify("dev2"), Some("env-2"));
-    assert_eq!(keys.verify("nope"), None);
+    assert_eq!(keys.verify("ops-key").map(|k| k.name.as_str()), Some("ops"));
+    assert_eq!(keys.verify("dev2").map(|k| k.name.as_str()), Some("env-2"));
+    assert!(keys.verify("nope").is_none());
     assert!(!format!("{s:?}").contains("dev1"));
+    // No `scopes` in config: all of them, as before scopes existed; env keys: all of them.
+    assert_eq!(keys.verify("ops-key").unwrap().scopes, Scopes::all());
+    assert_eq!(keys.verify("dev1").unwrap().scopes, Scopes::all());
+}
+
+fn key_with_scopes(scopes: &str) -> String {
+    let hash = hex::encode(Sha256Hex::of(b"k").0);
+    format!("[[api.keys]]\nname = \"ops\"\nsha256 = \"{hash}\"\nscopes = {scopes}\n")
+}
+
+#[test]
+fn api_key_scopes_are_listed_or_all() {
+    let f = file(&key_with_scopes("[\"messages\", \"agent\", \"messages\"]"));
+    let s = Settings::load_from(Some(f.path()), env(&[("OMNIBRIDGE_API_KEYS", "dev")])).unwrap();
+    let scopes = s.api.keys[0].scopes;
+    assert_eq!(
+        scopes.iter().collect::<Vec<_>>(),
+        [Scope::Messages, Scope::Agent]
+    );
+    let keys = s.api_keys();
+    assert!(!keys.verify("k").unwrap().scopes.contains(Scope::Payments));
+    assert_eq!(
+        keys.verify("dev").unwrap().scopes,
+        Scopes::all(),
+        "env keys keep all scopes"
+    );
+
+    for scope in ["messages", "payments", "templates", "admin", "agent"] {
+        let f = file(&key_with_scopes(&format!("[\"{scope}\"]")));
+        let s = Settings::load_from(Some(f.path()), env(&[])).unwrap();
+        let only: Vec<&str> = s.api.keys[0].scopes.iter().map(Scope::as_str).collect();
+        assert_eq!(only, [scope]);
+    }
+}
+
+#[test]
+fn unknown_or_no_api_key_scopes_are_refused() {
+    let f = file(&key_with_scopes("[\"messages\", \"payment\"]"));
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("invalid value for api.keys.0.scopes"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(
+            "unknown scope `payment`; valid scopes: messages, payments, templates, admin, agent"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains(&f.path().display().to_string()), "{msg}");
+
+    let f = file(&key_with_scopes("[\"Messages\"]"));
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("unknown scope `Messages`"), "{msg}");
+
+    let f = file(&key_with_scopes("[]"));
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("invalid value for api.keys.0.scopes: "),
+        "{msg}"
+    );
+    assert!(msg.contains("an empty list grants nothing"), "{msg}");
+
+    let f = file(&key_with_scopes("\"messages\""));
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("invalid value for api.keys.0.scopes: "),
+        "{msg}"
+    );
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -192,6 +269,20 @@ fn production_example_parses() {
     assert_eq!(s.webhooks.len(), 1);
     assert_eq!(s.channels.len(), 1);
     assert!(matches!(s.storage.bus, Bus::Redis(_)));
+    let scopes: Vec<(&str, Scopes)> = s
+        .api
+        .keys
+        .iter()
+        .map(|k| (k.name.as_str(), k.scopes))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("ops", Scopes::all()),
+            ("crm", Scope::Messages.into()),
+            ("billing", Scope::Payments.into())
+        ]
+    );
 }
 
 #[test]

@@ -1,8 +1,24 @@
 //! The HTTP server: business API, channel webhooks, web chat, health and metrics.
 //!
 //! [`router`] is a plain function of [`AppState`], so tests can drive it directly. It composes:
-//! the payment routes come as a sub-router from [`crate::payments::routes`], whose handlers
+//! the payment routes come as sub-routers from [`crate::payments::routes`], whose handlers
 //! take their own state ([`PaymentsState`]) out of [`AppState`] through [`FromRef`].
+//!
+//! # API key scopes
+//! Each business API route requires one [`Scope`] of the caller's key, set per group of
+//! routes here with [`require_scope`] (403 `insufficient_scope` without it):
+//!
+//! | routes | scope |
+//! |---|---|
+//! | `/v1/conversations…` (list, detail, events, send), `/v1/outbound/{id}`, `/v1/media/{id}`, `/v1/events` (SSE) | `messages` |
+//! | `/v1/payment-intents…`, `PUT /v1/customers/{channel}/{user_id}/payment-source` | `payments` |
+//! | `/v1/templates…` (to come) | `templates` |
+//! | none yet (dead letters, replays would go here) | `admin` |
+//! | the MCP interface (to come) | `agent` |
+//!
+//! No scope implies another: an `admin` key cannot read conversations. `/v1/openapi.json`,
+//! health, metrics, channel webhooks, web chat, `/pay/{id}`, Stripe's webhook and
+//! `/confirm/{token}` need no API key.
 
 use std::sync::Arc;
 
@@ -28,7 +44,7 @@ pub mod stream;
 pub mod webchat;
 pub mod webhooks;
 
-pub use crate::web::auth::{ApiCaller, Authenticator};
+pub use crate::web::auth::{ApiCaller, Authenticator, Scope, require_scope};
 
 /// Everything a request handler may need, cheap to clone.
 #[derive(Clone)]
@@ -101,7 +117,7 @@ pub struct HttpLimits {
 
 /// The bridge's routes with their middleware.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let api = Router::new()
+    let messages = Router::new()
         .route("/v1/conversations", get(api::conversations::list))
         .route("/v1/conversations/{id}", get(api::conversations::get_one))
         .route(
@@ -111,7 +127,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/conversations/{id}/messages", post(api::messages::send))
         .route("/v1/outbound/{id}", get(api::messages::outbound_status))
         .route("/v1/media/{id}", get(api::media::get_one))
-        .route("/v1/events", get(stream::events))
+        .route("/v1/events", get(stream::events));
+    let templates = Router::new()
         .route("/v1/templates", get(api::templates::list))
         .route(
             "/v1/templates/{channel}/{locale}/{name}",
@@ -132,11 +149,20 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route(
             "/v1/templates/{channel}/{locale}/{name}/test-send",
             post(api::templates::test_send),
-        )
-        .route("/v1/openapi.json", get(openapi::document));
+        );
+    let messages = require_scope(messages, state.auth.clone(), Scope::Messages);
+    let templates = require_scope(templates, state.auth.clone(), Scope::Templates);
+    let payments = require_scope(
+        crate::payments::routes::api_routes(),
+        state.auth.clone(),
+        Scope::Payments,
+    );
     let mut app = Router::new()
-        .merge(api)
-        .merge(crate::payments::routes::routes())
+        .merge(messages)
+        .merge(templates)
+        .merge(payments)
+        .route("/v1/openapi.json", get(openapi::document))
+        .merge(crate::payments::routes::public_routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -1,7 +1,9 @@
 //! `GET /v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' annotations.
 
 use axum::Json;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{api, stream};
@@ -37,6 +39,17 @@ use super::{api, stream};
 )]
 pub struct ApiDoc;
 
+/// What the `api_key` security scheme says about keys and scopes.
+const API_KEY_DESCRIPTION: &str = "An API key, sent as `Authorization: Bearer <key>`. A missing \
+or unknown key is answered 401 `unauthorized`. Each key has scopes (`messages`, `payments`, \
+`templates`, `admin`, `agent`; all of them unless its config lists some) and each operation \
+needs one, named in its security requirement: conversations, messages, outbound, media and \
+the event stream need `messages`; payment intents and payment sources need `payments`. A key \
+without the scope an operation needs is answered 403 problem+json with code \
+`insufficient_scope`, whose `detail` names the scope. No scope implies another.";
+
+/// Declares the `api_key` bearer scheme, and a 403 `insufficient_scope` answer on every
+/// operation whose security requirement names a scope.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -44,9 +57,61 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(API_KEY_DESCRIPTION))
+                    .build(),
+            ),
         );
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_insufficient_scope(operation);
+            }
+        }
     }
+}
+
+/// Adds the 403 answer to `operation` when its `api_key` requirement names scopes.
+fn add_insufficient_scope(operation: &mut Operation) {
+    let scopes: Vec<String> = operation
+        .security
+        .iter()
+        .flatten()
+        .filter_map(|requirement| serde_json::to_value(requirement).ok())
+        .filter_map(|value| serde_json::from_value::<Vec<String>>(value["api_key"].clone()).ok())
+        .flatten()
+        .collect();
+    if scopes.is_empty() {
+        return;
+    }
+    let named = scopes
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let response = ResponseBuilder::new()
+        .description(format!(
+            "`insufficient_scope`: the API key lacks the {named} scope this operation needs"
+        ))
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    operation
+        .responses
+        .responses
+        .insert("403".to_owned(), response.into());
 }
 
 /// Serves the document.
@@ -100,5 +165,44 @@ mod tests {
         ];
         expected.sort_unstable();
         assert_eq!(operations, expected);
+    }
+
+    /// Every operation names the scope it needs and documents the 403 for a key without it.
+    #[test]
+    fn every_operation_needs_a_scope_and_documents_the_403() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let scope = operation["security"][0]["api_key"][0].as_str();
+                let expected = if path.starts_with("/v1/payment-intents")
+                    || path.starts_with("/v1/customers/")
+                {
+                    "payments"
+                } else if path.starts_with("/v1/templates") {
+                    "templates"
+                } else {
+                    "messages"
+                };
+                assert_eq!(scope, Some(expected), "{method} {path}");
+                let forbidden = &operation["responses"]["403"];
+                let description = forbidden["description"].as_str().unwrap_or_default();
+                assert!(
+                    description.contains("insufficient_scope")
+                        && description.contains(&format!("`{expected}`")),
+                    "{method} {path}: {forbidden}"
+                );
+                assert_eq!(
+                    forbidden["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem"
+                );
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 13);
+        let scheme = &doc["components"]["securitySchemes"]["api_key"];
+        assert_eq!(scheme["scheme"], "bearer");
+        let description = scheme["description"].as_str().unwrap_or_default();
+        assert!(description.contains("insufficient_scope"), "{scheme}");
     }
 }

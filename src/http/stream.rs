@@ -78,7 +78,7 @@ impl Filter {
 #[utoipa::path(get, path = "/v1/events", params(StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this seq")),
     responses((status = 200, description = "text/event-stream of envelopes; `id` is the seq, `event` the type")),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn events(
     _caller: ApiCaller,
     State(state): State<AppState>,

@@ -74,7 +74,7 @@ pub struct ListIntents {
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
     responses((status = 201, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
         (status = 422, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["payments"])))]
 pub async fn create(
     caller: ApiCaller,
     State(state): State<PaymentsState>,
@@ -123,7 +123,7 @@ pub async fn create(
 /// One intent.
 #[utoipa::path(get, path = "/v1/payment-intents/{id}", params(("id" = String, Path)),
     responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["payments"])))]
 pub async fn get_one(
     _caller: ApiCaller,
     State(mpp): State<Arc<Mpp>>,
@@ -137,7 +137,7 @@ pub async fn get_one(
 /// The intents of a conversation, newest first.
 #[utoipa::path(get, path = "/v1/payment-intents", params(ListIntents),
     responses((status = 200, description = "`{\"data\": [intent, …]}`")),
-    security(("api_key" = [])))]
+    security(("api_key" = ["payments"])))]
 pub async fn list(
     _caller: ApiCaller,
     State(mpp): State<Arc<Mpp>>,
@@ -157,7 +157,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/cancel", params(("id" = String, Path)),
     responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
         (status = 409, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["payments"])))]
 pub async fn cancel(
     _caller: ApiCaller,
     State(mpp): State<Arc<Mpp>>,
@@ -173,7 +173,7 @@ pub async fn cancel(
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Passed to the method: a retry refunds once")),
     responses((status = 200, body = PaymentIntent), (status = 409, body = crate::web::problem::Problem),
         (status = 422, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["payments"])))]
 pub async fn refund(
     _caller: ApiCaller,
     State(mpp): State<Arc<Mpp>>,

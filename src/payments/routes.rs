@@ -1,8 +1,10 @@
-//! The payment routes, as a sub-router the HTTP server merges: the payment-intent API
-//! (`/v1/payment-intents…`), linked payment sources (`PUT /v1/customers/…/payment-source`),
-//! the MPP endpoint (`/pay/{intent_id}`), Stripe's webhook and the confirmation page
-//! (`/confirm/{token}`). Handlers take only the state they need, extracted from the
-//! server's state with [`FromRef`]: [`PaymentsState`] or just the [`Mpp`].
+//! The payment routes, as two sub-routers the HTTP server merges: [`api_routes`], the business
+//! API (the payment-intent API `/v1/payment-intents…` and linked payment sources
+//! `PUT /v1/customers/…/payment-source`, API key with scope `payments`, which the server
+//! requires of the whole sub-router), and [`public_routes`], the MPP endpoint
+//! (`/pay/{intent_id}`), Stripe's webhook and the confirmation page (`/confirm/{token}`),
+//! which authenticate their own way. Handlers take only the state they need, extracted from
+//! the server's state with [`FromRef`]: [`PaymentsState`] or just the [`Mpp`].
 
 use std::sync::Arc;
 
@@ -33,9 +35,10 @@ impl FromRef<PaymentsState> for Arc<Mpp> {
     }
 }
 
-/// The payment routes, for any server state that hands out a [`PaymentsState`], the
-/// [`Mpp`] and the API-key [`Authenticator`].
-pub fn routes<S>() -> Router<S>
+/// The payment business API (API key; the server requires scope `payments` of all of it),
+/// for any server state that hands out a [`PaymentsState`], the [`Mpp`] and the API-key
+/// [`Authenticator`].
+pub fn api_routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     PaymentsState: FromRef<S>,
@@ -51,6 +54,18 @@ where
             "/v1/customers/{channel}/{user_id}/payment-source",
             put(super::wallet::linked::put_source),
         )
+}
+
+/// The payment routes that are not business API (no API key): the MPP endpoint, Stripe's
+/// webhook and the confirmation page, for any server state that hands out a
+/// [`PaymentsState`] and the [`Mpp`].
+pub fn public_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PaymentsState: FromRef<S>,
+    Arc<Mpp>: FromRef<S>,
+{
+    Router::new()
         .route(
             "/pay/{intent_id}",
             get(mpp::endpoint::pay).post(mpp::endpoint::pay),

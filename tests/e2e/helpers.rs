@@ -40,6 +40,7 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.api.keys = vec![omnibridge::config::ApiKeyHash {
         name: "tests".into(),
         sha256: omnibridge::config::Sha256Hex::of(API_KEY.as_bytes()),
+        scopes: omnibridge::config::Scopes::all(),
     }];
     settings
 }

@@ -26,6 +26,7 @@ mod logs;
 mod outbound;
 mod payments;
 mod process;
+mod scopes;
 mod sse;
 mod telegram;
 mod templates_api;

@@ -45,6 +45,7 @@ const KEYS: &[&str] = &[
     "keys",
     "name",
     "sha256",
+    "scopes",
     "max_attempts",
     "initial_backoff_ms",
     "max_backoff_ms",

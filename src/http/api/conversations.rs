@@ -62,7 +62,7 @@ pub struct EventPage {
 /// Lists conversations.
 #[utoipa::path(get, path = "/v1/conversations", params(ListQuery),
     responses((status = 200, body = ConversationPage), (status = 401, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn list(
     _caller: ApiCaller,
     State(state): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn list(
 /// One conversation.
 #[utoipa::path(get, path = "/v1/conversations/{id}", params(("id" = String, Path)),
     responses((status = 200, body = ConversationDetail), (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn get_one(
     _caller: ApiCaller,
     State(state): State<AppState>,
@@ -97,7 +97,7 @@ pub async fn get_one(
 /// A conversation's events, oldest first, paginated by `seq`.
 #[utoipa::path(get, path = "/v1/conversations/{id}/events", params(("id" = String, Path), EventsQuery),
     responses((status = 200, body = EventPage), (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn events(
     _caller: ApiCaller,
     State(state): State<AppState>,

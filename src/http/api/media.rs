@@ -13,7 +13,7 @@ use crate::web::problem::ApiError;
     responses((status = 200, description = "the file, with its MIME type"),
         (status = 401, body = crate::web::problem::Problem),
         (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn get_one(
     _caller: ApiCaller,
     State(state): State<AppState>,

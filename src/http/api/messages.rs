@@ -107,7 +107,7 @@ pub struct Accepted {
     responses((status = 202, body = Accepted), (status = 400, body = crate::web::problem::Problem),
         (status = 404, body = crate::web::problem::Problem),
         (status = 422, description = "invalid body, template error, or `reply_window_closed`: the channel's reply window is closed and no approved template stands in", body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn send(
     caller: ApiCaller,
     State(state): State<AppState>,
@@ -230,7 +230,7 @@ pub(crate) async fn queue(
 /// Where an outbound message is.
 #[utoipa::path(get, path = "/v1/outbound/{id}", params(("id" = String, Path)),
     responses((status = 200, description = "state, attempts, last error and `delivery` (the highest delivery status reached)"), (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["messages"])))]
 pub async fn outbound_status(
     _caller: ApiCaller,
     State(state): State<AppState>,

@@ -65,7 +65,7 @@ pub struct TemplateSummary {
 /// `GET /v1/templates`: every template, from the files and the store.
 #[utoipa::path(get, path = "/v1/templates",
     responses((status = 200, description = "`{\"data\": [TemplateSummary]}`")),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn list(
     _caller: ApiCaller,
     State(state): State<AppState>,
@@ -152,7 +152,7 @@ fn key_from(path: &(String, String, String)) -> Result<TemplateKey, ApiError> {
 #[utoipa::path(get, path = "/v1/templates/{channel}/{locale}/{name}",
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "the template"), (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn get_one(
     _caller: ApiCaller,
     State(state): State<AppState>,
@@ -224,7 +224,7 @@ pub struct NewVersion {
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 201, description = "the stored version"),
         (status = 422, description = "`lint_failed` with `problems`, or an invalid body", body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn create_version(
     caller: ApiCaller,
     State(state): State<AppState>,
@@ -373,7 +373,7 @@ struct HistoryEntry {
 #[utoipa::path(get, path = "/v1/templates/{channel}/{locale}/{name}/versions",
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "`{\"data\": [version with `published` and `diff`]}`")),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn versions(
     _caller: ApiCaller,
     State(state): State<AppState>,
@@ -431,7 +431,7 @@ pub struct VersionChoice {
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "the publication"), (status = 404, body = crate::web::problem::Problem),
         (status = 422, description = "`lint_failed`: the version no longer passes lint", body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn publish(
     caller: ApiCaller,
     state: State<AppState>,
@@ -447,7 +447,7 @@ pub async fn publish(
 #[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/rollback", request_body = VersionChoice,
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "the publication"), (status = 404, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn rollback(
     caller: ApiCaller,
     state: State<AppState>,
@@ -522,7 +522,7 @@ pub struct TestSend {
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 202, body = super::messages::Accepted), (status = 404, body = crate::web::problem::Problem),
         (status = 422, description = "`template_error`, `reply_window_closed` or an invalid body", body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["templates"])))]
 pub async fn test_send(
     caller: ApiCaller,
     State(state): State<AppState>,

@@ -140,7 +140,7 @@ impl LinkedSources {
 #[utoipa::path(put, path = "/v1/customers/{channel}/{user_id}/payment-source",
     params(("channel" = String, Path), ("user_id" = String, Path)), request_body = SourceLink,
     responses((status = 200, body = SourceLink), (status = 422, body = crate::web::problem::Problem)),
-    security(("api_key" = [])))]
+    security(("api_key" = ["payments"])))]
 pub async fn put_source(
     _caller: ApiCaller,
     State(mpp): State<Arc<Mpp>>,
