@@ -1,7 +1,9 @@
 //! Docs cannot drift from the code: every ```` ```toml ```` block of `README.md` (and of the
 //! adapters' READMEs) and every file in `config/` is run through the real `omnibridge check`,
 //! with a dummy value for each env var the block names, and must pass. A block that is
-//! deliberately partial would be fenced ```` ```toml-fragment ```` and say why; there are none.
+//! deliberately partial or not a bridge config is fenced ```` ```toml-fragment ````: in the SDK
+//! README, the table of an outside channel kind (only that kind's own binary can check it) and
+//! a Cargo manifest snippet.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
