@@ -166,7 +166,12 @@ fn no_bridge_module_but_the_builtin_list_names_a_channel_kind() {
                 }
             }
             // A `match` on a channel's kind by its name.
-            let quoted_kind = ["\"whatsapp\" =>", "\"email\" =>", "\"telegram\" =>", "\"http\" =>"];
+            let quoted_kind = [
+                "\"whatsapp\" =>",
+                "\"email\" =>",
+                "\"telegram\" =>",
+                "\"http\" =>",
+            ];
             if quoted_kind.iter().any(|k| line.contains(k)) {
                 offences.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
