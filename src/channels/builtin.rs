@@ -104,11 +104,10 @@ fn whatsapp(
 }
 
 fn whatsapp_present(message: &OutboundMessage) -> Result<Vec<Shown>, Refusal> {
-    let requests =
-        omnibridge_whatsapp::outbound::plan::plan(message).map_err(|error| Refusal {
-            code: error.code().to_owned(),
-            message: error.to_string(),
-        })?;
+    let requests = omnibridge_whatsapp::outbound::plan::plan(message).map_err(|error| Refusal {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+    })?;
     Ok(requests
         .into_iter()
         .map(|request| match request.body {
@@ -162,7 +161,11 @@ fn telegram(mode: ParseMode) -> ChannelProfile {
             .enumerate()
             .map(|(index, part)| {
                 let text = plain.get(index).cloned().unwrap_or_default();
-                let shown = Shown::text(text).with_sent_text(part.text);
+                let shown = if part.text == text {
+                    Shown::text(text)
+                } else {
+                    Shown::text(text).with_sent_text(part.text)
+                };
                 match part.keyboard {
                     Some(keyboard) => shown.with_buttons(
                         keyboard

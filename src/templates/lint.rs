@@ -281,7 +281,12 @@ pub fn lint_source(draft: &Draft, buttons: Option<&[Button]>) -> Vec<Problem> {
                 Severity::Error,
                 SCHEMA_PART,
                 (e.line, e.column),
-                format!("invalid {}{}: {}", draft.name, schema::SCHEMA_SUFFIX, e.message),
+                format!(
+                    "invalid {}{}: {}",
+                    draft.name,
+                    schema::SCHEMA_SUFFIX,
+                    e.message
+                ),
             ));
             None
         }
@@ -316,7 +321,13 @@ pub fn lint_source(draft: &Draft, buttons: Option<&[Button]>) -> Vec<Problem> {
         let mut found = Found::default();
         walk(&template, &mut vec![Scope::root()], &mut found);
         uses_partial |= found.partial;
-        let at = |token: &Token| locate(text, offset_of(text, token.line, token.column), &token.token);
+        let at = |token: &Token| {
+            locate(
+                text,
+                offset_of(text, token.line, token.column),
+                &token.token,
+            )
+        };
         for call in &found.unknown_helpers {
             problems.push(Problem::new(
                 "unknown_helper",
@@ -401,24 +412,31 @@ pub fn lint_source(draft: &Draft, buttons: Option<&[Button]>) -> Vec<Problem> {
 /// [`crate::payments::notify::payment_request_buttons`]).
 fn has_pay_button(name: &str, buttons: Option<&[Button]>) -> bool {
     match buttons {
-        Some(buttons) => buttons.iter().any(|b| {
-            matches!(&b.action, ButtonAction::Payload(p) if p.starts_with(PAY_ACTION_PREFIX))
-        }),
+        Some(buttons) => buttons.iter().any(
+            |b| matches!(&b.action, ButtonAction::Payload(p) if p.starts_with(PAY_ACTION_PREFIX)),
+        ),
         None => name == "payment_request",
     }
 }
 
-/// The 1-based position of `token` at or after byte `offset` of `text` (where the element
-/// holding it starts), else of the element itself.
+/// The 1-based position of `token`, as a whole word, at or after byte `offset` of `text`
+/// (where the element holding it starts), else of the element itself.
 fn locate(text: &str, offset: usize, token: &str) -> (usize, usize) {
     let offset = offset.min(text.len());
-    let at = if token.is_empty() {
-        offset
-    } else {
-        text.get(offset..)
-            .and_then(|rest| rest.find(token))
-            .map_or(offset, |found| offset + found)
-    };
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let at = text
+        .get(offset..)
+        .filter(|_| !token.is_empty())
+        .and_then(|rest| {
+            rest.match_indices(token)
+                .map(|(i, _)| offset + i)
+                .find(|&at| {
+                    let before = text[..at].chars().next_back();
+                    let after = text[at + token.len()..].chars().next();
+                    !before.is_some_and(is_word) && !after.is_some_and(is_word)
+                })
+        })
+        .unwrap_or(offset);
     schema::line_column(text, at)
 }
 
@@ -553,13 +571,7 @@ fn walk(template: &Template, scopes: &mut Vec<Scope>, found: &mut Found) {
 }
 
 /// `{{name}}` alone is a variable; with parameters or a hash it is a helper call.
-fn expression(
-    h: &HelperTemplate,
-    line: usize,
-    column: usize,
-    scopes: &[Scope],
-    found: &mut Found,
-) {
+fn expression(h: &HelperTemplate, line: usize, column: usize, scopes: &[Scope], found: &mut Found) {
     let is_call = !h.params.is_empty() || !h.hash.is_empty();
     match &h.name {
         Parameter::Name(name) if is_call => helper_name(name, line, column, found),
@@ -567,7 +579,9 @@ fn expression(
         Parameter::Name(name) | Parameter::Path(handlebars::Path::Relative((_, name))) => {
             variable(name, line, column, scopes, found);
         }
-        Parameter::Subexpression(_) => params(std::iter::once(&h.name), line, column, scopes, found),
+        Parameter::Subexpression(_) => {
+            params(std::iter::once(&h.name), line, column, scopes, found)
+        }
         _ => {}
     }
     params(

@@ -24,7 +24,9 @@
 use std::collections::BTreeMap;
 
 use handlebars::template::Template;
-use omnibridge_sdk::{Button, ButtonAction, ConversationRef, Formatting, OutboundId, OutboundMessage};
+use omnibridge_sdk::{
+    Button, ButtonAction, ConversationRef, Formatting, OutboundId, OutboundMessage,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -582,7 +584,10 @@ fn fit_problems(
                 Severity::Warning,
                 BUTTONS_PART,
                 (1, 1),
-                format!("{} buttons: {limit}; they are shown as {shown_as}", buttons.len()),
+                format!(
+                    "{} buttons: {limit}; they are shown as {shown_as}",
+                    buttons.len()
+                ),
             )
             .on(kind),
         );

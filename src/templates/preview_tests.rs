@@ -62,7 +62,11 @@ fn a_5000_character_text_previews_as_two_whatsapp_parts() {
             .iter()
             .all(|m| m.text.chars().count() <= 4096)
     );
-    assert_eq!(channel(&preview, "email").messages.len(), 1, "no limit to speak of");
+    assert_eq!(
+        channel(&preview, "email").messages.len(),
+        1,
+        "no limit to speak of"
+    );
     let too_long: Vec<&Problem> = preview
         .problems
         .iter()
@@ -151,7 +155,11 @@ fn three_buttons_are_reply_buttons_on_whatsapp() {
     let last = preview.channels[0].messages.last().unwrap();
     assert_eq!(last.buttons_as, Some(ButtonsAs::Buttons));
     assert_eq!(last.list_label, None);
-    assert!(codes(&preview.problems).is_empty(), "{:#?}", preview.problems);
+    assert!(
+        codes(&preview.problems).is_empty(),
+        "{:#?}",
+        preview.problems
+    );
 }
 
 #[test]
@@ -167,7 +175,11 @@ fn the_email_preview_of_payment_request_has_the_subject_and_both_bodies() {
         parts.subject.as_deref(),
         Some("Payment request: Order #1042: 2 concert tickets")
     );
-    assert!(parts.text.contains("Pay €49.90: https://bridge.example.com/confirm/"));
+    assert!(
+        parts
+            .text
+            .contains("Pay €49.90: https://bridge.example.com/confirm/")
+    );
     assert!(
         parts.text.ends_with("1. Pay €49.90\n2. Cancel"),
         "buttons as numbered text: {}",
@@ -184,7 +196,10 @@ fn the_email_preview_of_payment_request_has_the_subject_and_both_bodies() {
     let webchat = channel(&preview, "webchat");
     assert_eq!(webchat.messages[0].buttons, ["Pay €49.90", "Cancel"]);
     assert!(
-        !preview.problems.iter().any(|p| p.severity == Severity::Error),
+        !preview
+            .problems
+            .iter()
+            .any(|p| p.severity == Severity::Error),
         "{:#?}",
         preview.problems
     );
@@ -264,6 +279,11 @@ fn telegram_shows_the_text_escaped_for_its_parse_mode() {
     let message = &preview.channels[0].messages[0];
     assert_eq!(message.text, "a <b> & c");
     assert_eq!(message.sent_text.as_deref(), Some("a &lt;b&gt; &amp; c"));
+    let plain = Draft::new("default", "en", "t").with_part("", "nothing to escape");
+    let mut request = PreviewRequest::new(plain);
+    request.channels = Some(vec!["telegram".into()]);
+    let preview = super::preview::preview(&engine, &ChannelProfile::builtin(), &request);
+    assert_eq!(preview.channels[0].messages[0].sent_text, None);
 }
 
 #[test]
@@ -314,8 +334,20 @@ fn block_scopes_are_not_top_level_variables() {
         .with_part("", "{{#each items}}{{../nope}}{{/each}}")
         .with_schema(SCHEMA);
     assert!(codes(&lint_source(&undeclared, None)).contains(&"undeclared_variable"));
+    // The token is found as a whole word: `a` is not the `a` of `each`.
+    let word = Draft::new("default", "en", "x")
+        .with_part("", "{{#each a}}{{/each}}")
+        .with_schema(SCHEMA);
+    let problems = lint_source(&word, None);
+    assert_eq!(
+        (problems[0].code, problems[0].column),
+        ("undeclared_variable", 9)
+    );
     let no_schema = Draft::new("default", "en", "x").with_part("", "{{anything}}");
-    assert!(lint_source(&no_schema, None).is_empty(), "no sidecar: no check");
+    assert!(
+        lint_source(&no_schema, None).is_empty(),
+        "no sidecar: no check"
+    );
 }
 
 #[test]
@@ -341,17 +373,25 @@ fn a_payment_request_needs_a_pay_link_or_a_pay_button() {
     // … but not when the buttons given lack it, nor in HTML, which shows no buttons.
     let cancel_only = [Button::payload("Cancel", "cancel:1")];
     let problems = lint_source(&draft, Some(&cancel_only));
-    assert_eq!(find(&problems, "missing_pay_action").severity, Severity::Error);
+    assert_eq!(
+        find(&problems, "missing_pay_action").severity,
+        Severity::Error
+    );
     let html = Draft::new("email", "en", "payment_request").with_part("html", no_link);
     assert_eq!(codes(&lint_source(&html, None)), ["missing_pay_action"]);
     // A variant the bridge adds no buttons to needs the link.
     let variant = Draft::new("default", "en", "payment_request_short").with_part("", no_link);
     assert_eq!(codes(&lint_source(&variant, None)), ["missing_pay_action"]);
-    let linked = Draft::new("default", "en", "payment_request_short")
-        .with_part("", "{{#if confirm_url}}{{confirm_url}}{{else}}{{pay_url}}{{/if}}");
+    let linked = Draft::new("default", "en", "payment_request_short").with_part(
+        "",
+        "{{#if confirm_url}}{{confirm_url}}{{else}}{{pay_url}}{{/if}}",
+    );
     assert!(lint_source(&linked, None).is_empty());
     let subject = Draft::new("email", "en", "payment_request").with_part("subject", no_link);
-    assert!(lint_source(&subject, None).is_empty(), "subjects need no link");
+    assert!(
+        lint_source(&subject, None).is_empty(),
+        "subjects need no link"
+    );
 }
 
 #[test]
@@ -369,9 +409,17 @@ fn button_labels_and_payloads_over_the_channel_limits() {
         Some(&buttons),
     );
     let label = find(&problems, "button_label_too_long");
-    assert_eq!(label.channel.as_deref(), Some("whatsapp"), "webchat shows 40");
+    assert_eq!(
+        label.channel.as_deref(),
+        Some("whatsapp"),
+        "webchat shows 40"
+    );
     assert_eq!((label.part.as_str(), label.line), ("buttons", 1));
-    assert!(label.message.contains("\"Confirm and pay now…\""), "{}", label.message);
+    assert!(
+        label.message.contains("\"Confirm and pay now…\""),
+        "{}",
+        label.message
+    );
     let payload = find(&problems, "payload_too_long");
     assert_eq!(payload.channel.as_deref(), Some("telegram"));
     assert_eq!((payload.severity, payload.line), (Severity::Warning, 2));
@@ -413,7 +461,10 @@ fn a_bad_sidecar_and_an_unrenderable_part_are_errors() {
     let render = find(&problems, "render_error");
     assert_eq!(render.severity, Severity::Error);
     assert_eq!((render.line, render.column), (2, 8), "{render:?}");
-    assert_eq!(render.channel, None, "the same on every channel: reported once");
+    assert_eq!(
+        render.channel, None,
+        "the same on every channel: reported once"
+    );
 }
 
 #[test]
@@ -421,7 +472,11 @@ fn unsaved_text_overrides_the_saved_part_and_reaches_every_channel_without_its_o
     let engine = shipped();
     let draft = Draft::new("default", "en", "payment_request")
         .with_part("", "NEW {{description}} {{pay_url}}");
-    let shown = preview(&engine, &ChannelProfile::builtin(), &PreviewRequest::new(draft));
+    let shown = preview(
+        &engine,
+        &ChannelProfile::builtin(),
+        &PreviewRequest::new(draft),
+    );
     for kind in ["webchat", "whatsapp", "telegram"] {
         let c = channel(&shown, kind);
         assert!(c.uses_template, "{kind}");
@@ -432,9 +487,13 @@ fn unsaved_text_overrides_the_saved_part_and_reaches_every_channel_without_its_o
     assert!(email.uses_template);
     assert!(!email.messages[0].text.starts_with("NEW"));
     // The saved sidecar applies to the draft: `{{amount}}` is declared, `{{oops}}` is not.
-    let draft = Draft::new("default", "en", "payment_request")
-        .with_part("", "{{oops}} {{pay_url}}");
-    let shown = preview(&engine, &ChannelProfile::builtin(), &PreviewRequest::new(draft));
+    let draft =
+        Draft::new("default", "en", "payment_request").with_part("", "{{oops}} {{pay_url}}");
+    let shown = preview(
+        &engine,
+        &ChannelProfile::builtin(),
+        &PreviewRequest::new(draft),
+    );
     assert!(codes(&shown.problems).contains(&"undeclared_variable"));
 }
 
@@ -484,7 +543,10 @@ fn a_mapped_window_template_is_filled_and_checked() {
         .note
         .as_deref()
         .unwrap();
-    assert!(note.contains("24-hour") && note.contains("payment_request"), "{note}");
+    assert!(
+        note.contains("24-hour") && note.contains("payment_request"),
+        "{note}"
+    );
     assert!(channel(&builtin, "webchat").outside_window.is_none());
 }
 
@@ -506,8 +568,10 @@ fn the_preview_serializes_for_a_json_api() {
     assert!(whatsapp["outside_window"]["note"].is_string());
     assert!(value["problems"].is_array());
     assert!(
-        serde_json::from_value::<PreviewRequest>(json!({"draft": {"locale": "en", "name": "x", "typo": 1}}))
-            .is_err()
+        serde_json::from_value::<PreviewRequest>(
+            json!({"draft": {"locale": "en", "name": "x", "typo": 1}})
+        )
+        .is_err()
     );
 }
 
@@ -532,12 +596,21 @@ fn check_reports_bad_and_orphan_sidecars() {
         .iter()
         .find(|p| p.file.ends_with("hello.schema.json"))
         .unwrap();
-    assert!(bad.message.contains("requird") && bad.line == Some(1), "{bad}");
+    assert!(
+        bad.message.contains("requird") && bad.line == Some(1),
+        "{bad}"
+    );
     let orphan = problems
         .iter()
         .find(|p| p.file.ends_with("gone.schema.json"))
         .unwrap();
-    assert!(orphan.message.contains("no template default/en/gone"), "{orphan}");
+    assert!(
+        orphan.message.contains("no template default/en/gone"),
+        "{orphan}"
+    );
     let err = TemplateEngine::load(dir.path()).unwrap_err();
-    assert!(matches!(err, TemplateError::Schema { line: 1, .. }), "{err}");
+    assert!(
+        matches!(err, TemplateError::Schema { line: 1, .. }),
+        "{err}"
+    );
 }

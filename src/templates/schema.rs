@@ -191,7 +191,10 @@ impl Schema {
             {
                 out.push((
                     name.clone(),
-                    format!("{name} is {value}, not of the declared type {}", variable.kind),
+                    format!(
+                        "{name} is {value}, not of the declared type {}",
+                        variable.kind
+                    ),
                 ));
             }
         }
@@ -251,7 +254,10 @@ mod tests {
     fn parses_and_gives_the_examples_as_sample_data() {
         let schema = Schema::parse(GOOD).unwrap();
         assert!(schema.variables["amount"].required);
-        assert!(!schema.variables["note"].required, "required defaults to false");
+        assert!(
+            !schema.variables["note"].required,
+            "required defaults to false"
+        );
         assert_eq!(schema.sample_data(), json!({"amount": 4990}));
         assert!(schema.declares("amount") && schema.declares("locale"));
         assert!(!schema.declares("amont"));
