@@ -154,7 +154,7 @@ impl Problem {
 }
 
 /// A template as saved or being edited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Draft {
     /// Its directory: `default` or a channel kind.
@@ -174,6 +174,13 @@ pub struct Draft {
 
 fn default_dir() -> String {
     lookup::DEFAULT_CHANNEL.to_owned()
+}
+
+impl Default for Draft {
+    /// An unnamed template in `default/en`.
+    fn default() -> Self {
+        Self::new(lookup::DEFAULT_CHANNEL, "en", "")
+    }
 }
 
 impl Draft {
@@ -215,19 +222,21 @@ impl Draft {
         self.key("")
     }
 
-    /// This draft with the saved files filled in where it has no text of its own: every
-    /// part saved in its directory, and the saved sidecar.
+    /// This draft, its locale normalised (`pt_br` → `pt-BR`), with the saved files filled in
+    /// where it has no text of its own: every part saved in its directory, and the saved
+    /// sidecar.
     pub fn with_saved(&self, engine: &TemplateEngine) -> Draft {
         let mut merged = self.clone();
+        merged.locale = lookup::normalize_locale(&self.locale);
         for part in PARTS {
             if !merged.parts.contains_key(*part)
-                && let Some(source) = engine.source(&self.key(part))
+                && let Some(source) = engine.source(&merged.key(part))
             {
                 merged.parts.insert((*part).to_owned(), source.to_owned());
             }
         }
         if merged.schema.is_none() {
-            merged.schema = engine.schema_source(&self.base_key()).map(str::to_owned);
+            merged.schema = engine.schema_source(&merged.base_key()).map(str::to_owned);
         }
         merged
     }
@@ -528,7 +537,7 @@ fn top_level(raw: &str, scopes: &[Scope]) -> Option<String> {
         }
     }
     let name = first(path)?;
-    let target = scopes.len().checked_sub(1 + up).unwrap_or(0);
+    let target = scopes.len().saturating_sub(1 + up);
     if scopes[target..]
         .iter()
         .any(|scope| scope.locals.contains(&name))

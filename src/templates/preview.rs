@@ -137,8 +137,7 @@ pub fn preview(
     profiles: &[ChannelProfile],
     request: &PreviewRequest,
 ) -> Preview {
-    let mut draft = request.draft.with_saved(engine);
-    draft.locale = lookup::normalize_locale(&draft.locale);
+    let draft = request.draft.with_saved(engine);
     let view = View {
         engine,
         draft: &draft,

@@ -554,15 +554,21 @@ fn a_mapped_window_template_is_filled_and_checked() {
 fn the_preview_serializes_for_a_json_api() {
     let engine = shipped();
     let request: PreviewRequest = serde_json::from_value(json!({
-        "draft": { "channel": "default", "locale": "en", "name": "payment_request" },
+        "draft": { "locale": "EN", "name": "payment_request" },
         "channels": ["whatsapp"],
         "buttons": [{ "label": "Pay", "payload": "pay:1" }]
     }))
     .unwrap();
     let value: Value =
         serde_json::to_value(preview(&engine, &ChannelProfile::builtin(), &request)).unwrap();
+    assert_eq!(
+        value["channel"], "default",
+        "the directory defaults to default"
+    );
+    assert_eq!(value["locale"], "en", "normalised");
     let whatsapp = &value["channels"][0];
     assert_eq!(whatsapp["channel"], "whatsapp");
+    assert_eq!(whatsapp["uses_template"], true);
     assert_eq!(whatsapp["messages"][0]["buttons_as"], "buttons");
     assert_eq!(whatsapp["messages"][0]["buttons"][0], "Pay");
     assert!(whatsapp["outside_window"]["note"].is_string());
