@@ -25,6 +25,16 @@ pub const PAY_ACTION_PREFIX: &str = "pay:";
 /// The payload of the "Cancel" button: `cancel:<intent_id>`.
 pub const CANCEL_ACTION_PREFIX: &str = "cancel:";
 
+/// The buttons of a `payment_request`: `pay` (payload `pay:<intent_id>`) and `cancel`
+/// (`cancel:<intent_id>`), labelled from the `payment_pay_button` / `payment_cancel_button`
+/// templates. Template previews show the same buttons.
+pub fn payment_request_buttons(pay: String, cancel: String, intent_id: &str) -> Vec<Button> {
+    vec![
+        Button::payload(pay, format!("{PAY_ACTION_PREFIX}{intent_id}")),
+        Button::payload(cancel, format!("{CANCEL_ACTION_PREFIX}{intent_id}")),
+    ]
+}
+
 /// Sends payment messages to conversations.
 #[derive(Clone)]
 pub struct Notifier {
@@ -101,10 +111,7 @@ impl Notifier {
         let data = self.data(intent);
         let pay = self.label(intent, "payment_pay_button", &data);
         let cancel = self.label(intent, "payment_cancel_button", &data);
-        let buttons = vec![
-            Button::payload(pay, format!("{PAY_ACTION_PREFIX}{}", intent.id)),
-            Button::payload(cancel, format!("{CANCEL_ACTION_PREFIX}{}", intent.id)),
-        ];
+        let buttons = payment_request_buttons(pay, cancel, &intent.id);
         self.send(intent, "payment_request", data, buttons).await;
     }
 

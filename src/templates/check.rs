@@ -1,4 +1,5 @@
-//! Validation of a templates tree without loading it: layout, syntax and unknown helpers.
+//! Validation of a templates tree without loading it: layout, syntax, unknown helpers, and
+//! the `.schema.json` sidecars (valid, and next to a template of their name).
 //!
 //! [`check_merged`] checks what the bridge runs with (embedded defaults + `templates.dir`),
 //! [`check_dir`] one tree alone. Each reports every problem it finds (it does not stop at the
@@ -12,7 +13,9 @@ use handlebars::template::{
     DecoratorTemplate, HelperTemplate, Parameter, Template, TemplateElement,
 };
 
-use super::{TemplateError, TemplateFile, hbs_files, helpers, lookup, source};
+use super::lookup::Placement;
+use super::schema::Schema;
+use super::{TemplateError, TemplateFile, helpers, lookup, source, template_files};
 
 /// One problem found in a templates tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +43,9 @@ impl fmt::Display for TemplateProblem {
     }
 }
 
-/// Checks every `.hbs` file under `dir`: placement, handlebars syntax, and helper calls to
-/// helpers that are neither built in nor registered by omnibridge. An empty result means clean.
+/// Checks every template file under `dir`: placement, handlebars syntax, helper calls to
+/// helpers that are neither built in nor registered by omnibridge, and sidecars (see
+/// [`check_files`]). An empty result means clean.
 pub fn check_dir(dir: &Path) -> Vec<TemplateProblem> {
     let (files, mut problems) = read_dir(dir);
     problems.extend(check_files(&files));
@@ -60,9 +64,9 @@ pub fn check_merged(dir: &Path) -> Vec<TemplateProblem> {
     problems
 }
 
-/// The `.hbs` files under `dir` that could be read, and a problem for each that could not.
+/// The template files under `dir` that could be read, and a problem for each that could not.
 fn read_dir(dir: &Path) -> (Vec<TemplateFile>, Vec<TemplateProblem>) {
-    let paths = match hbs_files(dir) {
+    let paths = match template_files(dir) {
         Ok(paths) => paths,
         Err(e) => {
             let file = match &e {
@@ -98,10 +102,23 @@ fn read_dir(dir: &Path) -> (Vec<TemplateFile>, Vec<TemplateProblem>) {
     (files, problems)
 }
 
-/// Checks `files`: placement, handlebars syntax and unknown helpers.
+/// Checks `files`: placement, handlebars syntax and unknown helpers of `.hbs` files; each
+/// `.schema.json` sidecar parses ([`Schema::parse`]) and sits next to a template of its name
+/// (`<name>.hbs` or a part such as `<name>.txt.hbs`).
 pub fn check_files(files: &[TemplateFile]) -> Vec<TemplateProblem> {
     let mut problems = Vec::new();
-    for file in files {
+    let placed: Vec<Option<Placement>> = files
+        .iter()
+        .map(|file| lookup::place(&file.relative).ok())
+        .collect();
+    let template_keys: Vec<&str> = placed
+        .iter()
+        .filter_map(|p| match p {
+            Some(Placement::Template { key, .. }) => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (file, placement) in files.iter().zip(&placed) {
         let problem = |line, column, message| TemplateProblem {
             file: file.origin.clone(),
             line,
@@ -110,6 +127,27 @@ pub fn check_files(files: &[TemplateFile]) -> Vec<TemplateProblem> {
         };
         if let Err(message) = lookup::place(&file.relative) {
             problems.push(problem(None, None, message));
+        }
+        if let Some(Placement::Schema { key, .. }) = placement {
+            if let Err(e) = Schema::parse(&file.source) {
+                problems.push(problem(Some(e.line), Some(e.column), e.message));
+            }
+            let part_prefix = format!("{key}.");
+            if !template_keys
+                .iter()
+                .any(|t| *t == key || t.starts_with(&part_prefix))
+            {
+                problems.push(problem(
+                    None,
+                    None,
+                    format!("no template {key} next to this schema"),
+                ));
+            }
+            continue;
+        }
+        if file.relative.extension().is_none_or(|e| e != "hbs") {
+            // A misplaced sidecar, reported above; it is not handlebars.
+            continue;
         }
         match Template::compile(&file.source) {
             Err(e) => {

@@ -1,11 +1,14 @@
 //! The template fallback chain and the on-disk layout rules.
 //!
 //! A template is `<dir>/<channel|default>/<locale>/<name>.hbs`; its key is
-//! `<channel>/<locale>/<name>`. Rendering `name` for (`channel`, `locale`) tries, in order:
+//! `<channel>/<locale>/<name>`. Its declared variables, if any, are in
+//! `<channel|default>/<locale>/<name>.schema.json` (see [`super::schema`]). Rendering `name` for (`channel`, `locale`) tries, in order:
 //! `<channel>/<locale>` → `<channel>/<lang>` → `default/<locale>` → `default/<lang>` →
 //! `default/<default locale>` (normally `en`), skipping repeats.
 
 use std::path::{Component, Path};
+
+use super::schema::SCHEMA_SUFFIX;
 
 /// The directory that holds channel-independent templates.
 pub const DEFAULT_CHANNEL: &str = "default";
@@ -73,9 +76,18 @@ pub enum Placement {
         /// The partial's name.
         name: String,
     },
+    /// `<channel>/<locale>/<name>.schema.json`: the declared variables of the template(s)
+    /// `<channel>/<locale>/<name>` (and its parts `<name>.txt`, `.subject`, `.html`).
+    Schema {
+        /// `<channel>/<locale>/<name>`.
+        key: String,
+        /// The locale directory.
+        locale: String,
+    },
 }
 
-/// Classifies a `.hbs` path relative to the templates dir, or says why it is misplaced.
+/// Classifies a `.hbs` or `.schema.json` path relative to the templates dir, or says why it
+/// is misplaced.
 pub fn place(relative: &Path) -> Result<Placement, String> {
     let parts: Vec<&str> = relative
         .components()
@@ -90,14 +102,21 @@ pub fn place(relative: &Path) -> Result<Placement, String> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
+    let schema_stem = |file: &str| {
+        file.strip_suffix(SCHEMA_SUFFIX)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
     match parts.as_slice() {
         [dir, file] if *dir == PARTIALS_DIR => match stem(file) {
             Some(name) => Ok(Placement::Partial { name }),
             None => Err(format!("misplaced file: {expected}")),
         },
         [channel, locale, file] => {
-            let Some(name) = stem(file) else {
-                return Err(format!("misplaced file: {expected}"));
+            let (name, schema) = match (stem(file), schema_stem(file)) {
+                (Some(name), _) => (name, false),
+                (None, Some(name)) => (name, true),
+                (None, None) => return Err(format!("misplaced file: {expected}")),
             };
             if !is_channel(channel) {
                 return Err(format!("invalid channel directory {channel:?}: {expected}"));
@@ -107,9 +126,12 @@ pub fn place(relative: &Path) -> Result<Placement, String> {
                     "invalid locale directory {locale:?} (like en or pt-BR)"
                 ));
             }
-            Ok(Placement::Template {
-                key: format!("{channel}/{locale}/{name}"),
-                locale: locale.to_string(),
+            let key = format!("{channel}/{locale}/{name}");
+            let locale = locale.to_string();
+            Ok(if schema {
+                Placement::Schema { key, locale }
+            } else {
+                Placement::Template { key, locale }
             })
         }
         _ => Err(format!("misplaced file: {expected}")),
@@ -168,6 +190,15 @@ mod tests {
                 name: "footer".into()
             })
         );
+        assert_eq!(
+            place(Path::new("email/en/payment_request.schema.json")),
+            Ok(Placement::Schema {
+                key: "email/en/payment_request".into(),
+                locale: "en".into()
+            })
+        );
+        assert!(place(Path::new("partials/footer.schema.json")).is_err());
+        assert!(place(Path::new("default/en/.schema.json")).is_err());
         assert!(place(Path::new("default/message.hbs")).is_err());
         assert!(place(Path::new("default/EN/message.hbs")).is_err());
         assert!(place(Path::new("a/b/c/d.hbs")).is_err());

@@ -8,8 +8,13 @@
 //! The bridge loads the shipped tree embedded in the binary, overridden file by file by
 //! `templates.dir` when it exists ([`source`]).
 //!
+//! - `<dir>/<channel|default>/<locale>/<name>.schema.json`: the variables the template
+//!   declares, with examples ([`schema`]).
+//!
 //! Resolution follows the chain in [`lookup`]; [`Rendered`] says which file won.
 //! Helpers are in [`helpers`] (`money`), and [`check`] validates a tree without loading it.
+//! [`lint`] finds problems in a template (saved or not) per channel, and [`preview`] shows
+//! what the customer sees on each channel.
 //!
 //! # Strict mode
 //! A variable missing from the data is an error ([`TemplateError::MissingVariable`]), never an
@@ -30,11 +35,15 @@ use handlebars::{Handlebars, RenderErrorReason};
 
 pub mod check;
 pub mod helpers;
+pub mod lint;
 pub mod lookup;
+pub mod preview;
+pub mod schema;
 pub mod source;
 pub mod versions;
 
 use lookup::Placement;
+use schema::Schema;
 pub use source::TemplateFile;
 
 /// Errors loading or rendering templates.
@@ -99,6 +108,18 @@ pub enum TemplateError {
     /// The render data must be a JSON object (or null).
     #[error("template data must be a JSON object")]
     InvalidData,
+    /// A `.schema.json` sidecar is not valid (see [`schema`]).
+    #[error("{path}:{line}:{column}: {message}")]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn at(line: Option<usize>) -> String {
@@ -120,18 +141,30 @@ pub struct Rendered {
     pub html: bool,
 }
 
+/// One loaded template file.
+#[derive(Debug)]
+struct Loaded {
+    /// Where it came from.
+    file: PathBuf,
+    /// Its locale directory.
+    locale: String,
+    /// Its text.
+    source: String,
+}
+
 /// Loaded templates, ready to render. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct TemplateEngine {
     plain: Handlebars<'static>,
     html: Handlebars<'static>,
-    files: HashMap<String, (PathBuf, String)>,
+    files: HashMap<String, Loaded>,
+    schemas: HashMap<String, (String, Schema)>,
     default_locale: String,
 }
 
 impl TemplateEngine {
-    /// Loads every `.hbs` file under `dir` (other files are ignored), and nothing else. Fails
-    /// on the first unreadable, misplaced or unparsable file.
+    /// Loads every `.hbs` and `.schema.json` file under `dir` (other files are ignored), and
+    /// nothing else. Fails on the first unreadable, misplaced or unparsable file.
     pub fn load(dir: &Path) -> Result<TemplateEngine, TemplateError> {
         Self::load_files(source::from_dir(dir)?)
     }
@@ -148,6 +181,7 @@ impl TemplateEngine {
             plain: registry(false),
             html: registry(true),
             files: HashMap::new(),
+            schemas: HashMap::new(),
             default_locale: "en".to_owned(),
         };
         for file in files {
@@ -183,7 +217,21 @@ impl TemplateEngine {
                     registry
                         .register_template_string(&key, &source)
                         .map_err(syntax)?;
-                    engine.files.insert(key, (path.clone(), locale));
+                    let loaded = Loaded {
+                        file: path.clone(),
+                        locale,
+                        source,
+                    };
+                    engine.files.insert(key, loaded);
+                }
+                Placement::Schema { key, .. } => {
+                    let parsed = Schema::parse(&source).map_err(|e| TemplateError::Schema {
+                        path: path.clone(),
+                        line: e.line,
+                        column: e.column,
+                        message: e.message,
+                    })?;
+                    engine.schemas.insert(key, (source, parsed));
                 }
             }
         }
@@ -213,21 +261,29 @@ impl TemplateEngine {
         name: &str,
         data: &serde_json::Value,
     ) -> Result<Rendered, TemplateError> {
-        let tried = lookup::chain(channel, locale, name, &self.default_locale);
-        let Some((key, (file, file_locale))) =
-            tried.iter().find_map(|k| self.files.get_key_value(k))
-        else {
+        let Some(key) = self.resolve(channel, locale, name) else {
             return Err(TemplateError::UnknownTemplate {
                 name: name.to_owned(),
-                tried,
+                tried: lookup::chain(channel, locale, name, &self.default_locale),
             });
         };
-        let mut data = match data {
-            serde_json::Value::Object(map) => map.clone(),
-            serde_json::Value::Null => serde_json::Map::new(),
-            _ => return Err(TemplateError::InvalidData),
+        self.render_key(key, data)
+    }
+
+    /// Renders the loaded template `key` (e.g. `default/en/message`), without the fallback
+    /// chain. `locale` in the data is set to its locale directory.
+    pub fn render_key(
+        &self,
+        key: &str,
+        data: &serde_json::Value,
+    ) -> Result<Rendered, TemplateError> {
+        let Some((key, loaded)) = self.files.get_key_value(key) else {
+            return Err(TemplateError::UnknownTemplate {
+                name: key.to_owned(),
+                tried: vec![key.to_owned()],
+            });
         };
-        data.insert("locale".to_owned(), file_locale.clone().into());
+        let data = with_locale(data, &loaded.locale)?;
         let html = is_html(key);
         let registry = if html { &self.html } else { &self.plain };
         let text = registry
@@ -236,11 +292,91 @@ impl TemplateEngine {
         Ok(Rendered {
             text,
             template: key.clone(),
-            file: file.clone(),
-            locale: file_locale.clone(),
+            file: loaded.file.clone(),
+            locale: loaded.locale.clone(),
             html,
         })
     }
+
+    /// Renders template text that is not loaded (an unsaved draft) as if it were the
+    /// template `key` (`<channel>/<locale>/<name>`): same helpers, partials, strict mode and
+    /// escaping (HTML for a `*.html` name), `locale` set to the key's locale directory.
+    /// Errors name `key`.
+    pub fn render_source(
+        &self,
+        key: &str,
+        source: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
+        let locale = key.split('/').nth(1).unwrap_or(&self.default_locale);
+        let data = with_locale(data, locale)?;
+        let registry = if is_html(key) {
+            &self.html
+        } else {
+            &self.plain
+        };
+        registry
+            .render_template(source, &data)
+            .map_err(|e| render_error(key, e))
+    }
+
+    /// The key of the loaded template the fallback chain picks for `name` on `channel` in
+    /// `locale` (e.g. `default/en/payment_request`), if any.
+    pub fn resolve(&self, channel: &str, locale: &str, name: &str) -> Option<&str> {
+        lookup::chain(channel, locale, name, &self.default_locale)
+            .iter()
+            .find_map(|k| self.files.get_key_value(k))
+            .map(|(key, _)| key.as_str())
+    }
+
+    /// The text of the loaded template `key`.
+    pub fn source(&self, key: &str) -> Option<&str> {
+        self.files.get(key).map(|loaded| loaded.source.as_str())
+    }
+
+    /// The last step of the fallback chain (`default/<locale>`).
+    pub fn default_locale(&self) -> &str {
+        &self.default_locale
+    }
+
+    /// The declared variables of template `name` (a base name such as `payment_request`, not
+    /// a part such as `payment_request.txt`) for `channel` and `locale`: the first
+    /// `<name>.schema.json` along the fallback chain, with its key
+    /// (`<channel>/<locale>/<name>`).
+    pub fn schema(&self, channel: &str, locale: &str, name: &str) -> Option<(&str, &Schema)> {
+        lookup::chain(channel, locale, name, &self.default_locale)
+            .iter()
+            .find_map(|k| self.schemas.get_key_value(k))
+            .map(|(key, (_, schema))| (key.as_str(), schema))
+    }
+
+    /// The text of the sidecar loaded for `key` (`<channel>/<locale>/<name>`).
+    pub fn schema_source(&self, key: &str) -> Option<&str> {
+        self.schemas.get(key).map(|(source, _)| source.as_str())
+    }
+
+    /// The sample data of template `name` for `channel` and `locale`: the examples of its
+    /// declared variables ([`Schema::sample_data`]); an empty object without a sidecar.
+    pub fn sample_data(&self, channel: &str, locale: &str, name: &str) -> serde_json::Value {
+        self.schema(channel, locale, name).map_or_else(
+            || serde_json::Value::Object(serde_json::Map::new()),
+            |(_, schema)| schema.sample_data(),
+        )
+    }
+}
+
+/// `data` (an object or null) with `locale` set.
+fn with_locale(
+    data: &serde_json::Value,
+    locale: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, TemplateError> {
+    let mut data = match data {
+        serde_json::Value::Object(map) => map.clone(),
+        serde_json::Value::Null => serde_json::Map::new(),
+        _ => return Err(TemplateError::InvalidData),
+    };
+    data.insert("locale".to_owned(), locale.into());
+    Ok(data)
 }
 
 /// `*.html` names (files `*.html.hbs`) are HTML-escaped; everything else is plain text.
@@ -276,8 +412,17 @@ fn render_error(key: &str, e: handlebars::RenderError) -> TemplateError {
     }
 }
 
-/// Every `*.hbs` file under `dir`, recursively, sorted.
-pub(crate) fn hbs_files(dir: &Path) -> Result<Vec<PathBuf>, TemplateError> {
+/// Whether a file is a template file: `*.hbs` or a `*.schema.json` sidecar.
+pub(crate) fn is_template_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "hbs")
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(schema::SCHEMA_SUFFIX))
+}
+
+/// Every template file (`*.hbs`, `*.schema.json`) under `dir`, recursively, sorted.
+pub(crate) fn template_files(dir: &Path) -> Result<Vec<PathBuf>, TemplateError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TemplateError::Io { path, source }
@@ -289,7 +434,7 @@ pub(crate) fn hbs_files(dir: &Path) -> Result<Vec<PathBuf>, TemplateError> {
             let path = entry.map_err(io(&current))?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "hbs") {
+            } else if is_template_file(&path) {
                 out.push(path);
             }
         }
@@ -301,3 +446,7 @@ pub(crate) fn hbs_files(dir: &Path) -> Result<Vec<PathBuf>, TemplateError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod preview_tests;

@@ -1,13 +1,16 @@
 //! Where template files come from: the shipped `templates/` tree, embedded in the binary, so
 //! an installed binary runs from any directory; `templates.dir`, when it exists, overrides
 //! it file by file (same relative path) and may add files.
+//!
+//! Template files are the `.hbs` templates and partials and the `.schema.json` sidecars
+//! declaring their variables ([`super::schema`]); other files are ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 
-use super::{TemplateError, hbs_files};
+use super::{TemplateError, is_template_file, template_files};
 
 /// The shipped templates, compiled in.
 static SHIPPED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -15,7 +18,7 @@ static SHIPPED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 /// The label embedded files are shown under in errors and [`super::Rendered::file`].
 pub const EMBEDDED: &str = "<embedded>";
 
-/// One template file to load or check.
+/// One template file (a `.hbs` or `.schema.json`) to load or check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TemplateFile {
     /// Its path inside the tree, e.g. `default/en/message.hbs` (decides its key).
@@ -26,7 +29,7 @@ pub struct TemplateFile {
     pub source: String,
 }
 
-/// The shipped `.hbs` files, sorted by relative path.
+/// The shipped template files, sorted by relative path.
 pub fn embedded() -> Vec<TemplateFile> {
     let mut out = Vec::new();
     let mut stack = vec![&SHIPPED];
@@ -34,7 +37,7 @@ pub fn embedded() -> Vec<TemplateFile> {
         stack.extend(dir.dirs());
         for file in dir.files() {
             let relative = file.path().to_path_buf();
-            if relative.extension().is_none_or(|e| e != "hbs") {
+            if !is_template_file(&relative) {
                 continue;
             }
             // The shipped files are UTF-8 (a test loads them all); a broken one is skipped
@@ -52,9 +55,9 @@ pub fn embedded() -> Vec<TemplateFile> {
     out
 }
 
-/// Every `.hbs` file under `dir`, read, sorted by relative path.
+/// Every template file under `dir`, read, sorted by relative path.
 pub fn from_dir(dir: &Path) -> Result<Vec<TemplateFile>, TemplateError> {
-    hbs_files(dir)?
+    template_files(dir)?
         .into_iter()
         .map(|path| {
             let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Io {

@@ -49,6 +49,15 @@ impl WebChatConfig {
     }
 }
 
+/// What the widget renders with a longest business message of `max_text_chars` (clamped to
+/// 1..=[`MAX_TEXT_CHARS`]): split text, up to 10 buttons with labels of at most 40
+/// characters, URL buttons included, and delivery receipts.
+pub fn capabilities(max_text_chars: usize) -> Capabilities {
+    Capabilities::text_only(max_text_chars.clamp(1, MAX_TEXT_CHARS))
+        .with_buttons(ButtonLimits::new(10, 40, true))
+        .with_receipts(Receipts::Delivered)
+}
+
 /// The web-chat channel of one site.
 #[derive(Debug)]
 pub struct WebChatChannel {
@@ -73,13 +82,7 @@ impl WebChatChannel {
     pub fn new(config: WebChatConfig, tokens: SessionTokens) -> Result<Self, ChannelError> {
         let kind = ChannelKind::new(KIND)
             .map_err(|reason| ChannelError::rejected("invalid_kind", reason))?;
-        let max_text = config
-            .max_text_chars
-            .unwrap_or(MAX_TEXT_CHARS)
-            .clamp(1, MAX_TEXT_CHARS);
-        let capabilities = Capabilities::text_only(max_text)
-            .with_buttons(ButtonLimits::new(10, 40, true))
-            .with_receipts(Receipts::Delivered);
+        let capabilities = capabilities(config.max_text_chars.unwrap_or(MAX_TEXT_CHARS));
         Ok(Self {
             kind,
             account: config.account,

@@ -26,7 +26,7 @@ pub mod frames;
 pub mod origin;
 pub mod session;
 
-pub use channel::{KIND, WebChatChannel, WebChatConfig};
+pub use channel::{KIND, WebChatChannel, WebChatConfig, capabilities};
 pub use factory::{WebChatFactory, WebChatTable};
 pub use frames::{
     ClientFrame, FrameButton, MAX_FRAME_BYTES, MessageFrame, ServerFrame, parse_client_frame,
