@@ -149,6 +149,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route(
             "/v1/templates/{channel}/{locale}/{name}/test-send",
             post(api::templates::test_send),
+        )
+        .route(
+            "/v1/templates/{channel}/{locale}/{name}/preview",
+            post(api::templates::preview),
         );
     let messages = require_scope(messages, state.auth.clone(), Scope::Messages);
     let templates = require_scope(templates, state.auth.clone(), Scope::Templates);

@@ -33,8 +33,9 @@ use super::{api, stream};
         api::templates::publish,
         api::templates::rollback,
         api::templates::test_send,
+        api::templates::preview,
     ),
-    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink, api::templates::TemplateSummary, api::templates::NewVersion, api::templates::VersionChoice, api::templates::TestSend, api::templates::LintProblem)),
+    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink, api::templates::TemplateSummary, api::templates::NewVersion, api::templates::VersionChoice, api::templates::TestSend, api::templates::PreviewBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -162,6 +163,7 @@ mod tests {
             "post /v1/templates/{channel}/{locale}/{name}/publish",
             "post /v1/templates/{channel}/{locale}/{name}/rollback",
             "post /v1/templates/{channel}/{locale}/{name}/test-send",
+            "post /v1/templates/{channel}/{locale}/{name}/preview",
         ];
         expected.sort_unstable();
         assert_eq!(operations, expected);
@@ -199,7 +201,7 @@ mod tests {
                 seen += 1;
             }
         }
-        assert_eq!(seen, 13);
+        assert_eq!(seen, 21);
         let scheme = &doc["components"]["securitySchemes"]["api_key"];
         assert_eq!(scheme["scheme"], "bearer");
         let description = scheme["description"].as_str().unwrap_or_default();

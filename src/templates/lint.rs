@@ -27,7 +27,8 @@
 //! | `unused_required_variable` | warning | a required variable no part uses (not checked when a part calls a partial) |
 //! | `unescaped_html` | warning | `{{{x}}}` or `{{& x}}` in the `html` part: data goes into the HTML unescaped |
 //! | `missing_pay_action` | error | a `payment_request*` part with no `pay_url`/`confirm_url` and no Pay button to stand in (the `html` part always needs the link) |
-//! | `render_error` | error | the part does not render with the sample data (strict mode: a missing variable, a helper's error) |
+//! | `render_error` | error | the part does not render with the sample data (a helper's error) |
+//! | `missing_sample_value` | warning | a variable has no value in the sample data (declare an example), so the preview cannot render it |
 //! | `text_too_long` | warning | the rendered text is over the channel's limit: it is split into several messages |
 //! | `too_many_buttons` | warning | more buttons than the channel shows as buttons: a list (WhatsApp, past 3) or numbered text |
 //! | `button_label_too_long` | warning | a label over the channel's length (WhatsApp: 20): cut, ending in `…` |
@@ -86,6 +87,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("unescaped_html", Severity::Warning),
     ("missing_pay_action", Severity::Error),
     ("render_error", Severity::Error),
+    ("missing_sample_value", Severity::Warning),
     ("text_too_long", Severity::Warning),
     ("too_many_buttons", Severity::Warning),
     ("button_label_too_long", Severity::Warning),

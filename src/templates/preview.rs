@@ -513,6 +513,9 @@ fn render_problem(draft: &Draft, failure: &Failure) -> Option<Problem> {
         _ => (None, None),
     };
     let line = line.unwrap_or(1);
+    // A variable without a value in the sample data: strict mode fails the render, but with
+    // real data the template may well work. Lint says how to get a real preview.
+    let missing = matches!(failure.error, TemplateError::MissingVariable { .. });
     let column = token
         .and_then(|token| text.lines().nth(line.saturating_sub(1))?.find(token))
         .map_or(1, |at| {
@@ -520,6 +523,19 @@ fn render_problem(draft: &Draft, failure: &Failure) -> Option<Problem> {
                 .nth(line.saturating_sub(1))
                 .map_or(1, |l| l[..at].chars().count() + 1)
         });
+    if missing {
+        return Some(Problem::new(
+            "missing_sample_value",
+            Severity::Warning,
+            failure.part,
+            (line, column),
+            format!(
+                "no value for `{}` in the sample data, so the preview cannot render it; declare \
+                 it with an example in the template's .schema.json or give it in the data",
+                token.unwrap_or_default()
+            ),
+        ));
+    }
     Some(Problem::new(
         "render_error",
         Severity::Error,

@@ -16,11 +16,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::channels::profile::ChannelProfile;
 use crate::http::{ApiCaller, AppState};
 use crate::render::TemplateRenderer;
 use crate::templates::TemplateFile;
+use crate::templates::lint::{Draft, Problem, Severity};
 use crate::templates::versions::{
-    Parts, Publication, TemplateKey, TemplateStore, TemplateVersion, part_file_name, valid_part,
+    Parts, Publication, TemplateKey, TemplateStore, TemplateVersion, valid_part,
 };
 use crate::web::extract::{parse_body, require_json};
 use crate::web::problem::ApiError;
@@ -236,8 +238,8 @@ pub async fn create_version(
     let key = key_from(&path)?;
     let request: NewVersion = parse_body(&body)?;
     check_parts(&request.parts)?;
-    let problems = lint(&state.templates, &key, &request.parts)?;
-    if problems.iter().any(|p| p.is_error()) {
+    let problems = lint(&state, &key, &request.parts);
+    if has_errors(&problems) {
         return Ok(lint_failed(&problems));
     }
     let version = state
@@ -279,68 +281,50 @@ fn check_parts(parts: &Parts) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// One lint problem of a part.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct LintProblem {
-    /// Stable code (`syntax`, ...).
-    pub code: String,
-    /// `error` or `warning`.
-    pub severity: String,
-    /// The part (`""`, `subject`, ...).
-    pub part: String,
-    /// 1-based line.
-    pub line: u32,
-    /// 1-based column.
-    pub column: u32,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl LintProblem {
-    fn is_error(&self) -> bool {
-        self.severity == "error"
-    }
-}
-
-/// The problems of `parts` of `key`: each part must compile as it would load.
-fn lint(
-    templates: &TemplatesState,
-    key: &TemplateKey,
-    parts: &Parts,
-) -> Result<Vec<LintProblem>, ApiError> {
-    let _ = templates;
-    let mut problems = Vec::new();
-    for (part, source) in parts {
-        let file = TemplateFile {
-            relative: PathBuf::from(&key.channel)
-                .join(&key.locale)
-                .join(part_file_name(&key.name, part)),
-            origin: PathBuf::from(part_file_name(&key.name, part)),
-            source: source.clone(),
-        };
-        if let Err(error) = crate::templates::TemplateEngine::load_files(vec![file]) {
-            let (line, message) = match &error {
-                crate::templates::TemplateError::Syntax { line, message, .. } => {
-                    (line.unwrap_or(1), message.clone())
-                }
-                other => (1, other.to_string()),
-            };
-            problems.push(LintProblem {
-                code: "syntax".into(),
-                severity: "error".into(),
-                part: part.clone(),
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                column: 1,
-                message,
-            });
+/// The channels previews and lint consider: every configured channel (with its own
+/// settings: WhatsApp mappings, Telegram parse mode), plus each built-in kind not configured
+/// here, with its defaults.
+fn profiles(state: &AppState) -> Vec<ChannelProfile> {
+    let mut profiles: Vec<ChannelProfile> = Vec::new();
+    for handle in state.channels.iter() {
+        let profile = ChannelProfile::of(handle);
+        if !profiles.iter().any(|p| p.kind == profile.kind) {
+            profiles.push(profile);
         }
     }
-    Ok(problems)
+    for profile in ChannelProfile::builtin() {
+        if !profiles.iter().any(|p| p.kind == profile.kind) {
+            profiles.push(profile);
+        }
+    }
+    profiles
+}
+
+/// The draft of `key` with `parts` (parts left out are the saved files).
+fn draft(key: &TemplateKey, parts: &Parts) -> Draft {
+    let mut draft = Draft::new(&key.channel, &key.locale, &key.name);
+    for (part, text) in parts {
+        draft = draft.with_part(part, text.clone());
+    }
+    draft
+}
+
+/// The problems of `parts` of `key` on every channel that would use it.
+fn lint(state: &AppState, key: &TemplateKey, parts: &Parts) -> Vec<Problem> {
+    let engine = state.templates.renderer.engine();
+    crate::templates::lint::lint(&engine, &profiles(state), &draft(key, parts), None, None)
+}
+
+fn has_errors(problems: &[Problem]) -> bool {
+    problems.iter().any(|p| p.severity == Severity::Error)
 }
 
 /// 422 `lint_failed` with the problems (an RFC 9457 extension member).
-fn lint_failed(problems: &[LintProblem]) -> Response {
-    let errors = problems.iter().filter(|p| p.is_error()).count();
+fn lint_failed(problems: &[Problem]) -> Response {
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     let body = json!({
         "type": "https://omnibridge.dev/problems/lint_failed",
         "title": "Unprocessable Entity",
@@ -480,8 +464,8 @@ async fn make_live(
             format!("{} has no version {}", key.path(), choice.version),
         ));
     };
-    let problems = lint(templates, &key, &version.parts)?;
-    if problems.iter().any(LintProblem::is_error) {
+    let problems = lint(&state, &key, &version.parts);
+    if has_errors(&problems) {
         return Ok(lint_failed(&problems));
     }
     let publication = templates
@@ -582,4 +566,125 @@ pub async fn test_send(
     .await?;
     tracing::info!(template = %key.path(), by = %caller.key_name, "Template test send queued.");
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// What to preview.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    /// Unsaved parts (part → source); parts left out are the live ones.
+    #[schema(value_type = Option<Object>)]
+    pub parts: Option<Parts>,
+    /// The data (default: the examples the template declares).
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    /// The message's buttons (default: those the bridge adds, e.g. Pay and Cancel for
+    /// `payment_request`).
+    pub buttons: Option<Vec<super::messages::ButtonSpec>>,
+}
+
+/// `POST /v1/templates/{channel}/{locale}/{name}/preview`: what the customer would see on
+/// each channel that uses the template (messages after splitting, buttons as that channel
+/// shows them, the email's subject, text and HTML, WhatsApp's approved-template fallback
+/// outside the window), with the lint problems. Unsaved text is welcome: nothing is stored.
+#[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/preview", request_body = PreviewBody,
+    params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "`{\"previews\": [...], \"problems\": [...], \"sample_data\": {...}}`")),
+    security(("api_key" = ["templates"])))]
+pub async fn preview(
+    _caller: ApiCaller,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = key_from(&path)?;
+    let request: PreviewBody = if body.is_empty() {
+        PreviewBody::default()
+    } else {
+        require_json(&headers)?;
+        parse_body(&body)?
+    };
+    let parts = request.parts.unwrap_or_default();
+    let buttons = request
+        .buttons
+        .as_deref()
+        .map(super::compose::buttons)
+        .transpose()?;
+    check_parts_if_any(&parts)?;
+    let engine = state.templates.renderer.engine();
+    let sample_data = engine.sample_data(&key.channel, &key.locale, &key.name);
+    let preview = crate::templates::preview::preview(
+        &engine,
+        &profiles(&state),
+        &crate::templates::preview::PreviewRequest {
+            draft: draft(&key, &parts),
+            channels: None,
+            data: request.data,
+            buttons,
+        },
+    );
+    let previews: Vec<serde_json::Value> = preview
+        .channels
+        .iter()
+        .map(|channel| {
+            let mut shown = serde_json::to_value(channel).unwrap_or_default();
+            // The studio's shape: buttons as objects, the WhatsApp fallback as text.
+            if let Some(messages) = shown.get_mut("messages").and_then(|m| m.as_array_mut()) {
+                for message in messages {
+                    let labels = message["buttons"].as_array().cloned().unwrap_or_default();
+                    message["buttons"] = labels
+                        .into_iter()
+                        .map(|label| json!({ "label": label }))
+                        .collect();
+                }
+            }
+            shown["whatsapp_outside_window"] = match &channel.outside_window {
+                Some(outside) => json!(outside_window_text(outside)),
+                None => serde_json::Value::Null,
+            };
+            shown
+        })
+        .collect();
+    Ok(Json(json!({
+        "channel": key.channel,
+        "locale": key.locale,
+        "name": key.name,
+        "previews": previews,
+        "problems": preview.problems,
+        "sample_data": sample_data,
+    })))
+}
+
+/// The approved-template fallback in words.
+fn outside_window_text(outside: &crate::templates::preview::OutsideWindow) -> String {
+    match (&outside.template, &outside.note) {
+        (Some(template), _) => {
+            let parameters: Vec<String> = template
+                .parameters
+                .iter()
+                .map(|p| format!("{}: {:?}", p.component, p.value))
+                .collect();
+            format!(
+                "Outside the 24-hour window this goes out as the approved template {:?} ({}) with {}",
+                template.template_name,
+                template.language,
+                if parameters.is_empty() {
+                    "no parameters".to_owned()
+                } else {
+                    parameters.join(", ")
+                }
+            )
+        }
+        (None, Some(note)) => note.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+fn check_parts_if_any(parts: &Parts) -> Result<(), ApiError> {
+    if parts.is_empty() {
+        Ok(())
+    } else {
+        check_parts(parts)
+    }
 }

@@ -173,3 +173,103 @@ async fn a_version_that_does_not_compile_is_refused_with_its_line_and_nothing_is
     assert_eq!(missing["code"], "unknown_version");
     app.stop().await;
 }
+
+fn channel<'a>(preview: &'a Value, kind: &str) -> &'a Value {
+    preview["previews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["channel"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} preview: {preview}"))
+}
+
+#[tokio::test]
+async fn the_preview_shows_each_channel_s_split_buttons_and_email_parts() {
+    let app = spawn_app().await;
+    let long = "word ".repeat(1000);
+    let (status, preview) = post(
+        &app,
+        &format!("{GREETING}/preview"),
+        json!({"parts": {"": long.trim_end()}, "data": {}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    let whatsapp = channel(&preview, "whatsapp");
+    assert_eq!(
+        whatsapp["messages"].as_array().unwrap().len(),
+        2,
+        "{whatsapp}"
+    );
+    assert_eq!(
+        channel(&preview, "webchat")["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        preview["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["code"] == "text_too_long" && p["severity"] == "warning"),
+        "{preview}"
+    );
+
+    let four: Vec<Value> = (1..=4)
+        .map(|n| json!({"label": format!("Option {n}"), "payload": format!("opt-{n}")}))
+        .collect();
+    let (status, preview) = post(
+        &app,
+        &format!("{GREETING}/preview"),
+        json!({"parts": {"": "Pick one"}, "buttons": four}),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    let whatsapp = &channel(&preview, "whatsapp")["messages"][0];
+    assert_eq!(whatsapp["buttons_as"], "list", "{whatsapp}");
+    assert_eq!(whatsapp["buttons"].as_array().unwrap().len(), 4);
+    let webchat = &channel(&preview, "webchat")["messages"][0];
+    assert_eq!(webchat["buttons_as"], "buttons", "{webchat}");
+    assert_eq!(webchat["buttons"][3]["label"], "Option 4");
+
+    let (status, preview) = post(
+        &app,
+        "/v1/templates/email/es/payment_request/preview",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    let email = &channel(&preview, "email")["email"];
+    assert!(
+        !email["subject"].as_str().unwrap_or_default().is_empty(),
+        "{email}"
+    );
+    assert!(
+        !email["text"].as_str().unwrap_or_default().is_empty(),
+        "{email}"
+    );
+    assert!(
+        email["html"].as_str().unwrap_or_default().contains('<'),
+        "{email}"
+    );
+    assert!(preview["sample_data"].is_object());
+
+    // An undeclared variable in a template that declares its variables: an error, at its line.
+    let (status, preview) = post(
+        &app,
+        "/v1/templates/default/es/payment_request/preview",
+        json!({"parts": {"": "Hola\n{{nope}} {{pay_url}}"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let undeclared = preview["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == "undeclared_variable")
+        .unwrap_or_else(|| panic!("{preview}"));
+    assert_eq!(undeclared["severity"], "error");
+    assert_eq!(undeclared["line"], 2);
+    app.stop().await;
+}
