@@ -569,7 +569,13 @@
         box.textContent = "Preview unavailable: " + describe(error);
         box.hidden = false;
         CHANNELS.forEach(function (channel) {
-          $("preview-" + channel).classList.add("stale");
+          var panel = $("preview-" + channel);
+          if (panel.getAttribute("data-rendered") === "true") {
+            panel.classList.add("stale");
+          } else {
+            clear(panel);
+            panel.appendChild(el("p", { className: "muted", text: "No preview." }));
+          }
         });
         if (error && error.body && Array.isArray(error.body.problems)) setProblems(error.body.problems);
       }
@@ -581,6 +587,7 @@
       var panel = $("preview-" + channel);
       clear(panel);
       panel.classList.remove("stale");
+      panel.removeAttribute("data-rendered");
       panel.appendChild(el("p", { className: "muted", text: text }));
     });
     $("preview-error").hidden = true;
@@ -591,6 +598,7 @@
       var panel = $("preview-" + channel);
       clear(panel);
       panel.classList.remove("stale");
+      panel.setAttribute("data-rendered", "true");
       var preview = previews.filter(function (p) { return p.channel === channel; })[0];
       if (!preview) {
         panel.appendChild(el("p", { className: "muted", text: "No preview for this channel." }));
@@ -834,6 +842,10 @@
       list.appendChild(el("li", { className: "muted", text: "No saved version yet: the shipped file is live." }));
       return;
     }
+    var live = null;
+    state.versions.forEach(function (v) {
+      if (v.published) live = v.version;
+    });
     state.versions.forEach(function (v) {
       var head = el("div", { className: "version-head" },
         el("strong", { text: "v" + v.version }),
@@ -846,9 +858,17 @@
       load.addEventListener("click", function () { loadVersionIntoEditor(v); });
       actions.appendChild(load);
       if (!v.published) {
-        var roll = el("button", { type: "button", className: "rollback", "data-testid": "rollback", "data-version": v.version, text: "Roll back to v" + v.version });
-        roll.addEventListener("click", function () { makeLive("rollback", v.version); });
-        actions.appendChild(roll);
+        // Older than the live version: a rollback; newer (or nothing live yet): a publication.
+        var back = live !== null && v.version < live;
+        var make = el("button", {
+          type: "button",
+          className: back ? "rollback" : "publish-version",
+          "data-testid": back ? "rollback" : "publish-version",
+          "data-version": v.version,
+          text: (back ? "Roll back to v" : "Publish v") + v.version
+        });
+        make.addEventListener("click", function () { makeLive(back ? "rollback" : "publish", v.version); });
+        actions.appendChild(make);
       }
       var diffs = el("div", { className: "diffs" });
       Object.keys(v.diff || {}).sort(function (a, b) { return partOrder(a) - partOrder(b); }).forEach(function (part) {

@@ -63,7 +63,10 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Result<Response,
 /// when the browser's copy is current.
 fn serve(file: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     let missing = || ApiError::not_found("not_found", "no such studio file");
-    if file.split('/').any(|segment| segment.is_empty() || segment.starts_with('.')) {
+    if file
+        .split('/')
+        .any(|segment| segment.is_empty() || segment.starts_with('.'))
+    {
         return Err(missing());
     }
     let content_type = content_type(file).ok_or_else(missing)?;
@@ -174,7 +177,7 @@ mod tests {
             "a//b.js",
             "nope.js",
         ] {
-            let error = serve(bad, &headers).err().expect(bad);
+            let error = serve(bad, &headers).expect_err(bad);
             assert_eq!(error.status, StatusCode::NOT_FOUND, "{bad}");
         }
         assert_eq!(content_type("x.exe"), None);

@@ -27,6 +27,7 @@ mod outbound;
 mod payments;
 mod process;
 mod sse;
+mod studio;
 mod telegram;
 mod templates_api;
 mod test_channel;
