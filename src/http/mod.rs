@@ -1,4 +1,5 @@
-//! The HTTP server: business API, channel webhooks, web chat, health and metrics.
+//! The HTTP server: business API, channel webhooks, web chat, the template studio page,
+//! health and metrics.
 //!
 //! [`router`] is a plain function of [`AppState`], so tests can drive it directly. It composes:
 //! the payment routes come as sub-routers from [`crate::payments::routes`], whose handlers
@@ -41,6 +42,7 @@ pub mod health;
 pub mod middleware;
 pub mod openapi;
 pub mod stream;
+pub mod studio;
 pub mod webchat;
 pub mod webhooks;
 
@@ -177,7 +179,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route(
             "/webhooks/{channel_id}/{subpath}",
             post(webhooks::receive_at),
-        );
+        )
+        .merge(studio::routes());
     if state.webchat.is_some() {
         app = app.merge(webchat::routes());
     }

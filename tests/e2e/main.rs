@@ -28,6 +28,7 @@ mod payments;
 mod process;
 mod scopes;
 mod sse;
+mod studio;
 mod telegram;
 mod templates_api;
 mod test_channel;
