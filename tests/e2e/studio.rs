@@ -13,7 +13,11 @@ use fantoccini::elements::Element;
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
-use crate::helpers::{API_KEY, TestApp, spawn_app};
+use crate::helpers::{API_KEY, TestApp, spawn_app_with};
+use crate::visitor::Visitor;
+
+/// The support lead's key: the `templates` scope only.
+const STUDIO_KEY: &str = "studio-templates-only-key";
 
 const TEMPLATE: &str = "/v1/templates/default/es/payment_request";
 /// What the test types at the start of the main part.
@@ -68,8 +72,16 @@ async fn text_within(browser: &Browser, selector: &str, text: &str, within: Dura
     }
 }
 
+/// The text of the first element matching `css`, read again when the page re-rendered it
+/// between finding and reading (the lint list and previews follow the typing).
 async fn text_of(browser: &Browser, css: &str) -> String {
-    find(browser, css).await.text().await.unwrap()
+    for _ in 0..20 {
+        if let Ok(text) = find(browser, css).await.text().await {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{css} kept being replaced");
 }
 
 /// Types into the source editor (CodeMirror's input textarea) at its cursor.
@@ -121,6 +133,25 @@ async fn rendered(app: &TestApp, conversation: &str) -> String {
     }
 }
 
+/// Creates a Spanish payment intent on the visitor's web-chat conversation; the text of the
+/// payment request the widget shows.
+async fn intent_in_widget(app: &TestApp, visitor: &mut Visitor) -> String {
+    let response = app
+        .client
+        .post(app.url("/v1/payment-intents"))
+        .bearer_auth(API_KEY)
+        .json(
+            &json!({"conversation_id": visitor.conversation, "amount": 1250,
+            "currency": "EUR", "description": "Cena", "locale": "es"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let frame = visitor.next("message").await;
+    frame["text"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Whether the preview of `channel` shows `text` within [`PREVIEW_WITHIN`]; when not, why.
 async fn preview_shows(browser: &Browser, channel: &str, text: &str) -> Result<(), String> {
     click(browser, &format!("#tab-{channel}")).await;
@@ -136,7 +167,17 @@ async fn preview_shows(browser: &Browser, channel: &str, text: &str) -> Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|settings| {
+        settings.api.keys.push(omnibridge::config::ApiKeyHash {
+            name: "support-lead".into(),
+            sha256: omnibridge::config::Sha256Hex::of(STUDIO_KEY.as_bytes()),
+            scopes: omnibridge::config::Scope::Templates.into(),
+        });
+    })
+    .await;
+    // A Spanish web-chat visitor: payment requests show in the widget.
+    let mut visitor = Visitor::open(&app.base).await;
+    visitor.say("hola").await;
 
     // The page and its assets: types, the policy, nothing outside the tree.
     let page = app.client.get(app.url("/studio")).send().await.unwrap();
@@ -198,7 +239,7 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
     );
     find(&browser, "#api-key")
         .await
-        .send_keys(API_KEY)
+        .send_keys(STUDIO_KEY)
         .await
         .unwrap();
     click(&browser, "#key-submit").await;
@@ -211,7 +252,7 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
         )
         .await
         .unwrap();
-    assert_eq!(kept, json!(API_KEY), "the key is kept for the tab");
+    assert_eq!(kept, json!(STUDIO_KEY), "the key is kept for the tab");
 
     // Search narrows the list; open payment_request in Spanish.
     find(&browser, "#template-search")
@@ -301,8 +342,8 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
     assert!(find(&browser, "#dirty").await.is_displayed().await.unwrap());
     screenshot(&browser, "studio-editing.png").await;
 
-    // A version that does not compile is refused: problems listed and marked, nothing to publish.
-    type_in_editor(&browser, "{{#if open}}").await;
+    // An undeclared variable is refused: problems listed and marked, nothing to publish.
+    type_in_editor(&browser, "{{nope}}").await;
     save(&browser, "broken on purpose").await;
     assert!(
         text_within(&browser, "#status", "Not saved", Duration::from_secs(10)).await,
@@ -339,7 +380,7 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
     assert_eq!(stored["data"], json!([]), "nothing stored");
 
     // Fixed (the 12 characters removed), saved as v1, published: live through the API.
-    type_in_editor(&browser, &"\u{E003}".repeat("{{#if open}}".len())).await;
+    type_in_editor(&browser, &"\u{E003}".repeat("{{nope}}".len())).await;
     save(&browser, "studio: new wording").await;
     assert!(
         text_within(&browser, "#status", "Saved v1", Duration::from_secs(10)).await,
@@ -366,7 +407,7 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
     let live = template(&app).await;
     assert_eq!(live["source"], "store");
     assert_eq!(live["published"]["version"], 1);
-    assert_eq!(live["published"]["published_by"], "tests");
+    assert_eq!(live["published"]["published_by"], "support-lead");
     let main = live["parts"][""].as_str().unwrap();
     assert!(main.starts_with("STUDIO-EDIT {{description}}"), "{main}");
     assert!(
@@ -374,6 +415,11 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
             .await
             .starts_with("STUDIO-EDIT Cena"),
         "the bridge renders the published version"
+    );
+    let shown = intent_in_widget(&app, &mut visitor).await;
+    assert!(
+        shown.starts_with("STUDIO-EDIT Cena"),
+        "the widget shows: {shown}"
     );
 
     // A second version, published, then rolled back to v1 from the history.
@@ -426,6 +472,11 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
     assert_eq!(live["draft"]["version"], 2);
     let text = rendered(&app, &conversation).await;
     assert!(text.starts_with("STUDIO-EDIT Cena"), "{text}");
+    let shown = intent_in_widget(&app, &mut visitor).await;
+    assert!(
+        shown.starts_with("STUDIO-EDIT Cena") && !shown.contains("V2"),
+        "after the rollback the widget shows the older text: {shown}"
+    );
     assert!(
         text_within(
             &browser,
