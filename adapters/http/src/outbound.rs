@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use chrono::DateTime;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use omnibridge_sdk::{
     ChannelError, FetchedMedia, MEDIA_TOO_LARGE, Media, OutboundMessage, ProviderMessageId,
@@ -26,7 +26,7 @@ use crate::signature;
 use crate::template::{self, BodyTemplate};
 
 /// Most characters of a refusal's answer kept in `Rejected::reason`.
-pub const EXCERPT_CHARS: usize = 256;
+pub use omnibridge_sdk::answer::EXCERPT_CHARS;
 
 /// Most bytes of a 2xx answer read for the provider message id.
 const ANSWER_CAP: usize = 1024 * 1024;
@@ -202,48 +202,15 @@ async fn read_capped(
     Ok(out)
 }
 
-/// What a non-2xx answer means for the outbox.
+/// What a non-2xx answer means for the outbox (see [`omnibridge_sdk::answer::refusal`]).
 pub(crate) fn classify(
     status: StatusCode,
     headers: &HeaderMap,
     answer: &[u8],
     now: i64,
 ) -> ChannelError {
-    let retry_after = retry_after(headers, now);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return ChannelError::RateLimited { retry_after };
-    }
-    if status.is_server_error() {
-        return match retry_after {
-            Some(wait) => ChannelError::RateLimited {
-                retry_after: Some(wait),
-            },
-            None => ChannelError::transient(format!("the provider answered {status}")),
-        };
-    }
-    ChannelError::rejected(format!("http_{}", status.as_u16()), excerpt(answer))
-}
-
-/// `Retry-After` as a wait: delay-seconds, or an HTTP-date (a past date is no wait).
-pub(crate) fn retry_after(headers: &HeaderMap, now: i64) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.timestamp();
-    Some(Duration::from_secs(
-        u64::try_from(at.saturating_sub(now)).unwrap_or(0),
-    ))
-}
-
-/// At most [`EXCERPT_CHARS`] characters of an answer, cut on a character boundary.
-pub(crate) fn excerpt(answer: &[u8]) -> String {
-    String::from_utf8_lossy(answer)
-        .chars()
-        .take(EXCERPT_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    let now = DateTime::from_timestamp(now, 0).unwrap_or_default();
+    omnibridge_sdk::answer::refusal("the provider", status, headers, answer, now)
 }
 
 fn kind(error: &reqwest::Error) -> &'static str {
@@ -271,30 +238,12 @@ mod tests {
     fn headers(retry_after: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(retry_after) {
-            headers.insert(RETRY_AFTER, value);
+            headers.insert(http::header::RETRY_AFTER, value);
         }
         headers
     }
 
     const NOW: i64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
-
-    #[test]
-    fn retry_after_takes_seconds_or_http_dates() {
-        assert_eq!(
-            retry_after(&headers("7"), NOW),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            retry_after(&headers("Sun, 06 Nov 1994 08:50:07 GMT"), NOW),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            retry_after(&headers("Sun, 06 Nov 1994 08:00:00 GMT"), NOW),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after(&headers("soon"), NOW), None);
-        assert_eq!(retry_after(&HeaderMap::new(), NOW), None);
-    }
 
     #[test]
     fn answers_map_to_what_the_outbox_does_next() {
@@ -323,14 +272,5 @@ mod tests {
         let redirect = classify(StatusCode::FOUND, &HeaderMap::new(), b"", NOW);
         assert_eq!(redirect.code(), "http_302");
         assert!(!redirect.is_retryable());
-    }
-
-    #[test]
-    fn excerpts_are_bounded_on_char_boundaries() {
-        let long = "é".repeat(1000);
-        let cut = excerpt(long.as_bytes());
-        assert_eq!(cut.chars().count(), EXCERPT_CHARS);
-        assert!(cut.chars().all(|c| c == 'é'));
-        assert_eq!(excerpt(&[b'a', 0xff, b'b']), "a\u{fffd}b");
     }
 }

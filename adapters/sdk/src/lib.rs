@@ -9,6 +9,7 @@
 //! - [`capabilities`]: what a channel can render; the bridge fits outbound messages to it.
 //! - [`outbound`]: a message the bridge asks a channel to deliver, and the receipt.
 //! - [`error`]: [`ChannelError`], typed so the caller knows what to do next.
+//! - [`answer`]: what a provider's HTTP answer to a send means (retry, wait, dead letter).
 //! - [`ids`]: newtype identifiers.
 //! - [`payment`]: the payload of the bridge-only `payment.*` events.
 //! - `testkit` (feature `testkit`): the conformance kit (`assert_conforms`,
@@ -22,6 +23,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod capabilities;
 pub mod channel;
 pub mod content;

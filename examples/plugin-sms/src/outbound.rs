@@ -20,14 +20,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use omnibridge_sdk::{ChannelError, OutboundMessage, ProviderMessageId, SendReceipt};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 /// How long one request to the gateway may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Most characters of a refusal's answer kept in `Rejected::reason`.
-pub const EXCERPT_CHARS: usize = 256;
 
 /// Most bytes of an answer read.
 const ANSWER_CAP: usize = 64 * 1024;
@@ -170,48 +167,16 @@ async fn read_capped(
     Ok(out)
 }
 
-/// What a non-2xx answer means for the bridge's outbox, at time `now`.
+/// What a non-2xx answer means for the bridge's outbox, at time `now`: the SDK's reading of
+/// HTTP answers (429 and 5xx retried, honouring `Retry-After`; any other refusal
+/// dead-lettered with an excerpt of the answer).
 pub fn classify(
     status: StatusCode,
     headers: &HeaderMap,
     answer: &[u8],
     now: DateTime<Utc>,
 ) -> ChannelError {
-    let retry_after = retry_after(headers, now);
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return ChannelError::RateLimited { retry_after };
-    }
-    if status.is_server_error() {
-        return match retry_after {
-            Some(wait) => ChannelError::RateLimited {
-                retry_after: Some(wait),
-            },
-            None => ChannelError::transient(format!("the SMS gateway answered {status}")),
-        };
-    }
-    ChannelError::rejected(format!("http_{}", status.as_u16()), excerpt(answer))
-}
-
-/// `Retry-After` as a wait: delay-seconds, or an HTTP-date (a past date is no wait).
-pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// At most [`EXCERPT_CHARS`] characters of an answer, cut on a character boundary.
-fn excerpt(answer: &[u8]) -> String {
-    String::from_utf8_lossy(answer)
-        .chars()
-        .take(EXCERPT_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    omnibridge_sdk::answer::refusal("the SMS gateway", status, headers, answer, now)
 }
 
 /// A request that got no answer: retry later. The error names the failure's kind only.
@@ -238,26 +203,11 @@ mod tests {
 
     fn headers(retry_after: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_str(retry_after).unwrap());
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            HeaderValue::from_str(retry_after).unwrap(),
+        );
         headers
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_or_http_dates() {
-        assert_eq!(
-            retry_after(&headers("7"), now()),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            retry_after(&headers("Sun, 06 Nov 1994 08:50:07 GMT"), now()),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            retry_after(&headers("Sun, 06 Nov 1994 08:00:00 GMT"), now()),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after(&headers("soon"), now()), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
     }
 
     #[test]
@@ -299,7 +249,10 @@ mod tests {
             now(),
         ) {
             ChannelError::Rejected { reason, .. } => {
-                assert_eq!(reason.chars().count(), EXCERPT_CHARS);
+                assert_eq!(
+                    reason.chars().count(),
+                    omnibridge_sdk::answer::EXCERPT_CHARS
+                );
             }
             other => panic!("{other:?}"),
         }
