@@ -132,6 +132,10 @@ pub trait TemplateStore: Send + Sync + 'static {
         by: &str,
     ) -> Result<Option<Publication>, StoreError>;
 
+    /// Makes the file live again for `key` (no stored version is); `Ok(false)` when no
+    /// version of it was live. The versions stay stored.
+    async fn unpublish_template(&self, key: &TemplateKey, by: &str) -> Result<bool, StoreError>;
+
     /// Every template with stored versions: its publication (if any) and its latest version.
     async fn stored_templates(
         &self,

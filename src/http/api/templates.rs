@@ -406,7 +406,7 @@ fn diff_parts(before: &Parts, after: &Parts) -> BTreeMap<String, String> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionChoice {
-    /// The version number.
+    /// The version number (`0` with `rollback`: back to the file).
     pub version: u32,
 }
 
@@ -427,7 +427,8 @@ pub async fn publish(
 }
 
 /// `POST /v1/templates/{channel}/{locale}/{name}/rollback`: makes an earlier version live
-/// again (the same as publishing it; recorded as a rollback in the log).
+/// again (the same as publishing it; recorded as a rollback in the log), or, with version
+/// `0`, the file (every version stays stored).
 #[utoipa::path(post, path = "/v1/templates/{channel}/{locale}/{name}/rollback", request_body = VersionChoice,
     params(("channel" = String, Path), ("locale" = String, Path), ("name" = String, Path)),
     responses((status = 200, description = "the publication"), (status = 404, body = crate::web::problem::Problem)),
@@ -454,6 +455,29 @@ async fn make_live(
     let key = key_from(&path)?;
     let choice: VersionChoice = parse_body(&body)?;
     let templates = &state.templates;
+    if choice.version == 0 && action == "rollback" {
+        if !templates
+            .store
+            .unpublish_template(&key, &caller.key_name)
+            .await?
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "nothing_published",
+                format!("no version of {} is live: the file already is", key.path()),
+            ));
+        }
+        tracing::info!(template = %key.path(), by = %caller.key_name, "Template rolled back to its file.");
+        templates
+            .renderer
+            .refresh(&templates.dir, templates.store.as_ref())
+            .await?;
+        return Ok((
+            StatusCode::OK,
+            Json(json!({ "published": null, "action": action, "source": "file" })),
+        )
+            .into_response());
+    }
     let Some(version) = templates
         .store
         .template_version(&key, choice.version)

@@ -187,6 +187,37 @@ impl TemplateStore for SqliteStore {
             .await?)
     }
 
+    async fn unpublish_template(&self, key: &TemplateKey, by: &str) -> Result<bool, StoreError> {
+        let key = key.clone();
+        let by = by.to_owned();
+        let at = time_to_sql(chrono::Utc::now())?;
+        Ok(self
+            .database()
+            .write(move |conn| {
+                // Version 0 stands for the file: the row stays, so the generation (the
+                // highest of all rows) still moves and every instance reloads.
+                let generation: i64 = conn
+                    .prepare_cached("SELECT coalesce(max(generation), 0) FROM template_published")?
+                    .query_row([], |r| r.get(0))?;
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE template_published SET version = 0, published_at = ?4, \
+                         published_by = ?5, generation = ?6 \
+                         WHERE channel = ?1 AND locale = ?2 AND name = ?3 AND version <> 0",
+                    )?
+                    .execute(params![
+                        key.channel,
+                        key.locale,
+                        key.name,
+                        at,
+                        by,
+                        generation + 1
+                    ])?;
+                Ok(changed > 0)
+            })
+            .await?)
+    }
+
     async fn stored_templates(
         &self,
     ) -> Result<Vec<(TemplateKey, Option<Publication>, u32)>, StoreError> {
@@ -219,12 +250,15 @@ impl TemplateStore for SqliteStore {
                     .into_iter()
                     .map(|(key, latest, version, at, by)| {
                         let publication = match (version, at, by) {
-                            (Some(version), Some(at), Some(by)) => Some(Publication {
-                                key: key.clone(),
-                                version,
-                                published_at: time_from_sql(at),
-                                published_by: by,
-                            }),
+                            // Version 0: unpublished, the file is live.
+                            (Some(version), Some(at), Some(by)) if version > 0 => {
+                                Some(Publication {
+                                    key: key.clone(),
+                                    version,
+                                    published_at: time_from_sql(at),
+                                    published_by: by,
+                                })
+                            }
                             _ => None,
                         };
                         (key, publication, latest)
@@ -341,6 +375,12 @@ mod tests {
         assert_eq!(store.published_templates().await.unwrap()[0].version, 2);
         store.publish_template(&key, 1, "ops").await.unwrap();
         assert_eq!(store.templates_generation().await.unwrap(), 2);
+        assert!(store.unpublish_template(&key, "ops").await.unwrap());
+        assert!(!store.unpublish_template(&key, "ops").await.unwrap());
+        assert_eq!(store.templates_generation().await.unwrap(), 3);
+        assert!(store.published_templates().await.unwrap().is_empty());
+        assert!(store.stored_templates().await.unwrap()[0].1.is_none());
+        store.publish_template(&key, 1, "ops").await.unwrap();
         let listed = store.stored_templates().await.unwrap();
         assert_eq!(listed.len(), 1);
         let (_, publication, latest) = &listed[0];

@@ -273,3 +273,51 @@ async fn the_preview_shows_each_channel_s_split_buttons_and_email_parts() {
     assert_eq!(undeclared["line"], 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rolling_back_to_version_0_makes_the_file_live_again_and_keeps_the_versions() {
+    let app = spawn_app().await;
+    let conversation = app.conversation_from("back-to-file").await;
+    let welcome = "/v1/templates/default/en/welcome";
+    let file_text = "Hi! Thanks for reaching out. How can we help you today?";
+    let (status, _) = post(
+        &app,
+        &format!("{welcome}/versions"),
+        json!({"parts": {"": "Welcome to Acme!"}, "message": "brand"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = post(&app, &format!("{welcome}/publish"), json!({"version": 1})).await;
+    assert_eq!(status, 200);
+    let body = json!({"template": "welcome", "locale": "en"});
+    let before = app.channel.sent().len();
+    assert_eq!(
+        app.send_message(&conversation, body.clone()).await.status(),
+        202
+    );
+    let (status, back) = post(&app, &format!("{welcome}/rollback"), json!({"version": 0})).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(app.send_message(&conversation, body).await.status(), 202);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.channel.sent().len() < before + 2 {
+        assert!(tokio::time::Instant::now() < deadline, "not sent");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let sent = app.channel.sent();
+    assert_eq!(sent[before].text, "Welcome to Acme!");
+    assert_eq!(sent[before + 1].text, file_text);
+    let one = get(&app, welcome).await;
+    assert_eq!(one["source"], "file");
+    assert_eq!(one["published"], Value::Null);
+    assert_eq!(
+        get(&app, &format!("{welcome}/versions")).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (status, again) = post(&app, &format!("{welcome}/rollback"), json!({"version": 0})).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["code"], "nothing_published");
+    app.stop().await;
+}
