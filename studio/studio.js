@@ -797,11 +797,12 @@
 
   function makeLive(action, version) {
     var cur = state.current;
-    setStatus(action === "publish" ? "Publishing v" + version + "…" : "Rolling back to v" + version + "…");
+    var target = version === 0 ? "the file" : "v" + version;
+    setStatus(action === "publish" ? "Publishing v" + version + "…" : "Rolling back to " + target + "…");
     return api("POST", templatePath(cur) + "/" + action, { version: version }).then(
       function () {
         if (cur !== state.current) return;
-        setStatus(action === "publish" ? "Published v" + version + ": it is live." : "Rolled back: v" + version + " is live.");
+        setStatus(action === "publish" ? "Published v" + version + ": it is live." : "Rolled back: " + target + " is live.");
         return Promise.all([reloadDetail(), loadVersions(), loadTemplates()]);
       },
       function (error) {
@@ -878,6 +879,18 @@
       if (!diffs.childNodes.length) diffs.appendChild(el("p", { className: "muted", text: "No change to the previous version." }));
       list.appendChild(el("li", { className: "version", "data-testid": "version", "data-version": v.version, value: v.version }, head, diffs, actions));
     });
+    // A stored version is live and the template has a reviewed file: offer to go back to it
+    // (the versions stay stored).
+    var detail = state.current && state.current.detail;
+    var hasFile = detail && detail.file_parts && Object.keys(detail.file_parts).length > 0;
+    if (live !== null && hasFile) {
+      var toFile = el("button", { type: "button", className: "rollback", "data-testid": "rollback-to-file", text: "Back to the file" });
+      toFile.addEventListener("click", function () { makeLive("rollback", 0); });
+      list.appendChild(el("li", { className: "version", "data-testid": "file-version", value: 0 },
+        el("div", { className: "version-head" }, el("strong", { text: "File" }),
+          el("span", { className: "muted", text: "the reviewed default under templates/" })),
+        el("div", { className: "version-actions" }, toFile)));
+    }
   }
 
   function renderDiff(text) {

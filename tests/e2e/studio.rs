@@ -489,6 +489,28 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
     );
     screenshot(&browser, "studio-history.png").await;
 
+    // Back to the reviewed file: the versions stay, the widget shows the file's wording.
+    click(&browser, "[data-testid=rollback-to-file]").await;
+    assert!(
+        text_within(
+            &browser,
+            "#status",
+            "Rolled back: the file is live",
+            Duration::from_secs(10)
+        )
+        .await,
+        "{:?}",
+        text_of(&browser, "#status").await
+    );
+    let live = template(&app).await;
+    assert_eq!(live["source"], "file");
+    assert_eq!(live["published"], Value::Null);
+    let shown = intent_in_widget(&app, &mut visitor).await;
+    assert!(
+        !shown.contains("STUDIO-EDIT"),
+        "the file's wording again: {shown}"
+    );
+
     let violations = browser
         .client
         .execute("return window.__violations", vec![])
