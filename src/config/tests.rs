@@ -175,6 +175,14 @@ fn key_with_scopes(scopes: &str) -> String {
     format!("[[api.keys]]\nname = \"ops\"\nsha256 = \"{hash}\"\nscopes = {scopes}\n")
 }
 
+/// The load error of a key with `scopes` (TOML text).
+fn scopes_error(scopes: &str) -> String {
+    let f = file(&key_with_scopes(scopes));
+    Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn api_key_scopes_are_listed_or_all() {
     let f = file(&key_with_scopes("[\"messages\", \"agent\", \"messages\"]"));
@@ -218,26 +226,17 @@ fn unknown_or_no_api_key_scopes_are_refused() {
     );
     assert!(msg.contains(&f.path().display().to_string()), "{msg}");
 
-    let f = file(&key_with_scopes("[\"Messages\"]"));
-    let msg = Settings::load_from(Some(f.path()), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let msg = scopes_error("[\"Messages\"]");
     assert!(msg.contains("unknown scope `Messages`"), "{msg}");
 
-    let f = file(&key_with_scopes("[]"));
-    let msg = Settings::load_from(Some(f.path()), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let msg = scopes_error("[]");
     assert!(
         msg.starts_with("invalid value for api.keys.0.scopes: "),
         "{msg}"
     );
     assert!(msg.contains("an empty list grants nothing"), "{msg}");
 
-    let f = file(&key_with_scopes("\"messages\""));
-    let msg = Settings::load_from(Some(f.path()), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let msg = scopes_error("\"messages\"");
     assert!(
         msg.starts_with("invalid value for api.keys.0.scopes: "),
         "{msg}"

@@ -144,6 +144,16 @@ fn file_parts(templates: &TemplatesState, key: &TemplateKey) -> Result<Parts, Ap
         .collect())
 }
 
+/// The template a request's path names and its JSON body.
+fn keyed_body<T: serde::de::DeserializeOwned>(
+    path: &(String, String, String),
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(TemplateKey, T), ApiError> {
+    require_json(headers)?;
+    Ok((key_from(path)?, parse_body(body)?))
+}
+
 fn key_from(path: &(String, String, String)) -> Result<TemplateKey, ApiError> {
     TemplateKey::parse(&path.0, &path.1, &path.2)
         .map_err(|detail| ApiError::bad_request("invalid_template_key", detail))
@@ -234,9 +244,7 @@ pub async fn create_version(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let key = key_from(&path)?;
-    let request: NewVersion = parse_body(&body)?;
+    let (key, request): (_, NewVersion) = keyed_body(&path, &headers, &body)?;
     check_parts(&request.parts)?;
     let problems = lint(&state, &key, &request.parts);
     if has_errors(&problems) {
@@ -451,9 +459,7 @@ async fn make_live(
     body: Bytes,
     action: &'static str,
 ) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let key = key_from(&path)?;
-    let choice: VersionChoice = parse_body(&body)?;
+    let (key, choice): (_, VersionChoice) = keyed_body(&path, &headers, &body)?;
     let templates = &state.templates;
     if choice.version == 0 && action == "rollback" {
         if !templates
@@ -538,9 +544,7 @@ pub async fn test_send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_json(&headers)?;
-    let key = key_from(&path)?;
-    let request: TestSend = parse_body(&body)?;
+    let (key, request): (_, TestSend) = keyed_body(&path, &headers, &body)?;
     let templates = &state.templates;
     let renderer = match request.version {
         None => None,
