@@ -20,7 +20,7 @@ use crate::ids::{
     ProviderMessageId, Timestamp,
 };
 use crate::outbound::Button;
-use crate::payment::PaymentUpdate;
+use crate::payment::{AgentAction, PaymentUpdate};
 
 /// The version of the envelope schema this crate writes.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -143,6 +143,19 @@ pub enum EventBody {
     /// the processor's dispute reason).
     #[serde(rename = "payment.disputed")]
     PaymentDisputed(PaymentUpdate),
+    /// Bridge-only: an intent above its API key's `approval_above` guardrail waits for a
+    /// person (`POST /v1/payment-intents/{id}/approve` or `reject`); nothing was sent to the
+    /// customer yet.
+    #[serde(rename = "payment.approval_requested")]
+    PaymentApprovalRequested(PaymentUpdate),
+    /// Bridge-only: a person rejected an intent waiting for approval; it is never offered to
+    /// the customer.
+    #[serde(rename = "payment.rejected")]
+    PaymentRejected(PaymentUpdate),
+    /// Bridge-only: an API key's agent changed something through the agent (MCP) interface
+    /// (an audit record: never message bodies or secrets).
+    #[serde(rename = "agent.action")]
+    AgentAction(AgentAction),
 }
 
 impl EventBody {
@@ -163,6 +176,9 @@ impl EventBody {
             Self::PaymentExpired(_) => "payment.expired",
             Self::PaymentRefunded(_) => "payment.refunded",
             Self::PaymentDisputed(_) => "payment.disputed",
+            Self::PaymentApprovalRequested(_) => "payment.approval_requested",
+            Self::PaymentRejected(_) => "payment.rejected",
+            Self::AgentAction(_) => "agent.action",
         }
     }
 
@@ -176,15 +192,17 @@ impl EventBody {
             | Self::PaymentCanceled(update)
             | Self::PaymentExpired(update)
             | Self::PaymentRefunded(update)
-            | Self::PaymentDisputed(update) => Some(update),
+            | Self::PaymentDisputed(update)
+            | Self::PaymentApprovalRequested(update)
+            | Self::PaymentRejected(update) => Some(update),
             _ => None,
         }
     }
 
-    /// Whether only the bridge itself may append this body (payment events): channels'
-    /// events carrying one are refused at ingest.
+    /// Whether only the bridge itself may append this body (payment events, agent audit
+    /// records): channels' events carrying one are refused at ingest.
     pub fn is_bridge_only(&self) -> bool {
-        self.payment().is_some()
+        self.payment().is_some() || matches!(self, Self::AgentAction(_))
     }
 
     /// Every type name, for filters and docs.
@@ -203,6 +221,9 @@ impl EventBody {
         "payment.expired",
         "payment.refunded",
         "payment.disputed",
+        "payment.approval_requested",
+        "payment.rejected",
+        "agent.action",
     ];
 }
 

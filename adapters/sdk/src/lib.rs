@@ -56,4 +56,4 @@ pub use ids::{
 pub use outbound::{
     Button, ButtonAction, OutboundAttachment, OutboundMessage, REPLY_WINDOW_CLOSED, SendReceipt,
 };
-pub use payment::PaymentUpdate;
+pub use payment::{AgentAction, PaymentUpdate};

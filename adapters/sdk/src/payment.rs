@@ -66,3 +66,77 @@ impl PaymentUpdate {
         self
     }
 }
+
+/// The payload of an `agent.action` event: what an API key's agent changed through the agent
+/// (MCP) interface. An audit record: it never carries message bodies, credentials or secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AgentAction {
+    /// The API key's configured name.
+    pub key_name: String,
+    /// The tool that was called (`send_message`, `request_payment`, `cancel_payment`,
+    /// `refund_payment`).
+    pub tool: String,
+    /// `ok`, `refused` (a guardrail or a rule said no) or `failed`.
+    pub outcome: String,
+    /// The machine-readable problem code when the outcome is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The payment intent the call created or acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_intent_id: Option<String>,
+    /// The outbound message the call queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_id: Option<String>,
+    /// Minor units involved (a requested or refunded amount), with `currency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_minor: Option<i64>,
+    /// The ISO 4217 code of `amount_minor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+}
+
+impl AgentAction {
+    /// A record of `tool` called with key `key_name`, ending in `outcome`.
+    pub fn new(
+        key_name: impl Into<String>,
+        tool: impl Into<String>,
+        outcome: impl Into<String>,
+    ) -> Self {
+        Self {
+            key_name: key_name.into(),
+            tool: tool.into(),
+            outcome: outcome.into(),
+            code: None,
+            payment_intent_id: None,
+            outbound_id: None,
+            amount_minor: None,
+            currency: None,
+        }
+    }
+
+    /// Sets the problem code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Sets the payment intent.
+    pub fn with_payment_intent(mut self, id: impl Into<String>) -> Self {
+        self.payment_intent_id = Some(id.into());
+        self
+    }
+
+    /// Sets the outbound message.
+    pub fn with_outbound(mut self, id: impl Into<String>) -> Self {
+        self.outbound_id = Some(id.into());
+        self
+    }
+
+    /// Sets the amount involved.
+    pub fn with_amount(mut self, amount_minor: i64, currency: impl Into<String>) -> Self {
+        self.amount_minor = Some(amount_minor);
+        self.currency = Some(currency.into());
+        self
+    }
+}
