@@ -4,7 +4,8 @@
 //! A configured key lists its scopes (`scopes = ["messages"]`); without `scopes` it has all of
 //! them, so configs written before scopes existed keep working. Env keys have all scopes.
 //! `scopes = []` is refused: a key that may do nothing is a mistake, not a policy (and could be
-//! misread as "unrestricted").
+//! misread as "unrestricted"). A configured key may also carry [`Guardrails`] on money; env keys
+//! have none.
 
 use std::fmt;
 
@@ -12,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::Secret;
+use super::{Guardrails, Secret};
 
 /// The env var holding comma-separated plaintext API keys, for local use.
 pub const API_KEYS_ENV: &str = "OMNIBRIDGE_API_KEYS";
@@ -211,6 +212,9 @@ pub struct ApiKeyHash {
     /// What the key may do; all scopes when absent.
     #[serde(default = "Scopes::all")]
     pub scopes: Scopes,
+    /// Limits on the money the key may move (`[api.keys.guardrails]`); `None` = no limits.
+    #[serde(default)]
+    pub guardrails: Option<Guardrails>,
 }
 
 /// Verifies presented bearer keys against configured hashes and env keys.
@@ -229,6 +233,7 @@ impl ApiKeys {
                 name: format!("env-{}", i + 1),
                 sha256: Sha256Hex::of(key.expose().as_bytes()),
                 scopes: Scopes::all(),
+                guardrails: None,
             });
         }
         ApiKeys { keys }
@@ -274,6 +279,7 @@ mod tests {
             name: "ops".into(),
             sha256: Sha256Hex::of(b"k-ops"),
             scopes: Scope::Payments.into(),
+            guardrails: None,
         }];
         let keys = ApiKeys::new(&hashed, &ApiKeys::parse_env(" local1 , ,local2"));
         let name = |k: &str| keys.verify(k).map(|key| key.name.as_str());

@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //! - `sections.rs`: the table structs. `secret.rs`: [`Secret`]. `api_keys.rs`: [`ApiKeys`].
-//! - `env.rs`: the env var provider.
+//! - `env.rs`: the env var provider. `guardrails.rs`: [`Guardrails`], per-key limits on money.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 mod api_keys;
 mod env;
+mod guardrails;
 mod payments;
 mod secret;
 mod sections;
@@ -31,6 +32,7 @@ mod wallet;
 
 pub use api_keys::{API_KEYS_ENV, ApiKeyHash, ApiKeys, Scope, Scopes, Sha256Hex};
 pub use env::EnvVars;
+pub use guardrails::{CurrencyAmounts, Guardrails, RefundRights, SpendGuard};
 pub use payments::{
     LinkedSourceSettings, MIN_SECRET_BYTES, PaymentSettings, ReconcileSettings, StripeSettings,
     WalletSettings,

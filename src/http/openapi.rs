@@ -24,6 +24,8 @@ use super::{api, stream};
         crate::payments::api::list,
         crate::payments::api::cancel,
         crate::payments::api::refund,
+        crate::payments::api::approve,
+        crate::payments::api::reject,
         crate::payments::wallet::linked::put_source,
         stream::events,
         api::templates::list,
@@ -35,7 +37,7 @@ use super::{api, stream};
         api::templates::test_send,
         api::templates::preview,
     ),
-    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink, api::templates::TemplateSummary, api::templates::NewVersion, api::templates::VersionChoice, api::templates::TestSend, api::templates::PreviewBody)),
+    components(schemas(crate::web::problem::Problem, api::messages::SendMessage, api::messages::ButtonSpec, api::messages::Accepted, crate::payments::api::CreateIntent, crate::payments::api::RefundRequest, crate::payments::api::RejectRequest, crate::payments::intent::PaymentIntent, crate::payments::intent::IntentState, crate::payments::wallet::SourceLink, api::templates::TemplateSummary, api::templates::NewVersion, api::templates::VersionChoice, api::templates::TestSend, api::templates::PreviewBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -156,6 +158,8 @@ mod tests {
             "get /v1/payment-intents/{id}",
             "post /v1/payment-intents/{id}/cancel",
             "post /v1/payment-intents/{id}/refund",
+            "post /v1/payment-intents/{id}/approve",
+            "post /v1/payment-intents/{id}/reject",
             "get /v1/templates",
             "get /v1/templates/{channel}/{locale}/{name}",
             "get /v1/templates/{channel}/{locale}/{name}/versions",
@@ -201,7 +205,7 @@ mod tests {
                 seen += 1;
             }
         }
-        assert_eq!(seen, 21);
+        assert_eq!(seen, 23);
         let scheme = &doc["components"]["securitySchemes"]["api_key"];
         assert_eq!(scheme["scheme"], "bearer");
         let description = scheme["description"].as_str().unwrap_or_default();

@@ -1,7 +1,10 @@
 //! Payment intents: `POST /v1/payment-intents` (with `Idempotency-Key`),
 //! `GET /v1/payment-intents/{id}`, `GET /v1/payment-intents?conversation_id=`,
-//! `POST /v1/payment-intents/{id}/cancel`, `POST /v1/payment-intents/{id}/refund`.
-//! The customer pays at the intent's `pay_url` (the MPP endpoint).
+//! `POST /v1/payment-intents/{id}/cancel`, `POST /v1/payment-intents/{id}/refund`,
+//! `POST /v1/payment-intents/{id}/approve` and `POST /v1/payment-intents/{id}/reject` (an
+//! intent a guarded key created above its `approval_above`). The customer pays at the intent's
+//! `pay_url` (the MPP endpoint). The caller's API-key guardrails apply to creates and refunds:
+//! a refusal is 403 `guardrail_exceeded`, naming the limit and the room left.
 
 use std::sync::Arc;
 
@@ -69,7 +72,10 @@ pub struct ListIntents {
     pub limit: Option<usize>,
 }
 
-/// Creates an intent, sends `payment_request` to the conversation, returns it (201).
+/// Creates an intent, sends `payment_request` to the conversation, returns it (201). With an
+/// API key that has guardrails: refused 403 `guardrail_exceeded` over a limit (the body names
+/// `limit`, `currency`, `limit_minor`, `remaining_minor`), and created `requires_approval`
+/// (nothing sent until approved) above its `approval_above`.
 #[utoipa::path(post, path = "/v1/payment-intents", request_body = CreateIntent,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
     responses((status = 201, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
@@ -111,6 +117,7 @@ pub async fn create(
             expires_in_secs: request.expires_in.unwrap_or(DEFAULT_EXPIRES_IN_SECS),
             metadata: request.metadata,
             locale: request.locale,
+            guard: caller.spend_guard(),
         })
         .await
         .map_err(engine_error)?;
@@ -168,14 +175,15 @@ pub async fn cancel(
     Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
 }
 
-/// Refunds a paid intent, in full or in part, through the method that settled it.
+/// Refunds a paid intent, in full or in part, through the method that settled it. An API key
+/// with guardrails refunds only what its `refunds` grants (403 `guardrail_exceeded`).
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/refund", request_body = RefundRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Passed to the method: a retry refunds once")),
     responses((status = 200, body = PaymentIntent), (status = 409, body = crate::web::problem::Problem),
         (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = ["payments"])))]
 pub async fn refund(
-    _caller: ApiCaller,
+    caller: ApiCaller,
     State(mpp): State<Arc<Mpp>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -190,9 +198,75 @@ pub async fn refund(
     };
     let engine = &mpp.engine;
     let intent = engine
-        .refund(&id, request.amount, key.as_deref())
+        .refund(
+            &id,
+            request.amount,
+            key.as_deref(),
+            caller.spend_guard().as_ref(),
+        )
         .await
         .map_err(engine_error)?;
+    Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
+}
+
+/// Approves an intent waiting for approval: it is offered to the customer (`payment.requested`
+/// and the `payment_request` message) and becomes `requires_confirmation`.
+#[utoipa::path(post, path = "/v1/payment-intents/{id}/approve", params(("id" = String, Path)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+        (status = 409, body = crate::web::problem::Problem, description = "`invalid_payment_intent_state`: not `requires_approval`")),
+    security(("api_key" = ["payments"])))]
+pub async fn approve(
+    _caller: ApiCaller,
+    State(mpp): State<Arc<Mpp>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let engine = &mpp.engine;
+    let intent = engine.approve(&id).await.map_err(engine_error)?;
+    Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
+}
+
+/// Why an intent waiting for approval is rejected.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// Shown in the `payment.rejected` event (never to the customer); at most 500 characters.
+    pub reason: Option<String>,
+}
+
+/// Rejects an intent waiting for approval: it becomes `rejected`, `payment.rejected` is
+/// announced, and nothing is ever sent to the customer.
+#[utoipa::path(post, path = "/v1/payment-intents/{id}/reject", request_body = Option<RejectRequest>,
+    params(("id" = String, Path)),
+    responses((status = 200, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+        (status = 409, body = crate::web::problem::Problem, description = "`invalid_payment_intent_state`: not `requires_approval`"),
+        (status = 422, body = crate::web::problem::Problem)),
+    security(("api_key" = ["payments"])))]
+pub async fn reject(
+    _caller: ApiCaller,
+    State(mpp): State<Arc<Mpp>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: RejectRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RejectRequest::default()
+    } else {
+        require_json(&headers)?;
+        parse_body(&body)?
+    };
+    let reason = request.reason.as_deref().map(str::trim);
+    if let Some(reason) = reason
+        && (reason.chars().count() > 500 || reason.chars().any(char::is_control))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "reason must be at most 500 printable characters",
+        ));
+    }
+    let reason = reason.filter(|r| !r.is_empty());
+    let engine = &mpp.engine;
+    let intent = engine.reject(&id, reason).await.map_err(engine_error)?;
     Ok(json_response(StatusCode::OK, intent_json(engine, &intent)))
 }
 

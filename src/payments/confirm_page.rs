@@ -117,6 +117,8 @@ fn state_text(state: IntentState) -> &'static str {
         IntentState::Succeeded => "This payment is complete.",
         IntentState::Failed => "This payment failed.",
         IntentState::Canceled => "This payment was canceled.",
+        IntentState::RequiresApproval => "This payment is not ready yet.",
+        IntentState::Rejected => "This payment request was withdrawn.",
         IntentState::Expired => "This payment request has expired.",
         IntentState::Refunded | IntentState::PartiallyRefunded => "This payment was refunded.",
     }

@@ -8,11 +8,12 @@ use omnibridge_sdk::{ConversationId, EventBody, Timestamp};
 pub(super) use super::events::update;
 
 use super::error::PaymentError;
+use super::guardrails::{self, GuardrailRefusal, SpendGuard};
 use super::intent::{IntentState, PaymentIntent, TransitionPatch};
 use super::method::{Charge, PaymentMethod, Settlement};
 use super::notify::Notifier;
 use super::outcome::PendingSettlements;
-use super::store::{BeginOutcome, PaymentStore};
+use super::store::{BeginOutcome, InsertOutcome, PaymentStore};
 use crate::config::ReconcileSettings;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -41,6 +42,9 @@ pub struct NewIntent {
     pub metadata: Option<serde_json::Value>,
     /// Locale of the messages (default: the templates' default locale).
     pub locale: Option<String>,
+    /// The guardrails of the API key creating it; `None` = unguarded (a key without
+    /// guardrails, internal callers).
+    pub guard: Option<SpendGuard>,
 }
 
 /// Everything the engine works with. Cheap to clone.
@@ -127,10 +131,24 @@ impl PaymentEngine {
 
     /// Creates the intent (once per id and per idempotency key: a second call returns the
     /// first intent and `false`), appends `payment.requested` and sends `payment_request`.
+    /// With a guard, the key's guardrails apply: a refusal is [`PaymentError::Guardrail`],
+    /// and an intent above `approval_above` is stored `requires_approval`, announced as
+    /// `payment.approval_requested`, and nothing is sent until [`PaymentEngine::approve`].
     pub async fn create(&self, new: NewIntent) -> Result<(PaymentIntent, bool), PaymentError> {
         let now = chrono::Utc::now();
         let key = new.key.clone();
-        let intent = super::validate::intent(new, now, self.inner.notifier.default_locale())?;
+        let guard = new.guard.clone();
+        let mut intent = super::validate::intent(new, now, self.inner.notifier.default_locale())?;
+        let spend = match &guard {
+            Some(guard) => {
+                guardrails::check_intent(guard, &intent)?;
+                if guardrails::needs_approval(guard, &intent) {
+                    intent.state = IntentState::RequiresApproval;
+                }
+                Some(guardrails::spend_check(guard, &intent, now))
+            }
+            None => None,
+        };
         if self
             .inner
             .conversations
@@ -142,17 +160,39 @@ impl PaymentEngine {
                 intent.conversation_id.to_string(),
             ));
         }
-        let (intent, created) = self
+        let outcome = self
             .inner
             .store
-            .insert_intent(&intent, key.as_ref())
+            .insert_intent(&intent, key.as_ref(), spend.as_ref())
             .await?;
-        if created {
-            self.announce(&intent, EventBody::PaymentRequested, None)
+        let intent = match outcome {
+            InsertOutcome::Existing(intent) => return Ok((*intent, false)),
+            InsertOutcome::OverLimit(refusal) => {
+                return Err(PaymentError::Guardrail(GuardrailRefusal {
+                    limit: refusal.limit,
+                    currency: intent.currency,
+                    limit_minor: Some(refusal.limit_minor),
+                    remaining_minor: Some(refusal.remaining_minor),
+                    requested_minor: intent.amount,
+                }));
+            }
+            InsertOutcome::Created(intent) => *intent,
+        };
+        if intent.state == IntentState::RequiresApproval {
+            self.announce(&intent, EventBody::PaymentApprovalRequested, None)
                 .await;
-            self.inner.notifier.payment_request(&intent).await;
+        } else {
+            self.offer(&intent).await;
         }
-        Ok((intent, created))
+        Ok((intent, true))
+    }
+
+    /// Offers a new (or newly approved) intent: `payment.requested` and the
+    /// `payment_request` message.
+    pub(super) async fn offer(&self, intent: &PaymentIntent) {
+        self.announce(intent, EventBody::PaymentRequested, None)
+            .await;
+        self.inner.notifier.payment_request(intent).await;
     }
 
     /// One intent; an unpaid intent past its expiry is moved to `expired` first.
@@ -163,9 +203,7 @@ impl PaymentEngine {
             .intent(id)
             .await?
             .ok_or_else(|| PaymentError::UnknownIntent(id.to_owned()))?;
-        if intent.state == IntentState::RequiresConfirmation
-            && intent.is_expired_at(chrono::Utc::now())
-        {
+        if intent.state.is_open() && intent.is_expired_at(chrono::Utc::now()) {
             return match self.expire(&intent).await? {
                 Some(expired) => Ok(expired),
                 None => Box::pin(self.get(id)).await,
@@ -174,8 +212,8 @@ impl PaymentEngine {
         Ok(intent)
     }
 
-    /// `requires_confirmation → expired`, announced as `payment.expired`; `None` if the
-    /// intent moved meanwhile.
+    /// `requires_confirmation` or `requires_approval` (the state `intent` is in) `→ expired`,
+    /// announced as `payment.expired`; `None` if the intent moved meanwhile.
     pub(super) async fn expire(
         &self,
         intent: &PaymentIntent,
@@ -185,7 +223,7 @@ impl PaymentEngine {
             .store
             .transition(
                 &intent.id,
-                IntentState::RequiresConfirmation,
+                intent.state,
                 IntentState::Expired,
                 TransitionPatch::default(),
             )
@@ -206,30 +244,33 @@ impl PaymentEngine {
         Ok(self.inner.store.intents_for(conversation, limit).await?)
     }
 
-    /// Cancels an unpaid intent: a later credential never pays it.
+    /// Cancels an unpaid intent (offered, or waiting for approval): a later credential never
+    /// pays it.
     pub async fn cancel(&self, id: &str) -> Result<PaymentIntent, PaymentError> {
-        let intent = self.get(id).await?;
-        let canceled = self
-            .inner
-            .store
-            .transition(
-                id,
-                IntentState::RequiresConfirmation,
-                IntentState::Canceled,
-                TransitionPatch::default(),
-            )
-            .await?;
-        match canceled {
-            Some(canceled) => {
+        let mut intent = self.get(id).await?;
+        // An approval may move it between the read and the compare-and-set: read again once.
+        for _ in 0..2 {
+            if !intent.state.is_open() {
+                break;
+            }
+            let canceled = self
+                .inner
+                .store
+                .transition(
+                    id,
+                    intent.state,
+                    IntentState::Canceled,
+                    TransitionPatch::default(),
+                )
+                .await?;
+            if let Some(canceled) = canceled {
                 self.announce(&canceled, EventBody::PaymentCanceled, Some("canceled"))
                     .await;
-                Ok(canceled)
+                return Ok(canceled);
             }
-            None => {
-                let now = self.get(id).await.map_or(intent.state, |i| i.state);
-                Err(PaymentError::WrongState(now))
-            }
+            intent = self.get(id).await?;
         }
+        Err(PaymentError::WrongState(intent.state))
     }
 
     /// The charge a challenge for `intent` is issued for.

@@ -3,6 +3,7 @@
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 
+use super::guardrails::GuardrailRefusal;
 use super::intent::IntentState;
 use super::method::SettleError;
 
@@ -35,6 +36,9 @@ pub enum PaymentError {
         /// Left to refund.
         refundable: i64,
     },
+    /// A guardrail of the caller's API key refused it (which limit, how much room is left).
+    #[error("{0}")]
+    Guardrail(GuardrailRefusal),
     /// The method that settled the intent is not enabled on this bridge.
     #[error("payment method {0:?} is not enabled")]
     MethodUnavailable(String),

@@ -7,10 +7,18 @@
 //!        │   │   └──▶ canceled                                                   │
 //!        │   └──▶ expired                                                        │
 //!        └───────────────────────────────────────────────────────────────────────┘
+//!
+//! requires_approval ──(approve)──▶ requires_confirmation (offered to the customer)
+//!        │   │   └───(reject)───▶ rejected
+//!        │   └──▶ canceled
+//!        └──▶ expired
 //! ```
 //!
-//! Every move is a compare-and-set in the store, so two settlements can never both succeed
-//! and a canceled or expired intent is never charged.
+//! An intent a guarded API key creates above its `approval_above` starts `requires_approval`:
+//! nothing reaches the customer until a person approves it (then it is offered exactly as a
+//! new intent is) or rejects it (then nothing ever is). Every move is a compare-and-set in the
+//! store, so two settlements can never both succeed and a canceled, expired, rejected or
+//! unapproved intent is never charged.
 
 use omnibridge_sdk::{ConversationId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -37,6 +45,10 @@ pub enum IntentState {
     Refunded,
     /// Paid, then refunded in part.
     PartiallyRefunded,
+    /// Above its API key's `approval_above`: waits for a person; nothing sent to the customer.
+    RequiresApproval,
+    /// Rejected by a person while waiting for approval; never offered, never payable.
+    Rejected,
 }
 
 impl IntentState {
@@ -51,6 +63,8 @@ impl IntentState {
             Self::Expired => "expired",
             Self::Refunded => "refunded",
             Self::PartiallyRefunded => "partially_refunded",
+            Self::RequiresApproval => "requires_approval",
+            Self::Rejected => "rejected",
         }
     }
 
@@ -65,9 +79,17 @@ impl IntentState {
             Self::Expired,
             Self::Refunded,
             Self::PartiallyRefunded,
+            Self::RequiresApproval,
+            Self::Rejected,
         ]
         .into_iter()
         .find(|state| state.as_str() == text)
+    }
+
+    /// Whether the intent is unpaid and may still be offered or paid: `requires_confirmation`
+    /// or `requires_approval` (the states expiry and cancel apply to).
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::RequiresConfirmation | Self::RequiresApproval)
     }
 
     /// Whether money was captured (refunds are possible).
@@ -185,6 +207,8 @@ mod tests {
             IntentState::RequiresConfirmation,
             IntentState::PartiallyRefunded,
             IntentState::Expired,
+            IntentState::RequiresApproval,
+            IntentState::Rejected,
         ] {
             assert_eq!(IntentState::parse(state.as_str()), Some(state));
             let json = serde_json::to_value(state).unwrap();

@@ -24,14 +24,19 @@
 //! - [`routes`]: the payment routes as a sub-router with its own state
 //!   ([`PaymentsState`](routes::PaymentsState)); [`api`]: the payment-intent API;
 //!   [`confirm_page`]: the confirmation page for channels without buttons.
+//! - [`guardrails`]: per-API-key limits on money (currencies, `max_amount`, daily limits,
+//!   refunds, `approval_above`); `approval.rs`: approving or rejecting `requires_approval`
+//!   intents.
 //! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
 pub mod api;
+mod approval;
 pub mod confirm_link;
 pub mod confirm_page;
 pub mod engine;
 pub mod error;
 mod events;
+pub mod guardrails;
 pub mod intent;
 pub mod method;
 pub mod mpp;

@@ -174,7 +174,11 @@ fn snapshot(intent: &PaymentIntent) -> IntentStateSnapshot {
         IntentState::Processing => IntentPhase::Processing,
         IntentState::Succeeded => IntentPhase::Succeeded,
         IntentState::Failed => IntentPhase::Failed,
-        IntentState::Canceled => IntentPhase::Canceled,
+        // Never offered (or never to be): closed, like a canceled intent, so a settlement
+        // reported for it is a conflict, never a success.
+        IntentState::Canceled | IntentState::RequiresApproval | IntentState::Rejected => {
+            IntentPhase::Canceled
+        }
         IntentState::Expired => IntentPhase::Expired,
         IntentState::Refunded => IntentPhase::Refunded,
         IntentState::PartiallyRefunded => IntentPhase::PartiallyRefunded,

@@ -4,18 +4,21 @@ use omnibridge_sdk::EventBody;
 
 use super::engine::{PaymentEngine, update};
 use super::error::PaymentError;
+use super::guardrails::{self, SpendGuard};
 use super::intent::PaymentIntent;
 
 impl PaymentEngine {
     /// Refunds `amount` minor units (the rest when `None`) of a paid intent through the
     /// method that settled it; the intent becomes `partially_refunded` or `refunded`,
     /// `payment.refunded` is appended and `payment_refunded` sent. `idempotency_key` is
-    /// passed to the method so a retried request refunds once.
+    /// passed to the method so a retried request refunds once. With a guard, the key's
+    /// `refunds` right must cover it ([`PaymentError::Guardrail`] otherwise).
     pub async fn refund(
         &self,
         id: &str,
         amount: Option<i64>,
         idempotency_key: Option<&str>,
+        guard: Option<&SpendGuard>,
     ) -> Result<PaymentIntent, PaymentError> {
         let intent = self.get(id).await?;
         if !intent.state.is_paid() {
@@ -41,6 +44,9 @@ impl PaymentEngine {
                 requested,
                 refundable,
             });
+        }
+        if let Some(guard) = guard {
+            guardrails::check_refund(guard, &intent, requested)?;
         }
         let method_name = intent.method.clone().unwrap_or_default();
         let method = self

@@ -50,6 +50,8 @@ where
         .route("/v1/payment-intents/{id}", get(api::get_one))
         .route("/v1/payment-intents/{id}/cancel", post(api::cancel))
         .route("/v1/payment-intents/{id}/refund", post(api::refund))
+        .route("/v1/payment-intents/{id}/approve", post(api::approve))
+        .route("/v1/payment-intents/{id}/reject", post(api::reject))
         .route(
             "/v1/customers/{channel}/{user_id}/payment-source",
             put(super::wallet::linked::put_source),

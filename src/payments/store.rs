@@ -16,7 +16,8 @@ pub enum BeginOutcome {
     Started(Box<PaymentIntent>),
     /// The challenge id was consumed before (replay, or a concurrent identical submission).
     ChallengeUsed,
-    /// The intent is not `requires_confirmation` (paid, settling, canceled, expired).
+    /// The intent is not `requires_confirmation` (paid, settling, canceled, expired, waiting
+    /// for approval, rejected).
     NotConfirmable(IntentState),
     /// No such intent.
     UnknownIntent,
@@ -34,19 +35,68 @@ pub struct IntentKey {
     pub fingerprint: String,
 }
 
+/// The daily limits of a guarded API key, checked by [`PaymentStore::insert_intent`] in the
+/// same write as the insert (so concurrent creates cannot exceed them together). The key is
+/// recorded as the intent's creator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendCheck {
+    /// The API key creating the intent.
+    pub key_name: String,
+    /// The intent's currency (upper case); only intents in it are summed.
+    pub currency: String,
+    /// Most the key's intents may sum to since `since`; `None` = no limit.
+    pub per_key_limit: Option<i64>,
+    /// Most the key's intents in the intent's conversation may sum to since `since`.
+    pub per_conversation_limit: Option<i64>,
+    /// Start of the window (24 h before now).
+    pub since: Timestamp,
+}
+
+/// Intents that count against a daily limit: all but these (never payable any more).
+pub const UNCOUNTED_STATES: [IntentState; 4] = [
+    IntentState::Canceled,
+    IntentState::Rejected,
+    IntentState::Expired,
+    IntentState::Failed,
+];
+
+/// A daily limit the new intent would exceed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendRefusal {
+    /// `daily_limit.per_conversation` or `daily_limit.per_key`.
+    pub limit: &'static str,
+    /// The limit, minor units.
+    pub limit_minor: i64,
+    /// What was left under it before this intent, minor units (≥ 0).
+    pub remaining_minor: i64,
+}
+
+/// What [`PaymentStore::insert_intent`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The intent was stored by this call.
+    Created(Box<PaymentIntent>),
+    /// The intent (same id, or created before under the same idempotency key), as stored.
+    Existing(Box<PaymentIntent>),
+    /// Nothing stored: the spend check refused it.
+    OverLimit(SpendRefusal),
+}
+
 /// Durable state of payment intents.
 #[async_trait::async_trait]
 pub trait PaymentStore: Send + Sync + 'static {
     /// Inserts `intent` unless one with its id exists, or, with `key`, unless an intent was
     /// created under that key before (recorded in the same write as the insert, so concurrent
-    /// creates with one key create once); returns the stored intent and whether this call
-    /// created it. A key recorded with another fingerprint is
-    /// [`StoreError::IdempotencyConflict`].
+    /// creates with one key create once). With `spend`, the key's daily limits are checked in
+    /// that same write (the sums of its intents in the currency created since `spend.since`,
+    /// not counting [`UNCOUNTED_STATES`]) and the key is recorded as the creator. A key
+    /// recorded with another fingerprint is [`StoreError::IdempotencyConflict`].
     async fn insert_intent(
         &self,
         intent: &PaymentIntent,
         key: Option<&IntentKey>,
-    ) -> Result<(PaymentIntent, bool), StoreError>;
+        spend: Option<&SpendCheck>,
+    ) -> Result<InsertOutcome, StoreError>;
 
     /// One intent.
     async fn intent(&self, id: &str) -> Result<Option<PaymentIntent>, StoreError>;
@@ -96,8 +146,8 @@ pub trait PaymentStore: Send + Sync + 'static {
     /// dispute webhook is announced once).
     async fn mark_disputed(&self, id: &str) -> Result<bool, StoreError>;
 
-    /// Ids of intents still `requires_confirmation` whose expiry is at or before `now`,
-    /// oldest expiry first, at most `limit`.
+    /// Ids of intents still `requires_confirmation` or `requires_approval` whose expiry is at
+    /// or before `now`, oldest expiry first, at most `limit`.
     async fn overdue_intents(
         &self,
         now: Timestamp,

@@ -12,7 +12,6 @@ use tracing::Instrument;
 
 use super::engine::PaymentEngine;
 use super::error::PaymentError;
-use super::intent::IntentState;
 use super::outcome::Resolution;
 
 /// Intents handled per kind and run.
@@ -78,13 +77,13 @@ impl PaymentEngine {
         Ok(report)
     }
 
-    /// Moves `id` to `expired` if it is still unpaid and overdue at `now`; `true` if this call
+    /// Moves `id` to `expired` if it is still unpaid (offered or waiting for approval) and overdue at `now`; `true` if this call
     /// did (and announced it).
     async fn expire_if_overdue(&self, id: &str, now: Timestamp) -> Result<bool, PaymentError> {
         let Some(intent) = self.store().intent(id).await? else {
             return Ok(false);
         };
-        if intent.state != IntentState::RequiresConfirmation || !intent.is_expired_at(now) {
+        if !intent.state.is_open() || !intent.is_expired_at(now) {
             return Ok(false);
         }
         Ok(self.expire(&intent).await?.is_some())

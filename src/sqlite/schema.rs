@@ -175,6 +175,11 @@ const MIGRATIONS: &[&str] = &[
         generation INTEGER NOT NULL,
         PRIMARY KEY (channel, locale, name)
     ) WITHOUT ROWID;",
+    // 11: guardrails on money: the API key that created an intent (guarded keys only), and
+    // its recent intents for the daily limits.
+    "ALTER TABLE payment_intents ADD COLUMN created_by_key TEXT;
+    CREATE INDEX payment_intents_created_by ON payment_intents (created_by_key, currency, created_at)
+        WHERE created_by_key IS NOT NULL;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::config::ApiKeys;
+use crate::config::{ApiKeys, Guardrails, SpendGuard};
 pub use crate::config::{Scope, Scopes};
 use crate::web::problem::ApiError;
 
@@ -39,6 +39,7 @@ impl Authenticator for ApiKeys {
         self.verify(presented).map(|key| ApiCaller {
             key_name: key.name.clone(),
             scopes: key.scopes,
+            guardrails: key.guardrails.clone().map(Arc::new),
         })
     }
 }
@@ -52,6 +53,8 @@ pub struct ApiCaller {
     pub key_name: String,
     /// What the key may do.
     pub scopes: Scopes,
+    /// The key's limits on money (`[api.keys.guardrails]`); `None` = no limits.
+    pub guardrails: Option<Arc<Guardrails>>,
 }
 
 impl ApiCaller {
@@ -72,6 +75,15 @@ impl ApiCaller {
             })?;
         auth.authenticate(key.trim())
             .ok_or_else(|| ApiError::unauthorized("unknown API key"))
+    }
+
+    /// What the payment engine checks this caller's intents and refunds against; `None` for
+    /// a key without guardrails.
+    pub fn spend_guard(&self) -> Option<SpendGuard> {
+        self.guardrails.as_ref().map(|guardrails| SpendGuard {
+            key_name: self.key_name.clone(),
+            guardrails: guardrails.clone(),
+        })
     }
 
     /// True if the key has `scope`.
@@ -160,6 +172,7 @@ mod tests {
             name: name.into(),
             sha256: Sha256Hex::of(name.as_bytes()),
             scopes,
+            guardrails: None,
         };
         Arc::new(ApiKeys::new(
             &[
@@ -217,7 +230,9 @@ mod tests {
         let caller = ApiCaller {
             key_name: "k".into(),
             scopes: [Scope::Messages, Scope::Admin].into_iter().collect(),
+            guardrails: None,
         };
+        assert!(caller.spend_guard().is_none());
         assert!(caller.require(Scope::Messages).is_ok());
         let refused = caller.require(Scope::Templates).unwrap_err();
         assert_eq!(

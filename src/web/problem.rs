@@ -38,6 +38,9 @@ pub struct ApiError {
     pub detail: String,
     /// The internal cause of a 5xx, logged by middleware, never sent.
     pub internal: Option<String>,
+    /// Extra members of the problem+json body (RFC 9457 extension members), e.g. the limit
+    /// a guardrail refusal names; never overrides the standard members.
+    pub extra: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// The internal cause of a 5xx answer, attached to the response for the logging middleware.
@@ -52,7 +55,15 @@ impl ApiError {
             code,
             detail: detail.into(),
             internal: None,
+            extra: None,
         }
+    }
+
+    /// The same error with extension members added to its body.
+    #[must_use]
+    pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = Some(Box::new(extra));
+        self
     }
 
     /// 400 with `code`.
@@ -77,6 +88,7 @@ impl ApiError {
             code: "internal_error",
             detail: "an internal error occurred; it has been logged".into(),
             internal: Some(cause.to_string()),
+            extra: None,
         }
     }
 
@@ -87,13 +99,24 @@ impl ApiError {
             code: "unavailable",
             detail: "a backend is unavailable; retry later".into(),
             internal: Some(cause.to_string()),
+            extra: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        problem_response(self.status, self.code, Some(self.detail), self.internal)
+        let Some(extra) = self.extra else {
+            return problem_response(self.status, self.code, Some(self.detail), self.internal);
+        };
+        let problem = problem_body(self.status, self.code, Some(self.detail));
+        let mut body = serde_json::to_value(&problem).unwrap_or_default();
+        if let Some(members) = body.as_object_mut() {
+            for (name, value) in *extra {
+                members.entry(name).or_insert(value);
+            }
+        }
+        finish(self.status, Json(body).into_response(), self.internal)
     }
 }
 
@@ -104,14 +127,23 @@ pub fn problem_response(
     detail: Option<String>,
     internal: Option<String>,
 ) -> Response {
-    let body = Problem {
+    let body = problem_body(status, code, detail);
+    finish(status, Json(body).into_response(), internal)
+}
+
+fn problem_body(status: StatusCode, code: &str, detail: Option<String>) -> Problem {
+    Problem {
         kind: format!("https://omnibridge.dev/problems/{code}"),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail,
         code: code.to_owned(),
-    };
-    let mut response = (status, Json(body)).into_response();
+    }
+}
+
+/// Sets the status, the problem+json content type and the internal cause on `response`.
+fn finish(status: StatusCode, mut response: Response, internal: Option<String>) -> Response {
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),

@@ -41,6 +41,7 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
         name: "tests".into(),
         sha256: omnibridge::config::Sha256Hex::of(API_KEY.as_bytes()),
         scopes: omnibridge::config::Scopes::all(),
+        guardrails: None,
     }];
     settings
 }

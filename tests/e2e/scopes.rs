@@ -18,6 +18,7 @@ fn key(name: &str, scopes: Scopes) -> ApiKeyHash {
         name: name.into(),
         sha256: Sha256Hex::of(name.as_bytes()),
         scopes,
+        guardrails: None,
     }
 }
 

@@ -172,6 +172,7 @@ async fn studio_edits_previews_saves_publishes_and_rolls_back_in_chromium() {
             name: "support-lead".into(),
             sha256: omnibridge::config::Sha256Hex::of(STUDIO_KEY.as_bytes()),
             scopes: omnibridge::config::Scope::Templates.into(),
+            guardrails: None,
         });
     })
     .await;

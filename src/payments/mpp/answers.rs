@@ -8,9 +8,13 @@ use serde_json::json;
 
 use crate::payments::engine::PaymentEngine;
 use crate::payments::error::PaymentError;
+use crate::payments::guardrails::GuardrailRefusal;
 use crate::payments::intent::{IntentState, PaymentIntent};
 use crate::payments::method::SettleError;
 use crate::web::problem::ApiError;
+
+/// The problem code of a request a guardrail of the API key refused (403).
+pub const GUARDRAIL_EXCEEDED: &str = "guardrail_exceeded";
 
 /// 404 `unknown_payment_intent`.
 pub(crate) fn unknown(intent_id: &str) -> ApiError {
@@ -43,6 +47,16 @@ pub(crate) fn not_payable(state: IntentState, retry_after_secs: u64) -> Response
             StatusCode::GONE,
             "payment_intent_failed",
             "this payment intent failed for good",
+        ),
+        IntentState::RequiresApproval => (
+            StatusCode::CONFLICT,
+            "payment_intent_awaiting_approval",
+            "this payment intent waits for the business's approval and cannot be paid yet",
+        ),
+        IntentState::Rejected => (
+            StatusCode::GONE,
+            "payment_intent_rejected",
+            "this payment intent was rejected",
         ),
         _ => (
             StatusCode::CONFLICT,
@@ -85,6 +99,7 @@ pub(crate) fn engine_error(error: PaymentError) -> ApiError {
         error @ PaymentError::RefundTooLarge { .. } => {
             unprocessable("refund_exceeds_captured", error.to_string())
         }
+        PaymentError::Guardrail(refusal) => guardrail_error(&refusal),
         PaymentError::MethodUnavailable(name) => ApiError::new(
             StatusCode::CONFLICT,
             "payment_method_unavailable",
@@ -102,6 +117,22 @@ pub(crate) fn engine_error(error: PaymentError) -> ApiError {
         PaymentError::Store(error) => error.into(),
         PaymentError::Ingest(error) => ApiError::unavailable(error),
     }
+}
+
+/// 403 `guardrail_exceeded`: the detail says which limit and how much room is left, and the
+/// body carries `limit`, `currency`, `limit_minor` and `remaining_minor`.
+fn guardrail_error(refusal: &GuardrailRefusal) -> ApiError {
+    let mut extra = serde_json::Map::new();
+    extra.insert("limit".into(), json!(refusal.limit));
+    extra.insert("currency".into(), json!(refusal.currency));
+    extra.insert("limit_minor".into(), json!(refusal.limit_minor));
+    extra.insert("remaining_minor".into(), json!(refusal.remaining_minor));
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        GUARDRAIL_EXCEEDED,
+        refusal.to_string(),
+    )
+    .with_extra(extra)
 }
 
 /// `json!` of an intent with its pay URL, as the API shows it.

@@ -7,7 +7,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
 use crate::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
-use crate::payments::store::{BeginOutcome, IntentKey, PaymentStore};
+use crate::payments::store::{
+    BeginOutcome, InsertOutcome, IntentKey, PaymentStore, SpendCheck, SpendRefusal,
+    UNCOUNTED_STATES,
+};
 use crate::sqlite::{DbError, now_millis};
 use crate::store::StoreError;
 
@@ -99,6 +102,68 @@ fn record_key(conn: &Connection, key: &IntentKey, id: &str) -> Result<(), DbErro
     Ok(())
 }
 
+/// The sum of `check.key_name`'s counted intents in `check.currency` created since
+/// `since_sql`, in `conversation` when given.
+fn spent(
+    conn: &Connection,
+    check: &SpendCheck,
+    since_sql: i64,
+    conversation: Option<&str>,
+) -> Result<i64, DbError> {
+    let [a, b, c, d] = UNCOUNTED_STATES.map(|state| state.as_str());
+    let total: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(amount), 0) FROM payment_intents \
+             WHERE created_by_key = ?1 AND currency = ?2 AND created_at >= ?3 \
+             AND (?4 IS NULL OR conversation_id = ?4) AND state NOT IN (?5, ?6, ?7, ?8)",
+        )?
+        .query_row(
+            params![
+                check.key_name,
+                check.currency,
+                since_sql,
+                conversation,
+                a,
+                b,
+                c,
+                d
+            ],
+            |r| r.get(0),
+        )?;
+    Ok(total)
+}
+
+/// The first daily limit of `check` that `intent` would exceed, with the room left before it.
+fn over_limit(
+    conn: &Connection,
+    check: &SpendCheck,
+    intent: &PaymentIntent,
+) -> Result<Option<SpendRefusal>, DbError> {
+    let since = time_to_sql(check.since)?;
+    let limits = [
+        (
+            "daily_limit.per_conversation",
+            check.per_conversation_limit,
+            Some(intent.conversation_id.as_str()),
+        ),
+        ("daily_limit.per_key", check.per_key_limit, None),
+    ];
+    for (limit, limit_minor, conversation) in limits {
+        let Some(limit_minor) = limit_minor else {
+            continue;
+        };
+        let used = spent(conn, check, since, conversation)?;
+        if used.saturating_add(intent.amount) > limit_minor {
+            return Ok(Some(SpendRefusal {
+                limit,
+                limit_minor,
+                remaining_minor: (limit_minor - used).max(0),
+            }));
+        }
+    }
+    Ok(None)
+}
+
 fn now_sql() -> Result<i64, DbError> {
     time_to_sql(chrono::Utc::now())
 }
@@ -109,9 +174,11 @@ impl PaymentStore for SqliteStore {
         &self,
         intent: &PaymentIntent,
         key: Option<&IntentKey>,
-    ) -> Result<(PaymentIntent, bool), StoreError> {
+        spend: Option<&SpendCheck>,
+    ) -> Result<InsertOutcome, StoreError> {
         let i = intent.clone();
         let key = key.cloned();
+        let spend = spend.cloned();
         let metadata = i.metadata.as_ref().map(json_to_sql).transpose()?;
         let times = (
             time_to_sql(i.expires_at)?,
@@ -123,16 +190,26 @@ impl PaymentStore for SqliteStore {
             .write(move |conn| {
                 if let Some(key) = &key {
                     match keyed_intent(conn, key)? {
-                        Keyed::Found(stored) => return Ok(Some((*stored, false))),
+                        Keyed::Found(stored) => return Ok(Some(InsertOutcome::Existing(stored))),
                         Keyed::Conflict => return Ok(None),
-                        Keyed::New => record_key(conn, key, &i.id)?,
+                        Keyed::New => {}
                     }
+                }
+                if find(conn, &i.id)?.is_none()
+                    && let Some(check) = &spend
+                    && let Some(refusal) = over_limit(conn, check, &i)?
+                {
+                    // Nothing written: the key stays free for a retry within the limits.
+                    return Ok(Some(InsertOutcome::OverLimit(refusal)));
+                }
+                if let Some(key) = &key {
+                    record_key(conn, key, &i.id)?;
                 }
                 let inserted = conn
                     .prepare_cached(&format!(
-                        "INSERT INTO payment_intents ({COLUMNS}) VALUES \
-                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, NULL, ?12, ?13) \
-                         ON CONFLICT (id) DO NOTHING"
+                        "INSERT INTO payment_intents ({COLUMNS}, created_by_key) VALUES \
+                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL, NULL, ?12, ?13, \
+                         ?14) ON CONFLICT (id) DO NOTHING"
                     ))?
                     .execute(params![
                         i.id,
@@ -147,11 +224,18 @@ impl PaymentStore for SqliteStore {
                         i.state.as_str(),
                         i.refunded_minor,
                         times.1,
-                        times.2
+                        times.2,
+                        spend.as_ref().map(|check| check.key_name.as_str())
                     ])?;
-                let stored = find(conn, &i.id)?
-                    .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?;
-                Ok(Some((stored, inserted == 1)))
+                let stored = Box::new(
+                    find(conn, &i.id)?
+                        .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?,
+                );
+                Ok(Some(if inserted == 1 {
+                    InsertOutcome::Created(stored)
+                } else {
+                    InsertOutcome::Existing(stored)
+                }))
             })
             .await?;
         outcome.ok_or(StoreError::IdempotencyConflict)
@@ -325,11 +409,16 @@ impl PaymentStore for SqliteStore {
             .database()
             .read(move |conn| {
                 conn.prepare_cached(
-                    "SELECT id FROM payment_intents WHERE state = ?1 AND expires_at <= ?2 \
-                     ORDER BY expires_at LIMIT ?3",
+                    "SELECT id FROM payment_intents WHERE state IN (?1, ?2) AND expires_at <= ?3 \
+                     ORDER BY expires_at LIMIT ?4",
                 )?
                 .query_map(
-                    params![IntentState::RequiresConfirmation.as_str(), now, limit],
+                    params![
+                        IntentState::RequiresConfirmation.as_str(),
+                        IntentState::RequiresApproval.as_str(),
+                        now,
+                        limit
+                    ],
                     |row| row.get::<_, String>(0),
                 )?
                 .map(|row| row.map_err(DbError::from))
