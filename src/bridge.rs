@@ -78,6 +78,13 @@ impl Bridge {
             None => self.serve(config, ServeArgs::default()).await,
             Some(Command::Serve(args)) => self.serve(config, args).await,
             Some(Command::Check) => Ok(self.check(config)),
+            Some(Command::Mcp(args)) => {
+                let key = std::env::var(crate::mcp_stdio::API_KEY_ENV).ok();
+                crate::mcp_stdio::run(&args.url, key)
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
+                    .map_err(anyhow::Error::from)
+            }
         };
         // One line with the whole cause chain, no backtrace: these are operator errors.
         result.unwrap_or_else(|error| {

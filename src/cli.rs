@@ -1,4 +1,4 @@
-//! The command line: `omnibridge serve` and `omnibridge check`.
+//! The command line: `omnibridge serve`, `omnibridge check` and `omnibridge mcp`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +26,17 @@ pub enum Command {
     /// Validate the configuration and every template, reporting file and line; exit 1 on
     /// any problem.
     Check,
+    /// Serve the bridge's MCP (agent) interface over stdio, for desktop agents that launch a
+    /// command: relays to `<url>/mcp` with the API key from `OMNIBRIDGE_API_KEY`.
+    Mcp(McpArgs),
+}
+
+/// Flags of `mcp`.
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// The bridge's address, e.g. `http://127.0.0.1:8080` (its `/mcp` endpoint is used).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
 }
 
 /// Flags of `serve` that override config, so a second instance is one flag away.

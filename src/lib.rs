@@ -36,6 +36,7 @@ pub mod config;
 pub mod deliveries;
 pub mod http;
 pub mod ingest;
+pub mod mcp_stdio;
 pub mod media;
 pub mod metrics;
 pub mod money;

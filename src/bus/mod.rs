@@ -111,6 +111,13 @@ pub trait EventLog: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Envelope>, BusError>;
 
+    /// The newest `limit` events of one conversation, oldest first (a transcript's tail).
+    async fn read_conversation_latest(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, BusError>;
+
     /// The seq of the newest event (0 when empty).
     async fn head(&self) -> Result<Seq, BusError>;
 

@@ -235,6 +235,39 @@ impl EventLog for RedisBus {
         decode_all(&reply.ids)
     }
 
+    async fn read_conversation_latest(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let flat: Vec<String> = scripts::READ_CONVERSATION_LATEST
+            .key(format!(
+                "{}:conv:{}",
+                self.inner.prefix,
+                conversation.as_str()
+            ))
+            .key(&self.inner.events_key)
+            .arg(limit)
+            .invoke_async(&mut self.inner.con())
+            .await
+            .map_err(unavailable)?;
+        let mut events = flat
+            .chunks_exact(2)
+            .map(|pair| {
+                let seq = pair[0].parse::<Seq>().map_err(|e| BusError::Corrupt {
+                    seq: 0,
+                    reason: format!("bad seq in conversation index: {e}"),
+                })?;
+                decode_json(seq, &pair[1])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
     async fn read_conversation(
         &self,
         conversation: &ConversationId,

@@ -194,6 +194,32 @@ impl EventLog for SqliteBus {
         decode_all(rows)
     }
 
+    async fn read_conversation_latest(
+        &self,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, BusError> {
+        let conversation = conversation.as_str().to_owned();
+        let mut rows = self
+            .inner
+            .db
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT seq, envelope FROM bus_events WHERE conversation_id = ?1 \
+                     ORDER BY seq DESC LIMIT ?2",
+                )?;
+                let rows = stmt
+                    .query_map(params![conversation, limit_to_sql(limit)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        rows.reverse();
+        decode_all(rows)
+    }
+
     async fn read_conversation(
         &self,
         conversation: &ConversationId,

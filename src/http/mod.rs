@@ -15,7 +15,7 @@
 //! | `/v1/payment-intents…`, `PUT /v1/customers/{channel}/{user_id}/payment-source` | `payments` |
 //! | `/v1/templates…` (to come) | `templates` |
 //! | none yet (dead letters, replays would go here) | `admin` |
-//! | the MCP interface (to come) | `agent` |
+//! | the MCP interface `/mcp` ([`mcp`]) | `agent`, or `messages` / `payments` for their tools |
 //!
 //! No scope implies another: an `admin` key cannot read conversations. `/v1/openapi.json`,
 //! health, metrics, channel webhooks, web chat, `/pay/{id}`, Stripe's webhook and
@@ -39,6 +39,7 @@ use crate::store::Store;
 
 pub mod api;
 pub mod health;
+pub mod mcp;
 pub mod middleware;
 pub mod openapi;
 pub mod stream;
@@ -167,6 +168,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .merge(messages)
         .merge(templates)
         .merge(payments)
+        .merge(mcp::routes(&state))
         .route("/v1/openapi.json", get(openapi::document))
         .merge(crate::payments::routes::public_routes())
         .route("/healthz", get(health::healthz))

@@ -35,6 +35,17 @@ pub fn payment_request_buttons(pay: String, cancel: String, intent_id: &str) -> 
     ]
 }
 
+/// A payment message as the customer sees it (before the channel fits the buttons).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ShownMessage {
+    /// The template it was rendered from.
+    pub template: String,
+    /// The text.
+    pub text: String,
+    /// The buttons' labels.
+    pub buttons: Vec<String>,
+}
+
 /// Sends payment messages to conversations.
 #[derive(Clone)]
 pub struct Notifier {
@@ -108,11 +119,32 @@ impl Notifier {
 
     /// `payment_request` with "Pay <amount>" (`pay:<id>`) and "Cancel" (`cancel:<id>`).
     pub async fn payment_request(&self, intent: &PaymentIntent) {
+        let (data, buttons) = self.request_parts(intent);
+        self.send(intent, "payment_request", data, buttons).await;
+    }
+
+    /// What [`Notifier::payment_request`] shows the customer for `intent`, rendered the same
+    /// way for the conversation's channel (nothing is sent): the text and the buttons.
+    pub async fn payment_request_preview(
+        &self,
+        intent: &PaymentIntent,
+    ) -> Result<ShownMessage, String> {
+        let (data, buttons) = self.request_parts(intent);
+        let (_, message) = self
+            .compose(intent, "payment_request", data, buttons)
+            .await?;
+        Ok(ShownMessage {
+            template: "payment_request".to_owned(),
+            text: message.text.clone(),
+            buttons: message.buttons.iter().map(|b| b.label.clone()).collect(),
+        })
+    }
+
+    fn request_parts(&self, intent: &PaymentIntent) -> (Value, Vec<Button>) {
         let data = self.data(intent);
         let pay = self.label(intent, "payment_pay_button", &data);
         let cancel = self.label(intent, "payment_cancel_button", &data);
-        let buttons = payment_request_buttons(pay, cancel, &intent.id);
-        self.send(intent, "payment_request", data, buttons).await;
+        (data, payment_request_buttons(pay, cancel, &intent.id))
     }
 
     /// `payment_receipt`.
@@ -202,6 +234,23 @@ impl Notifier {
         data: Value,
         buttons: Vec<Button>,
     ) -> Result<(), String> {
+        let (conversation, message) = self.compose(intent, template, data, buttons).await?;
+        self.outbox
+            .enqueue(&conversation, &message)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Renders `template` for the intent's conversation and channel: the conversation and
+    /// the message to queue.
+    async fn compose(
+        &self,
+        intent: &PaymentIntent,
+        template: &str,
+        data: Value,
+        buttons: Vec<Button>,
+    ) -> Result<(omnibridge_sdk::ConversationId, OutboundMessage), String> {
         let conversation = self
             .conversations
             .conversation(&intent.conversation_id)
@@ -231,10 +280,6 @@ impl Notifier {
         message.template = Some(template.to_owned());
         message.locale = Some(intent.locale.clone());
         message.template_data = Some(data);
-        self.outbox
-            .enqueue(&conversation.id, &message)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        Ok((conversation.id, message))
     }
 }

@@ -23,6 +23,7 @@ mod http_channel;
 mod inbound;
 mod links;
 mod logs;
+mod mcp;
 mod outbound;
 mod payments;
 mod process;

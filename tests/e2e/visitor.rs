@@ -52,6 +52,21 @@ impl Visitor {
         assert_eq!(ack["client_msg_id"], id.as_str());
     }
 
+    /// Presses a button: sends an `action` frame with `payload` (as the widget does) and waits
+    /// for its `ack`.
+    pub async fn press(&mut self, payload: &str, label: &str) {
+        self.sent += 1;
+        let id = format!("c-{}", self.sent);
+        let frame =
+            json!({ "type": "action", "payload": payload, "label": label, "client_msg_id": id });
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+        let ack = self.next("ack").await;
+        assert_eq!(ack["client_msg_id"], id.as_str());
+    }
+
     /// The next frame of type `kind` (others are skipped), within 10 s.
     pub async fn next(&mut self, kind: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

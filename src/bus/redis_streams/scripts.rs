@@ -184,3 +184,27 @@ return out
 ",
     )
 });
+
+/// The newest `ARGV[1]` events of one conversation, newest first: `seq, envelope` pairs.
+/// KEYS: the conversation's index, the events stream.
+pub(super) static READ_CONVERSATION_LATEST: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local seqs = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '-inf', 'LIMIT', 0, ARGV[1])
+local out = {}
+for _, seq in ipairs(seqs) do
+  local entry = redis.call('XRANGE', KEYS[2], seq .. '-0', seq .. '-0')[1]
+  if entry then
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'env' then
+        out[#out + 1] = seq
+        out[#out + 1] = fields[i + 1]
+      end
+    end
+  end
+end
+return out
+",
+    )
+});

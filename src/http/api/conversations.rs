@@ -127,11 +127,11 @@ pub(crate) async fn find(state: &AppState, id: &str) -> Result<Conversation, Api
         })
 }
 
-fn encode_cursor(at: &Timestamp, id: &ConversationId) -> String {
+pub(crate) fn encode_cursor(at: &Timestamp, id: &ConversationId) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{}", at.to_rfc3339(), id))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(Timestamp, ConversationId), ApiError> {
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(Timestamp, ConversationId), ApiError> {
     let invalid =
         || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;

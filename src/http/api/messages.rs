@@ -268,7 +268,7 @@ fn replay(stored: IdempotentResponse, fingerprint: &str) -> Result<Response, Api
 }
 
 /// Same caller + same key → same outbound id, so even concurrent retries enqueue once.
-fn derived_id(scope: &str, key: &str) -> OutboundId {
+pub(crate) fn derived_id(scope: &str, key: &str) -> OutboundId {
     let digest = Sha256::digest(format!("{scope}\0{key}"));
     OutboundId::new(format!("ob_k{}", hex::encode(&digest[..13])))
 }
