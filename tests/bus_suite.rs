@@ -75,6 +75,7 @@ all_backends!(
     append_then_read_in_order,
     per_conversation_order_with_interleaving,
     read_conversation_after_and_limit,
+    read_conversation_latest_is_the_tail_oldest_first,
     dedup_same_key_gives_one_event,
     dedup_is_scoped_by_channel,
     concurrent_redeliveries_give_one_event,

@@ -138,6 +138,33 @@ pub(crate) async fn read_conversation_after_and_limit(bus: Arc<dyn EventLog>) {
     assert!(none.is_empty());
 }
 
+pub(crate) async fn read_conversation_latest_is_the_tail_oldest_first(bus: Arc<dyn EventLog>) {
+    let mut mine = Vec::new();
+    for i in 0..5 {
+        mine.push(append_one(bus.as_ref(), event("webchat", "me", &format!("m{i}"), None)).await);
+        append_one(
+            bus.as_ref(),
+            event("webchat", "other", &format!("o{i}"), None),
+        )
+        .await;
+    }
+    let conv = ConversationId::new("me");
+    let tail = bus.read_conversation_latest(&conv, 3).await.unwrap();
+    assert_eq!(
+        tail.iter().map(text).collect::<Vec<_>>(),
+        ["m2", "m3", "m4"]
+    );
+    assert_eq!(seqs(&tail), [mine[2].seq, mine[3].seq, mine[4].seq]);
+    let all = bus.read_conversation_latest(&conv, 50).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(
+        bus.read_conversation_latest(&ConversationId::new("nobody"), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub(crate) async fn dedup_same_key_gives_one_event(bus: Arc<dyn EventLog>) {
     let original = append_one(
         bus.as_ref(),

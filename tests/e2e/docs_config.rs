@@ -14,11 +14,17 @@ fn repo() -> PathBuf {
 
 /// The ```` ```toml ```` blocks of a markdown file, with the line each starts on.
 fn toml_blocks(markdown: &str) -> Vec<(usize, String)> {
+    fenced_blocks(markdown, "toml")
+}
+
+/// The blocks fenced ```` ```<lang> ```` of a markdown file, with the line each starts on.
+fn fenced_blocks(markdown: &str, lang: &str) -> Vec<(usize, String)> {
+    let fence = format!("```{lang}");
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (n, line) in markdown.lines().enumerate() {
         match &mut current {
-            None if line.trim_end() == "```toml" => current = Some((n + 1, String::new())),
+            None if line.trim_end() == fence => current = Some((n + 1, String::new())),
             None => {}
             Some(_) if line.trim_start().starts_with("```") => blocks.extend(current.take()),
             Some((_, text)) => {
@@ -27,7 +33,7 @@ fn toml_blocks(markdown: &str) -> Vec<(usize, String)> {
             }
         }
     }
-    assert!(current.is_none(), "an unclosed ```toml block");
+    assert!(current.is_none(), "an unclosed ```{lang} block");
     blocks
 }
 
@@ -145,4 +151,37 @@ fn the_block_scanner_finds_blocks_and_names() {
     let blocks = toml_blocks(md);
     assert_eq!(blocks, [(2, "a = \"B_C\"\n".to_owned())]);
     assert_eq!(env_var_names(&blocks[0].1), ["B_C"]);
+}
+
+/// The README's desktop-agent config for the stdio command is valid JSON naming this binary's
+/// `mcp --url` command and the key variable it reads: run as written (without a key), the
+/// command exists and asks for exactly that variable.
+#[test]
+fn the_readme_mcp_client_config_runs_the_stdio_command_as_written() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let blocks: Vec<_> = fenced_blocks(&readme, "json")
+        .into_iter()
+        .filter(|(_, text)| text.contains("mcpServers"))
+        .collect();
+    assert_eq!(blocks.len(), 1, "one MCP client config in the README");
+    let config: serde_json::Value = serde_json::from_str(&blocks[0].1).unwrap();
+    let server = &config["mcpServers"]["omnibridge"];
+    assert_eq!(server["command"], "omnibridge");
+    let args: Vec<&str> = server["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[..2], ["mcp", "--url"]);
+    let env = server["env"].as_object().unwrap();
+    assert_eq!(env.keys().collect::<Vec<_>>(), ["OMNIBRIDGE_API_KEY"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args(&args)
+        .env_remove("OMNIBRIDGE_API_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("set OMNIBRIDGE_API_KEY"), "{stderr}");
 }

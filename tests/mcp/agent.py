@@ -4,13 +4,15 @@ official Python MCP SDK (not ours). Used by the Rust e2e tests in tests/e2e/mcp/
     agent.py flow  --transport http|stdio --bridge URL [--binary PATH]
     agent.py call  --transport http|stdio --bridge URL [--binary PATH] TOOL JSON_ARGS
     agent.py burst --transport http|stdio --bridge URL --count N TOOL JSON_ARGS
+    agent.py watch --transport http|stdio --bridge URL RESOURCE_URI
     agent.py tools --transport http|stdio --bridge URL [--binary PATH]
 
 The API key comes from OMNIBRIDGE_API_KEY. `flow` prints one JSON object per line on stdout:
 {"step": ...} as it goes (the test acts as the customer when it reads "payment_requested"),
 then {"step": "done", ...} with what the agent saw. `call` prints the tool result as JSON;
 `burst` makes N concurrent calls on one connection and prints their results as a list;
-`tools` prints the tool names the key may use (or {"error": ...} when the connection is
+`watch` subscribes to a resource and prints {"step": "listening"}, then the first
+{"step": "updated"}; `tools` prints the tool names the key may use (or {"error": ...} when the connection is
 refused).
 """
 
@@ -139,6 +141,15 @@ async def burst(args):
         print(json.dumps([result_json(r) for r in results]), flush=True)
 
 
+async def watch(args):
+    async with client_for(args) as client:
+        async with client.listen(resource_subscriptions=[args.tool]) as subscription:
+            emit(step="listening", honored=list(subscription.honored.resource_subscriptions or []))
+            async for event in subscription:
+                emit(step="updated", uri=getattr(event, "uri", None), kind=type(event).__name__)
+                return
+
+
 async def list_tools(args):
     try:
         async with client_for(args) as client:
@@ -150,7 +161,7 @@ async def list_tools(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["flow", "call", "burst", "tools"])
+    parser.add_argument("command", choices=["flow", "call", "burst", "watch", "tools"])
     parser.add_argument("tool", nargs="?")
     parser.add_argument("arguments", nargs="?", default="{}")
     parser.add_argument("--transport", choices=["http", "stdio"], default="http")
@@ -164,6 +175,8 @@ def main():
         asyncio.run(single_call(args))
     elif args.command == "burst":
         asyncio.run(burst(args))
+    elif args.command == "watch":
+        asyncio.run(watch(args))
     else:
         asyncio.run(list_tools(args))
 

@@ -187,3 +187,21 @@ async fn an_outside_mcp_client_runs_the_whole_flow_over_http() {
 async fn the_stdio_command_runs_the_same_flow() {
     run_flow("stdio").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_transcript_resource_announces_the_customers_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = start(dir.path()).await;
+    let mut customer = Visitor::open(&bridge.base).await;
+    customer.say("Hello?").await;
+    let uri = format!("omnibridge://conversations/{}", customer.conversation);
+    let (mut child, mut lines) = agent("http", &bridge.base, KEY, &["watch", &uri]);
+    let listening = next_json(&mut lines).await;
+    assert_eq!(listening["step"], "listening");
+    assert_eq!(listening["honored"], json!([uri]));
+    customer.say("Are you there?").await;
+    let updated = next_json(&mut lines).await;
+    assert_eq!(updated["step"], "updated", "{updated}");
+    assert_eq!(updated["uri"], uri.as_str());
+    assert!(child.wait().await.unwrap().success());
+}
