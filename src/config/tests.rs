@@ -333,3 +333,75 @@ fn retention_has_defaults_and_takes_env_overrides() {
     let err = Settings::load_from(Some(f.path()), env(&[])).unwrap_err();
     assert!(err.to_string().contains("max_age"), "{err}");
 }
+
+/// Loads a key with scopes `["agent"]` and the guardrails table `rails` (TOML lines).
+fn guarded(rails: &str) -> Result<Settings, ConfigError> {
+    let f = file(&format!(
+        "{}[api.keys.guardrails]\n{rails}\n",
+        key_with_scopes("[\"agent\"]")
+    ));
+    Settings::load_from(Some(f.path()), env(&[("OMNIBRIDGE_API_KEYS", "dev")]))
+}
+
+#[test]
+fn api_key_guardrails_load_and_errors_name_the_key_path() {
+    let s = guarded(
+        "currencies = [\"EUR\"]\nmax_amount = { EUR = 50000 }\n\
+         [api.keys.guardrails.daily_limit]\nper_key = { EUR = 500000 }",
+    )
+    .unwrap();
+    let rails = s.api.keys[0].guardrails.as_ref().unwrap();
+    assert_eq!(rails.max_amount("EUR"), Some(50000));
+    assert_eq!(rails.daily_per_key("EUR"), Some(500000));
+    assert_eq!(
+        rails.refunds(),
+        &RefundRights::None,
+        "a guarded key refunds nothing by default"
+    );
+    let keys = s.api_keys();
+    assert!(
+        keys.verify("dev").unwrap().guardrails.is_none(),
+        "env keys are unguarded"
+    );
+    assert!(guarded("").unwrap().api.keys[0].guardrails.is_some());
+    let unguarded = file(&key_with_scopes("[\"agent\"]"));
+    let s = Settings::load_from(Some(unguarded.path()), env(&[])).unwrap();
+    assert!(s.api.keys[0].guardrails.is_none());
+
+    for (rails, key, reason) in [
+        (
+            "max_amount = { EUX = 5 }",
+            "api.keys.0.guardrails.max_amount",
+            "EUX",
+        ),
+        (
+            "approval_above = { EUR = 0 }",
+            "api.keys.0.guardrails.approval_above",
+            "greater than 0",
+        ),
+        (
+            "refunds = \"some\"",
+            "api.keys.0.guardrails.refunds",
+            "\"none\", \"all\"",
+        ),
+        (
+            "[api.keys.guardrails.daily_limit]\nper_key = { EUR = -1 }",
+            "api.keys.0.guardrails.daily_limit.per_key",
+            "greater than 0",
+        ),
+    ] {
+        let msg = guarded(rails).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!("invalid value for {key}: ")),
+            "{rails}: {msg}"
+        );
+        assert!(msg.contains(reason), "{rails}: {msg}");
+    }
+    let msg = guarded("max_per_intent = { EUR = 5 }")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("unknown key `max_per_intent` in [api.keys.0.guardrails]"),
+        "{msg}"
+    );
+}

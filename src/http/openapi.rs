@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{api, stream};
@@ -100,10 +100,14 @@ fn add_insufficient_scope(operation: &mut Operation) {
         .map(|s| format!("`{s}`"))
         .collect::<Vec<_>>()
         .join(", ");
+    let mut description =
+        format!("`insufficient_scope`: the API key lacks the {named} scope this operation needs");
+    // An operation's own 403 (a guardrail refusal) is kept in the description.
+    if let Some(RefOr::T(own)) = operation.responses.responses.get("403") {
+        description = format!("{description}; {}", own.description);
+    }
     let response = ResponseBuilder::new()
-        .description(format!(
-            "`insufficient_scope`: the API key lacks the {named} scope this operation needs"
-        ))
+        .description(description)
         .content(
             "application/problem+json",
             ContentBuilder::new()
@@ -206,6 +210,13 @@ mod tests {
             }
         }
         assert_eq!(seen, 23);
+        let create = &doc["paths"]["/v1/payment-intents"]["post"]["responses"]["403"];
+        let description = create["description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("insufficient_scope")
+                && description.contains("guardrail_exceeded"),
+            "{create}"
+        );
         let scheme = &doc["components"]["securitySchemes"]["api_key"];
         assert_eq!(scheme["scheme"], "bearer");
         let description = scheme["description"].as_str().unwrap_or_default();

@@ -78,7 +78,9 @@ pub struct ListIntents {
 /// (nothing sent until approved) above its `approval_above`.
 #[utoipa::path(post, path = "/v1/payment-intents", request_body = CreateIntent,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key returns the first answer")),
-    responses((status = 201, body = PaymentIntent), (status = 404, body = crate::web::problem::Problem),
+    responses((status = 201, body = PaymentIntent),
+        (status = 403, body = crate::web::problem::Problem, description = "`guardrail_exceeded`: over a limit of the API key's guardrails (`limit`, `currency`, `limit_minor`, `remaining_minor` in the body)"),
+        (status = 404, body = crate::web::problem::Problem),
         (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = ["payments"])))]
 pub async fn create(
@@ -179,7 +181,9 @@ pub async fn cancel(
 /// with guardrails refunds only what its `refunds` grants (403 `guardrail_exceeded`).
 #[utoipa::path(post, path = "/v1/payment-intents/{id}/refund", request_body = RefundRequest,
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Passed to the method: a retry refunds once")),
-    responses((status = 200, body = PaymentIntent), (status = 409, body = crate::web::problem::Problem),
+    responses((status = 200, body = PaymentIntent),
+        (status = 403, body = crate::web::problem::Problem, description = "`guardrail_exceeded`: the API key's guardrails do not grant this refund"),
+        (status = 409, body = crate::web::problem::Problem),
         (status = 422, body = crate::web::problem::Problem)),
     security(("api_key" = ["payments"])))]
 pub async fn refund(

@@ -26,6 +26,7 @@ mod participants;
 mod payments;
 mod records;
 mod retention;
+mod spend;
 pub mod templates;
 
 /// The SQLite store. Cheap to clone.

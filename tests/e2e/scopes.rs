@@ -227,7 +227,7 @@ async fn every_documented_operation_requires_its_scope() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 21);
+    assert_eq!(checked, 23);
     app.stop().await;
 }
 

@@ -5,12 +5,10 @@
 use omnibridge_sdk::{ConversationId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::spend::over_limit;
 use super::{SqliteStore, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
 use crate::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
-use crate::payments::store::{
-    BeginOutcome, InsertOutcome, IntentKey, PaymentStore, SpendCheck, SpendRefusal,
-    UNCOUNTED_STATES,
-};
+use crate::payments::store::{BeginOutcome, InsertOutcome, IntentKey, PaymentStore, SpendCheck};
 use crate::sqlite::{DbError, now_millis};
 use crate::store::StoreError;
 
@@ -100,68 +98,6 @@ fn record_key(conn: &Connection, key: &IntentKey, id: &str) -> Result<(), DbErro
         now_millis()
     ])?;
     Ok(())
-}
-
-/// The sum of `check.key_name`'s counted intents in `check.currency` created since
-/// `since_sql`, in `conversation` when given.
-fn spent(
-    conn: &Connection,
-    check: &SpendCheck,
-    since_sql: i64,
-    conversation: Option<&str>,
-) -> Result<i64, DbError> {
-    let [a, b, c, d] = UNCOUNTED_STATES.map(|state| state.as_str());
-    let total: i64 = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(amount), 0) FROM payment_intents \
-             WHERE created_by_key = ?1 AND currency = ?2 AND created_at >= ?3 \
-             AND (?4 IS NULL OR conversation_id = ?4) AND state NOT IN (?5, ?6, ?7, ?8)",
-        )?
-        .query_row(
-            params![
-                check.key_name,
-                check.currency,
-                since_sql,
-                conversation,
-                a,
-                b,
-                c,
-                d
-            ],
-            |r| r.get(0),
-        )?;
-    Ok(total)
-}
-
-/// The first daily limit of `check` that `intent` would exceed, with the room left before it.
-fn over_limit(
-    conn: &Connection,
-    check: &SpendCheck,
-    intent: &PaymentIntent,
-) -> Result<Option<SpendRefusal>, DbError> {
-    let since = time_to_sql(check.since)?;
-    let limits = [
-        (
-            "daily_limit.per_conversation",
-            check.per_conversation_limit,
-            Some(intent.conversation_id.as_str()),
-        ),
-        ("daily_limit.per_key", check.per_key_limit, None),
-    ];
-    for (limit, limit_minor, conversation) in limits {
-        let Some(limit_minor) = limit_minor else {
-            continue;
-        };
-        let used = spent(conn, check, since, conversation)?;
-        if used.saturating_add(intent.amount) > limit_minor {
-            return Ok(Some(SpendRefusal {
-                limit,
-                limit_minor,
-                remaining_minor: (limit_minor - used).max(0),
-            }));
-        }
-    }
-    Ok(None)
 }
 
 fn now_sql() -> Result<i64, DbError> {

@@ -5,6 +5,7 @@ mod api;
 mod concurrency;
 mod conformance;
 mod crash;
+mod guardrails;
 mod lifecycle;
 pub mod processes;
 pub mod stripe;
