@@ -5,6 +5,7 @@ official Python MCP SDK (not ours). Used by the Rust e2e tests in tests/e2e/mcp/
     agent.py call  --transport http|stdio --bridge URL [--binary PATH] TOOL JSON_ARGS
     agent.py burst --transport http|stdio --bridge URL --count N TOOL JSON_ARGS
     agent.py watch --transport http|stdio --bridge URL RESOURCE_URI
+    agent.py watch-legacy --transport http|stdio --bridge URL RESOURCE_URI
     agent.py tools --transport http|stdio --bridge URL [--binary PATH]
 
 The API key comes from OMNIBRIDGE_API_KEY. `flow` prints one JSON object per line on stdout:
@@ -31,7 +32,7 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
-def client_for(args):
+def client_for(args, **options):
     key = os.environ["OMNIBRIDGE_API_KEY"]
     if args.transport == "stdio":
         params = mcp.StdioServerParameters(
@@ -39,9 +40,9 @@ def client_for(args):
             args=["mcp", "--url", args.bridge],
             env={"OMNIBRIDGE_API_KEY": key, "RUST_LOG": "warn"},
         )
-        return mcp.Client(params, read_timeout_seconds=90)
+        return mcp.Client(params, read_timeout_seconds=90, **options)
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
-    return mcp.Client(streamable_http_client(args.bridge + "/mcp", http_client=http), read_timeout_seconds=90)
+    return mcp.Client(streamable_http_client(args.bridge + "/mcp", http_client=http), read_timeout_seconds=90, **options)
 
 
 def result_json(result):
@@ -150,6 +151,26 @@ async def watch(args):
                 return
 
 
+async def watch_legacy(args):
+    """The handshake-era way (protocol versions before 2026-07-28): resources/subscribe, then
+    notifications/resources/updated through the session's stream."""
+    updated = asyncio.Queue()
+
+    async def on_message(message):
+        if isinstance(message, Exception):
+            return
+        dumped = message.model_dump(mode="json", by_alias=True) if hasattr(message, "model_dump") else {}
+        text = json.dumps(dumped)
+        if "notifications/resources/updated" in text:
+            await updated.put(dumped)
+
+    async with client_for(args, mode="legacy", message_handler=on_message) as client:
+        await client.subscribe_resource(args.tool)
+        emit(step="listening", protocol=client.protocol_version)
+        notification = await asyncio.wait_for(updated.get(), timeout=30)
+        emit(step="updated", notification=notification)
+
+
 async def list_tools(args):
     try:
         async with client_for(args) as client:
@@ -161,7 +182,7 @@ async def list_tools(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["flow", "call", "burst", "watch", "tools"])
+    parser.add_argument("command", choices=["flow", "call", "burst", "watch", "watch-legacy", "tools"])
     parser.add_argument("tool", nargs="?")
     parser.add_argument("arguments", nargs="?", default="{}")
     parser.add_argument("--transport", choices=["http", "stdio"], default="http")
@@ -177,6 +198,8 @@ def main():
         asyncio.run(burst(args))
     elif args.command == "watch":
         asyncio.run(watch(args))
+    elif args.command == "watch-legacy":
+        asyncio.run(watch_legacy(args))
     else:
         asyncio.run(list_tools(args))
 

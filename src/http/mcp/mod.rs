@@ -17,6 +17,7 @@
 //! this endpoint (`crate::cli`'s `mcp` command).
 
 mod caller;
+mod redact;
 mod reply;
 mod server;
 mod tools;

@@ -141,7 +141,7 @@ mod tests {
                 status: "blocked".into(),
             },
         )));
-        assert!(blocked(&[blocked_member.clone()]));
+        assert!(blocked(std::slice::from_ref(&blocked_member)));
         let hello = envelope(EventBody::MessageReceived(Message::new(Content::text(
             "hi",
         ))));

@@ -3,6 +3,8 @@
 //! subscribed conversations.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use omnibridge_sdk::ConversationId;
@@ -12,10 +14,11 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
     ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-    ServerCapabilities, ServerConfig, SubscriptionFilter,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
-use rmcp::{ErrorData, RoleServer, ServerHandler};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 
 use super::caller::{allowed, caller_of};
 use super::tools::error_result;
@@ -46,6 +49,25 @@ pub fn tool_scope(tool: &str) -> Scope {
 pub struct AgentServer {
     pub(super) state: AppState,
     tool_router: ToolRouter<AgentServer>,
+    /// Conversations subscribed with the legacy `resources/subscribe` (sessions of protocol
+    /// versions before 2026-07-28), and whether their follower task runs.
+    legacy: Arc<LegacySubscriptions>,
+}
+
+/// The legacy subscriptions of one session.
+#[derive(Default)]
+struct LegacySubscriptions {
+    conversations: Mutex<HashSet<String>>,
+    following: AtomicBool,
+}
+
+impl LegacySubscriptions {
+    fn watched(&self) -> HashSet<String> {
+        self.conversations
+            .lock()
+            .map(|set| set.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl AgentServer {
@@ -54,6 +76,53 @@ impl AgentServer {
         Self {
             state,
             tool_router: Self::tool_router(),
+            legacy: Arc::default(),
+        }
+    }
+
+    /// Follows the bus for a legacy session: `notifications/resources/updated` to `peer` for
+    /// each subscribed conversation that changes, until the session goes away.
+    async fn follow_legacy(
+        state: AppState,
+        subscriptions: Arc<LegacySubscriptions>,
+        peer: Peer<RoleServer>,
+    ) {
+        let bus = &state.bus;
+        let mut head = bus.watch_head();
+        let mut after = bus.head().await.unwrap_or(0);
+        loop {
+            if let Ok(batch) = bus.read_after(after, 256).await {
+                let watched = subscriptions.watched();
+                let mut changed = HashSet::new();
+                for envelope in &batch {
+                    if let Some(seq) = envelope.seq {
+                        after = seq;
+                    }
+                    if watched.contains(envelope.conversation_id.as_str()) {
+                        changed.insert(envelope.conversation_id.to_string());
+                    }
+                }
+                for id in changed {
+                    let uri = format!("{CONVERSATION_URI_PREFIX}{id}");
+                    let sent = peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await;
+                    if sent.is_err() {
+                        return;
+                    }
+                }
+                if batch.len() == 256 {
+                    continue;
+                }
+            }
+            tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                () = crate::bus::head_moved(&mut head) => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+            if peer.is_transport_closed() {
+                return;
+            }
         }
     }
 
@@ -231,6 +300,43 @@ impl ServerHandler for AgentServer {
             ),
             Err(error) => Err(ErrorData::internal_error(error.code.to_owned(), None)),
         }
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Self::require_messages(&context)?;
+        let id = Self::conversation_of(&request.uri).ok_or_else(|| {
+            ErrorData::resource_not_found(format!("unknown_resource: {:?}", request.uri), None)
+        })?;
+        if let Ok(mut set) = self.legacy.conversations.lock() {
+            set.insert(id.to_string());
+        }
+        if !self.legacy.following.swap(true, Ordering::SeqCst) {
+            tokio::spawn(Self::follow_legacy(
+                self.state.clone(),
+                self.legacy.clone(),
+                context.peer.clone(),
+            ));
+        }
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if let Some(id) = Self::conversation_of(&request.uri)
+            && let Ok(mut set) = self.legacy.conversations.lock()
+        {
+            set.remove(id.as_str());
+        }
+        Ok(())
     }
 
     fn accepted_subscription_filter(

@@ -591,7 +591,10 @@ impl AgentServer {
             Value::Null
         } else {
             match engine.notifier().payment_request_preview(&intent).await {
-                Ok(shown) => json!(shown),
+                Ok(mut shown) => {
+                    shown.text = super::redact::confirmation_links(&shown.text).into_owned();
+                    json!(shown)
+                }
                 Err(reason) => json!({ "error": reason }),
             }
         };

@@ -157,7 +157,7 @@ pub(super) fn message_text(message: &Message) -> String {
     if message.automated.is_some() {
         text.push_str(" [automated message]");
     }
-    text
+    super::redact::confirmation_links(&text).into_owned()
 }
 
 fn buttons(buttons: &[Button]) -> String {

@@ -123,6 +123,14 @@ fn event_json(envelope: &Envelope) -> Value {
         .ok()
         .and_then(|mut v| v.get_mut("data").map(Value::take))
         .unwrap_or(Value::Null);
+    // Confirmation links are for the customer only (JSON strings hold no whitespace-free
+    // link edges other than quotes, so redacting the serialized data is exact).
+    let data = match serde_json::to_string(&data) {
+        Ok(json) if json.contains(crate::payments::confirm_link::PATH) => {
+            serde_json::from_str(&super::redact::confirmation_links(&json)).unwrap_or(Value::Null)
+        }
+        _ => data,
+    };
     json!({
         "seq": envelope.seq,
         "type": envelope.event_type(),

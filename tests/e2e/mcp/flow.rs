@@ -188,20 +188,38 @@ async fn the_stdio_command_runs_the_same_flow() {
     run_flow("stdio").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscribed_transcript_resource_announces_the_customers_next_message() {
+/// Subscribes to a conversation's transcript with `command` (`watch`: `subscriptions/listen`;
+/// `watch-legacy`: `resources/subscribe` on a handshake-era session), then the customer
+/// writes; returns what the client received.
+async fn watch_transcript(command: &str) -> (String, Value, Value) {
     let dir = tempfile::tempdir().unwrap();
     let bridge = start(dir.path()).await;
     let mut customer = Visitor::open(&bridge.base).await;
     customer.say("Hello?").await;
     let uri = format!("omnibridge://conversations/{}", customer.conversation);
-    let (mut child, mut lines) = agent("http", &bridge.base, KEY, &["watch", &uri]);
+    let (mut child, mut lines) = agent("http", &bridge.base, KEY, &[command, &uri]);
     let listening = next_json(&mut lines).await;
     assert_eq!(listening["step"], "listening");
-    assert_eq!(listening["honored"], json!([uri]));
     customer.say("Are you there?").await;
     let updated = next_json(&mut lines).await;
     assert_eq!(updated["step"], "updated", "{updated}");
-    assert_eq!(updated["uri"], uri.as_str());
     assert!(child.wait().await.unwrap().success());
+    (uri, listening, updated)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_transcript_resource_announces_the_customers_next_message() {
+    let (uri, listening, updated) = watch_transcript("watch").await;
+    assert_eq!(listening["honored"], json!([uri]));
+    assert_eq!(updated["uri"], uri.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_era_client_subscribes_with_resources_subscribe() {
+    let (uri, listening, updated) = watch_transcript("watch-legacy").await;
+    assert_ne!(listening["protocol"], "2026-07-28", "{listening}");
+    assert!(
+        updated["notification"].to_string().contains(&uri),
+        "{updated}"
+    );
 }
