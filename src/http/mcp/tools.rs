@@ -33,6 +33,8 @@ const DEFAULT_LAST: usize = 20;
 const MAX_LAST: usize = 200;
 /// Events read to judge whether a reply is possible (blocked bots, automated mail).
 const REPLY_LOOKBACK: usize = 20;
+/// Pages of conversations scanned for one filtered `list_conversations` answer.
+const MAX_SCANNED_PAGES: usize = 20;
 /// Default lifetime of an intent requested by an agent: 24 hours.
 const INTENT_EXPIRES_IN_SECS: u64 = 24 * 3600;
 
@@ -393,8 +395,9 @@ impl AgentServer {
             .transpose()?;
         let mut out = Vec::new();
         let mut next_cursor = None;
-        // With a channel filter, read on until the page is full or the list ends.
-        loop {
+        // With a channel filter, read on until the page is full, the list ends, or enough
+        // pages were scanned (the cursor then continues where this answer stopped).
+        for _ in 0..MAX_SCANNED_PAGES {
             let page = self
                 .state
                 .store
@@ -415,12 +418,11 @@ impl AgentServer {
                     break;
                 }
             }
+            next_cursor = (full || out.len() == limit)
+                .then(|| before.as_ref())
+                .flatten()
+                .map(|(at, id)| crate::http::api::conversations::encode_cursor(at, id));
             if out.len() == limit || !full {
-                if out.len() == limit {
-                    next_cursor = before
-                        .as_ref()
-                        .map(|(at, id)| crate::http::api::conversations::encode_cursor(at, id));
-                }
                 break;
             }
         }
