@@ -419,7 +419,7 @@ impl AgentServer {
                 }
             }
             next_cursor = (full || out.len() == limit)
-                .then(|| before.as_ref())
+                .then_some(before.as_ref())
                 .flatten()
                 .map(|(at, id)| crate::http::api::conversations::encode_cursor(at, id));
             if out.len() == limit || !full {

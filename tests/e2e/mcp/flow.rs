@@ -23,6 +23,8 @@ async fn start(dir: &std::path::Path) -> BridgeProcess {
     .await
 }
 
+/// The agent script's next JSON line; no tool result it reports may carry the API key or a
+/// confirmation link.
 async fn next_json(
     lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 ) -> Value {
@@ -31,6 +33,10 @@ async fn next_json(
         .expect("the agent said something in time")
         .unwrap()
         .expect("the agent script is still running");
+    assert!(
+        !line.contains(KEY) && !line.contains("/confirm/"),
+        "a secret in a tool result: {line}"
+    );
     serde_json::from_str(&line).unwrap()
 }
 
