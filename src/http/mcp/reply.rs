@@ -134,6 +134,66 @@ mod tests {
         )
     }
 
+    /// A channel with WhatsApp's 24 h window, optionally with an approved stand-in template.
+    struct Windowed {
+        capabilities: omnibridge_sdk::Capabilities,
+        template: Option<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl Channel for Windowed {
+        fn kind(&self) -> omnibridge_sdk::ChannelKind {
+            omnibridge_sdk::ChannelKind::new("whatsapp").unwrap()
+        }
+        fn capabilities(&self) -> &omnibridge_sdk::Capabilities {
+            &self.capabilities
+        }
+        async fn send(
+            &self,
+            _msg: &OutboundMessage,
+        ) -> Result<omnibridge_sdk::SendReceipt, omnibridge_sdk::ChannelError> {
+            Err(omnibridge_sdk::ChannelError::Malformed(
+                "not in this test".into(),
+            ))
+        }
+        fn window_template(&self, _msg: &OutboundMessage) -> Option<String> {
+            self.template.clone()
+        }
+    }
+
+    #[test]
+    fn the_reply_window_decides_free_form_template_or_nothing() {
+        let now = chrono::Utc::now();
+        let conversation = |hours_ago: i64| Conversation {
+            id: ConversationId::new("cv_1"),
+            channel_id: "whatsapp".into(),
+            channel: omnibridge_sdk::ChannelKind::new("whatsapp").unwrap(),
+            conversation: ConversationRef::new("a", "t"),
+            created_at: now,
+            last_event_at: now,
+            last_inbound_at: Some(now - chrono::Duration::hours(hours_ago)),
+        };
+        let mut channel = Windowed {
+            capabilities: omnibridge_sdk::Capabilities::text_only(4096)
+                .with_reply_window(std::time::Duration::from_secs(24 * 3600)),
+            template: None,
+        };
+        let open = status(&conversation(1), Some(&channel), &[], now);
+        assert_eq!((open.possible, open.via.as_str()), (true, "free_form"));
+        let closed = status(&conversation(25), Some(&channel), &[], now);
+        assert_eq!((closed.possible, closed.via.as_str()), (false, "none"));
+        assert!(closed.note.unwrap().contains("window is closed"));
+        channel.template = Some("order_update".into());
+        let stand_in = status(&conversation(25), Some(&channel), &[], now);
+        assert_eq!(
+            (stand_in.possible, stand_in.via.as_str()),
+            (false, "template")
+        );
+        assert!(stand_in.note.unwrap().contains("order_update"));
+        let unconfigured = status(&conversation(1), None, &[], now);
+        assert_eq!(unconfigured.via, "none");
+    }
+
     #[test]
     fn blocking_and_automation_are_read_from_the_latest_events() {
         let blocked_member = envelope(EventBody::MessageReceived(Message::new(
