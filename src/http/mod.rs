@@ -13,7 +13,7 @@
 //! |---|---|
 //! | `/v1/conversations…` (list, detail, events, send), `/v1/outbound/{id}`, `/v1/media/{id}`, `/v1/events` (SSE) | `messages` |
 //! | `/v1/payment-intents…`, `PUT /v1/customers/{channel}/{user_id}/payment-source` | `payments` |
-//! | `/v1/templates…` (to come) | `templates` |
+//! | `/v1/templates…` | `templates` |
 //! | none yet (dead letters, replays would go here) | `admin` |
 //! | the MCP interface `/mcp` ([`mcp`]) | `agent`, or `messages` / `payments` for their tools |
 //!
