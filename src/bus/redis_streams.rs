@@ -78,6 +78,11 @@ fn is_code(error: &RedisError, code: &str) -> bool {
 }
 
 impl RedisBus {
+    /// The sorted set indexing one conversation's seqs.
+    fn conversation_key(&self, conversation: &ConversationId) -> String {
+        format!("{}:conv:{}", self.inner.prefix, conversation.as_str())
+    }
+
     /// Connects to `url` (`redis://host:port/db`) and uses keys under `{namespace}:`. Starts
     /// the head poller, so it must be called inside a tokio runtime.
     pub async fn connect(url: &str, namespace: &str) -> Result<Self, BusError> {
@@ -175,6 +180,19 @@ fn decode_all(entries: &[StreamId]) -> Result<Vec<Envelope>, BusError> {
     entries.iter().map(decode).collect()
 }
 
+/// Envelopes from a conversation script's flat `seq, envelope, …` answer.
+fn decode_pairs(flat: &[String]) -> Result<Vec<Envelope>, BusError> {
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let seq = pair[0].parse::<Seq>().map_err(|e| BusError::Corrupt {
+                seq: 0,
+                reason: format!("bad seq in conversation index: {e}"),
+            })?;
+            decode_json(seq, &pair[1])
+        })
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl EventLog for RedisBus {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
@@ -244,26 +262,13 @@ impl EventLog for RedisBus {
             return Ok(Vec::new());
         }
         let flat: Vec<String> = scripts::READ_CONVERSATION_LATEST
-            .key(format!(
-                "{}:conv:{}",
-                self.inner.prefix,
-                conversation.as_str()
-            ))
+            .key(self.conversation_key(conversation))
             .key(&self.inner.events_key)
             .arg(limit)
             .invoke_async(&mut self.inner.con())
             .await
             .map_err(unavailable)?;
-        let mut events = flat
-            .chunks_exact(2)
-            .map(|pair| {
-                let seq = pair[0].parse::<Seq>().map_err(|e| BusError::Corrupt {
-                    seq: 0,
-                    reason: format!("bad seq in conversation index: {e}"),
-                })?;
-                decode_json(seq, &pair[1])
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut events = decode_pairs(&flat)?;
         events.reverse();
         Ok(events)
     }
@@ -278,26 +283,14 @@ impl EventLog for RedisBus {
             return Ok(Vec::new());
         }
         let flat: Vec<String> = scripts::READ_CONVERSATION
-            .key(format!(
-                "{}:conv:{}",
-                self.inner.prefix,
-                conversation.as_str()
-            ))
+            .key(self.conversation_key(conversation))
             .key(&self.inner.events_key)
             .arg(after)
             .arg(limit)
             .invoke_async(&mut self.inner.con())
             .await
             .map_err(unavailable)?;
-        flat.chunks_exact(2)
-            .map(|pair| {
-                let seq = pair[0].parse::<Seq>().map_err(|e| BusError::Corrupt {
-                    seq: 0,
-                    reason: format!("bad seq in conversation index: {e}"),
-                })?;
-                decode_json(seq, &pair[1])
-            })
-            .collect()
+        decode_pairs(&flat)
     }
 
     async fn head(&self) -> Result<Seq, BusError> {

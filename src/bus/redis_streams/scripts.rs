@@ -161,12 +161,9 @@ return {removed, more}
     )
 });
 
-/// Reads one conversation: `KEYS[1]` its sorted set, `KEYS[2]` the events stream, `ARGV[1]`
-/// the seq to read after, `ARGV[2]` the limit. Returns a flat array `seq1, envelope1, ...`.
-pub(super) static READ_CONVERSATION: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, ARGV[2])
+/// The tail of both conversation scripts: for each seq in `seqs`, its envelope from the events
+/// stream `KEYS[2]`; returns a flat array `seq1, envelope1, ...`.
+const FETCH_ENVELOPES: &str = r"
 local out = {}
 for _, seq in ipairs(seqs) do
   local entry = redis.call('XRANGE', KEYS[2], seq .. '-0', seq .. '-0')[1]
@@ -181,30 +178,20 @@ for _, seq in ipairs(seqs) do
   end
 end
 return out
-",
-    )
+";
+
+/// Reads one conversation: `KEYS[1]` its sorted set, `KEYS[2]` the events stream, `ARGV[1]`
+/// the seq to read after, `ARGV[2]` the limit. Returns a flat array `seq1, envelope1, ...`.
+pub(super) static READ_CONVERSATION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "local seqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, ARGV[2])\n{FETCH_ENVELOPES}"
+    ))
 });
 
 /// The newest `ARGV[1]` events of one conversation, newest first: `seq, envelope` pairs.
 /// KEYS: the conversation's index, the events stream.
 pub(super) static READ_CONVERSATION_LATEST: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local seqs = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '-inf', 'LIMIT', 0, ARGV[1])
-local out = {}
-for _, seq in ipairs(seqs) do
-  local entry = redis.call('XRANGE', KEYS[2], seq .. '-0', seq .. '-0')[1]
-  if entry then
-    local fields = entry[2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 'env' then
-        out[#out + 1] = seq
-        out[#out + 1] = fields[i + 1]
-      end
-    end
-  end
-end
-return out
-",
-    )
+    Script::new(&format!(
+        "local seqs = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '-inf', 'LIMIT', 0, ARGV[1])\n{FETCH_ENVELOPES}"
+    ))
 });

@@ -24,6 +24,20 @@ mod tools;
 mod transcript;
 mod wait;
 
+/// An envelope of `body` on a `kind` channel's conversation `cv_1`, for the modules' tests.
+#[cfg(test)]
+fn test_envelope(kind: &str, body: omnibridge_sdk::EventBody) -> omnibridge_sdk::Envelope {
+    #![allow(clippy::unwrap_used)]
+    let event =
+        omnibridge_sdk::InboundEvent::new(omnibridge_sdk::ConversationRef::new("a", "t"), body);
+    omnibridge_sdk::Envelope::stamp(
+        event,
+        omnibridge_sdk::ChannelKind::new(kind).unwrap(),
+        omnibridge_sdk::ConversationId::new("cv_1"),
+        chrono::Utc::now(),
+    )
+}
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -118,20 +118,14 @@ fn automated(recent: &[Envelope]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use omnibridge_sdk::{ConversationRef, Delivery, DeliveryStatus, InboundEvent, Message};
+    use omnibridge_sdk::{ConversationRef, Delivery, DeliveryStatus, Message};
 
     use omnibridge_sdk::ConversationId;
 
     use super::*;
 
     fn envelope(body: EventBody) -> Envelope {
-        let event = InboundEvent::new(ConversationRef::new("a", "t"), body);
-        Envelope::stamp(
-            event,
-            omnibridge_sdk::ChannelKind::new("telegram").unwrap(),
-            ConversationId::new("cv_1"),
-            chrono::Utc::now(),
-        )
+        super::super::test_envelope("telegram", body)
     }
 
     /// A channel with WhatsApp's 24 h window, optionally with an approved stand-in template.

@@ -36,6 +36,39 @@ const LISTED_RESOURCES: usize = 50;
 /// How often a subscription looks at the bus when no wake-up came (other instances).
 const POLL: Duration = Duration::from_millis(500);
 
+/// Events read from the bus per look by a subscription.
+const FOLLOW_BATCH: usize = 256;
+
+/// Reads the bus after `*after` (moving it past what was read): the transcript URIs of the
+/// `watched` conversations that changed, and whether a full batch was read (more may wait).
+async fn changed_uris(
+    state: &AppState,
+    after: &mut crate::bus::Seq,
+    watched: &HashSet<String>,
+) -> (Vec<String>, bool) {
+    let batch = match state.bus.read_after(*after, FOLLOW_BATCH).await {
+        Ok(batch) => batch,
+        Err(error) => {
+            tracing::warn!(%error, "MCP subscription could not read the bus; retrying.");
+            return (Vec::new(), false);
+        }
+    };
+    let mut changed = HashSet::new();
+    for envelope in &batch {
+        if let Some(seq) = envelope.seq {
+            *after = seq;
+        }
+        if watched.contains(envelope.conversation_id.as_str()) {
+            changed.insert(envelope.conversation_id.to_string());
+        }
+    }
+    let uris = changed
+        .into_iter()
+        .map(|id| format!("{CONVERSATION_URI_PREFIX}{id}"))
+        .collect();
+    (uris, batch.len() == FOLLOW_BATCH)
+}
+
 /// The scope a tool needs (besides `agent`, which grants them all).
 pub fn tool_scope(tool: &str) -> Scope {
     match tool {
@@ -87,33 +120,20 @@ impl AgentServer {
         subscriptions: Arc<LegacySubscriptions>,
         peer: Peer<RoleServer>,
     ) {
-        let bus = &state.bus;
-        let mut head = bus.watch_head();
-        let mut after = bus.head().await.unwrap_or(0);
+        let mut head = state.bus.watch_head();
+        let mut after = state.bus.head().await.unwrap_or(0);
         loop {
-            if let Ok(batch) = bus.read_after(after, 256).await {
-                let watched = subscriptions.watched();
-                let mut changed = HashSet::new();
-                for envelope in &batch {
-                    if let Some(seq) = envelope.seq {
-                        after = seq;
-                    }
-                    if watched.contains(envelope.conversation_id.as_str()) {
-                        changed.insert(envelope.conversation_id.to_string());
-                    }
+            let (uris, more) = changed_uris(&state, &mut after, &subscriptions.watched()).await;
+            for uri in uris {
+                let sent = peer
+                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                    .await;
+                if sent.is_err() {
+                    return;
                 }
-                for id in changed {
-                    let uri = format!("{CONVERSATION_URI_PREFIX}{id}");
-                    let sent = peer
-                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                        .await;
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-                if batch.len() == 256 {
-                    continue;
-                }
+            }
+            if more {
+                continue;
             }
             tokio::select! {
                 () = state.shutdown.cancelled() => return,
@@ -368,37 +388,22 @@ impl ServerHandler for AgentServer {
             context.cancelled().await;
             return Ok(());
         }
-        let bus = &self.state.bus;
-        let mut head = bus.watch_head();
-        let mut after = bus
+        let mut head = self.state.bus.watch_head();
+        let mut after = self
+            .state
+            .bus
             .head()
             .await
             .map_err(|error| ErrorData::internal_error(error.to_string(), None))?;
         loop {
-            match bus.read_after(after, 256).await {
-                Ok(batch) => {
-                    let mut changed = HashSet::new();
-                    for envelope in &batch {
-                        if let Some(seq) = envelope.seq {
-                            after = seq;
-                        }
-                        if watched.contains(envelope.conversation_id.as_str()) {
-                            changed.insert(envelope.conversation_id.to_string());
-                        }
-                    }
-                    for id in changed {
-                        let uri = format!("{CONVERSATION_URI_PREFIX}{id}");
-                        if context.sink().notify_resource_updated(uri).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    if batch.len() == 256 {
-                        continue;
-                    }
+            let (uris, more) = changed_uris(&self.state, &mut after, &watched).await;
+            for uri in uris {
+                if context.sink().notify_resource_updated(uri).await.is_err() {
+                    return Ok(());
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "MCP subscription could not read the bus; retrying.")
-                }
+            }
+            if more {
+                continue;
             }
             tokio::select! {
                 () = context.cancelled() => return Ok(()),

@@ -175,20 +175,12 @@ fn buttons(buttons: &[Button]) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use omnibridge_sdk::{ConversationRef, InboundEvent, Media, MediaKind, PaymentUpdate};
-
-    use omnibridge_sdk::ConversationId;
+    use omnibridge_sdk::{Media, MediaKind, PaymentUpdate};
 
     use super::*;
 
     fn envelope(body: EventBody) -> Envelope {
-        let event = InboundEvent::new(ConversationRef::new("a", "t"), body);
-        Envelope::stamp(
-            event,
-            omnibridge_sdk::ChannelKind::new("webchat").unwrap(),
-            ConversationId::new("cv_1"),
-            chrono::Utc::now(),
-        )
+        super::super::test_envelope("webchat", body)
     }
 
     #[test]
