@@ -55,10 +55,9 @@ const REPLAY_RETRY: Duration = Duration::from_secs(1);
 /// grows for it). tungstenite's default (128 KiB, zero-filled on first read) was most of an
 /// idle socket's memory.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Frames are written as they are sent (no write-side batching buffer).
+/// Frames are written as they are sent (no write-side batching buffer). The write buffer has
+/// no cap: a socket awaits each frame's write before the next, so it holds one frame at most.
 const WRITE_BUFFER_BYTES: usize = 0;
-/// Back-pressure: a socket whose unsent frames exceed this fails its next write.
-const MAX_WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 pub mod hub;
 
@@ -234,7 +233,6 @@ async fn connect(
         .max_message_size(omnibridge_webchat::MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| serve(socket, state, web, session, token, after)))
 }
 
