@@ -9,6 +9,7 @@
 #                                      (e.g. a release build of main), labelled "baseline"
 #              BASELINE_NAME=<text>    what the baseline is (default: "main before the hub")
 #              RESULTS_DIR=bench/results (binaries come from cargo's target dir)
+#              BRIDGE=/path/omnibridge LOAD=/path/webchat-scale skip the build
 # Goal (issue 15): 10,000 visitors in < 200 MB RSS; reply p99 < 50 ms.
 set -euo pipefail
 
@@ -33,12 +34,16 @@ if (($(ulimit -n) < max_visitors + 1024)); then
     exit 1
 fi
 
-BUILD_CMD="cargo build --release -p omnibridge -p omnibridge-bench"
-echo "+ $BUILD_CMD" >&2
-$BUILD_CMD
-TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BRIDGE="$TARGET/release/omnibridge"
-LOAD="$TARGET/release/webchat-scale"
+if [[ -n ${BRIDGE:-} && -n ${LOAD:-} ]]; then
+    BUILD_CMD="# prebuilt: BRIDGE=$BRIDGE LOAD=$LOAD"
+else
+    BUILD_CMD="cargo build --release -p omnibridge -p omnibridge-bench"
+    echo "+ $BUILD_CMD" >&2
+    $BUILD_CMD
+    TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+    BRIDGE="$TARGET/release/omnibridge"
+    LOAD="$TARGET/release/webchat-scale"
+fi
 
 . "$REPO/bench/lib.sh"
 bench_setup omnibridge-webchat-scale
