@@ -267,7 +267,8 @@ async fn connect(base: &str, hello: Option<usize>) -> Result<(Socket, String)> {
         .ok_or_else(|| anyhow!("welcome without conversation_id: {welcome}"))?
         .to_owned();
     if let Some(index) = hello {
-        let frame = json!({"type": "message", "text": "hello", "client_msg_id": format!("h{index}")});
+        let frame =
+            json!({"type": "message", "text": "hello", "client_msg_id": format!("h{index}")});
         socket.send(Message::Text(frame.to_string().into())).await?;
         next_frame(&mut socket, "ack").await?;
     }

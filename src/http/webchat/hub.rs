@@ -204,41 +204,48 @@ impl Drop for Waiter {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use futures_util::FutureExt;
+
     use super::*;
 
     fn conv(name: &str) -> ConversationId {
         ConversationId::from(name.to_owned())
     }
 
-    /// Whether the waiter is woken right now (without waiting).
-    async fn is_woken(waiter: &mut Waiter) -> bool {
-        tokio::time::timeout(Duration::from_millis(20), waiter.woken())
-            .await
-            .is_ok()
+    /// Whether the waiter has a wake pending (polled once, without waiting).
+    fn is_woken(waiter: &mut Waiter) -> bool {
+        waiter.woken().now_or_never().is_some()
     }
 
-    #[tokio::test]
-    async fn a_socket_is_woken_only_for_its_own_conversation() {
+    /// Waits (bounded) for a wake the hub's task is about to deliver.
+    async fn wait_woken(waiter: &mut Waiter) {
+        tokio::time::timeout(Duration::from_secs(10), waiter.woken())
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn a_socket_is_woken_only_for_its_own_conversation() {
         let hub = Hub::new();
         let mut a = hub.register(&conv("a"));
         let mut b = hub.register(&conv("b"));
         hub.wake(&conv("a"), 5);
-        assert!(is_woken(&mut a).await);
-        assert!(!is_woken(&mut b).await);
+        assert!(is_woken(&mut a));
+        assert!(!is_woken(&mut b));
         // Consumed: no second wake without a new message.
-        assert!(!is_woken(&mut a).await);
+        assert!(!is_woken(&mut a));
         // An old seq wakes nobody; an unfollowed conversation is a no-op.
         hub.wake(&conv("a"), 4);
         hub.wake(&conv("nobody"), 9);
-        assert!(!is_woken(&mut a).await);
+        assert!(!is_woken(&mut a));
         assert_eq!(hub.conversations(), 2);
         hub.wake_all();
-        assert!(is_woken(&mut a).await);
-        assert!(is_woken(&mut b).await);
+        assert!(is_woken(&mut a));
+        assert!(is_woken(&mut b));
     }
 
-    #[tokio::test]
-    async fn closed_sockets_deregister_and_the_conversation_leaves_with_the_last() {
+    #[test]
+    fn closed_sockets_deregister_and_the_conversation_leaves_with_the_last() {
         let hub = Hub::new();
         let first = hub.register(&conv("a"));
         let mut second = hub.register(&conv("a"));
@@ -246,7 +253,7 @@ mod tests {
         drop(first);
         assert_eq!(hub.waiters(&conv("a")), 1);
         hub.wake(&conv("a"), 1);
-        assert!(is_woken(&mut second).await);
+        assert!(is_woken(&mut second));
         drop(second);
         assert_eq!(hub.conversations(), 0);
         assert_eq!(hub.waiters(&conv("a")), 0);
@@ -265,12 +272,11 @@ mod tests {
         let hub = Hub::new();
         let (notices, rx) = broadcast::channel(4);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(hub.clone().run(
-            rx,
-            bus,
-            Duration::from_secs(3600),
-            shutdown.clone(),
-        ));
+        let task =
+            tokio::spawn(
+                hub.clone()
+                    .run(rx, bus, Duration::from_secs(3600), shutdown.clone()),
+            );
         let mut mine = hub.register(&conv("mine"));
         let mut other = hub.register(&conv("other"));
         let notice = |name: &str, seq, event_type| AppendNotice {
@@ -278,20 +284,70 @@ mod tests {
             seq,
             event_type,
         };
-        notices.send(notice("mine", 1, "delivery.updated")).unwrap();
-        assert!(!is_woken(&mut mine).await);
+        // Notices are taken in order: once `mine` is woken, the one before it was handled.
+        notices
+            .send(notice("other", 1, "delivery.updated"))
+            .unwrap();
         notices.send(notice("mine", 2, SENT)).unwrap();
-        assert!(tokio::time::timeout(Duration::from_secs(5), mine.woken())
-            .await
-            .is_ok());
-        assert!(!is_woken(&mut other).await);
-        // A lagged stream wakes everyone.
-        for seq in 3..20 {
+        wait_woken(&mut mine).await;
+        assert!(!is_woken(&mut other), "a delivery notice woke a socket");
+        notices.send(notice("elsewhere", 3, SENT)).unwrap();
+        notices.send(notice("mine", 4, SENT)).unwrap();
+        wait_woken(&mut mine).await;
+        assert!(!is_woken(&mut other), "woken for another conversation");
+        // A lagged stream (capacity 4) wakes everyone.
+        for seq in 5..20 {
             notices.send(notice("elsewhere", seq, SENT)).unwrap();
         }
-        assert!(tokio::time::timeout(Duration::from_secs(5), other.woken())
+        wait_woken(&mut other).await;
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), task)
             .await
-            .is_ok());
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_poll_wakes_for_appends_by_other_instances() {
+        use omnibridge_sdk::{
+            ChannelKind, Content, ConversationRef, Envelope, EventBody, InboundEvent, Message,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::sqlite::Database::open(
+            dir.path().join("t.sqlite"),
+            crate::sqlite::Durability::Normal,
+        )
+        .unwrap();
+        let bus: Arc<dyn EventLog> =
+            Arc::new(crate::bus::sqlite::SqliteBus::new(db).await.unwrap());
+        let hub = Hub::new();
+        // No notice ever arrives: the appends below bypass this instance's ingest.
+        let (_notices, rx) = broadcast::channel::<AppendNotice>(4);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(hub.clone().run(
+            rx,
+            bus.clone(),
+            Duration::from_millis(20),
+            shutdown.clone(),
+        ));
+        let mut mine = hub.register(&conv("mine"));
+        let mut other = hub.register(&conv("other"));
+        let kind = ChannelKind::new("webchat").unwrap();
+        let append = |id: &str, body: EventBody| {
+            let event = InboundEvent::new(ConversationRef::new("site", id), body);
+            crate::bus::NewEvent {
+                envelope: Envelope::stamp(event, kind.clone(), conv(id), chrono::Utc::now()),
+                dedup_key: None,
+            }
+        };
+        let sent = || EventBody::MessageSent(Message::new(Content::text("hi".to_owned())));
+        let received = || EventBody::MessageReceived(Message::new(Content::text("yo".to_owned())));
+        bus.append(vec![append("other", received()), append("mine", sent())])
+            .await
+            .unwrap();
+        wait_woken(&mut mine).await;
+        assert!(!is_woken(&mut other), "a received message woke a socket");
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
