@@ -5,8 +5,9 @@
 //! takes this instance's append notices and, once per poll, reads the log after the last seq it
 //! saw (appends by other instances sharing the bus). For each `message.sent` on a registered
 //! conversation it moves that conversation's watch to the newest seq, which wakes its sockets;
-//! they then read the conversation after their own seq. A lagged notice stream wakes every
-//! socket (each re-reads; nothing is lost). A dropped [`Waiter`] deregisters, and the
+//! they then read the conversation after their own seq. A lagged notice stream makes the hub
+//! read the log at once (and, should that read fail, wake every socket: each re-reads; nothing
+//! is lost). A dropped [`Waiter`] deregisters, and the
 //! conversation leaves the map with its last socket.
 
 use std::collections::HashMap;
@@ -131,29 +132,38 @@ impl Hub {
                             self.wake(&notice.conversation_id, notice.seq);
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.wake_all(),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (next, complete) = self.catch_up(bus.as_ref(), cursor).await;
+                        cursor = next;
+                        if !complete {
+                            self.wake_all();
+                        }
+                    }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = tick.tick() => cursor = self.catch_up(bus.as_ref(), cursor).await,
+                _ = tick.tick() => cursor = self.catch_up(bus.as_ref(), cursor).await.0,
             }
         }
     }
 
     /// Reads the log after `cursor` and wakes for each `message.sent` not yet seen; returns
-    /// the new cursor. With no socket registered it only moves the cursor to the head.
-    async fn catch_up(&self, bus: &dyn EventLog, mut cursor: Seq) -> Seq {
+    /// the new cursor and whether the log was read up to its head. With no socket registered
+    /// it only moves the cursor to the head.
+    async fn catch_up(&self, bus: &dyn EventLog, mut cursor: Seq) -> (Seq, bool) {
         // Head first, then the check: a socket registered after the check does its replay
         // read after this head, so it sees everything up to it.
-        let head = bus.head().await.unwrap_or(cursor);
+        let Ok(head) = bus.head().await else {
+            return (cursor, false);
+        };
         if head <= cursor || self.conversations() == 0 {
-            return head.max(cursor);
+            return (head.max(cursor), true);
         }
         loop {
             let events = match bus.read_after(cursor, POLL_BATCH).await {
                 Ok(events) => events,
                 Err(error) => {
                     tracing::warn!(%error, "Web-chat hub poll failed; retrying.");
-                    return cursor;
+                    return (cursor, false);
                 }
             };
             let full = events.len() == POLL_BATCH;
@@ -165,7 +175,7 @@ impl Hub {
                 }
             }
             if !full {
-                return cursor;
+                return (cursor, true);
             }
         }
     }
@@ -205,11 +215,33 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use futures_util::FutureExt;
+    use omnibridge_sdk::{
+        ChannelKind, Content, ConversationRef, Envelope, EventBody, InboundEvent, Message,
+    };
 
     use super::*;
 
     fn conv(name: &str) -> ConversationId {
         ConversationId::from(name.to_owned())
+    }
+
+    /// An event of `body` in conversation `id`, to append straight to the bus (as another
+    /// instance would: no notice here).
+    fn append(id: &str, body: EventBody) -> crate::bus::NewEvent {
+        let kind = ChannelKind::new("webchat").unwrap();
+        let event = InboundEvent::new(ConversationRef::new("site", id), body);
+        crate::bus::NewEvent {
+            envelope: Envelope::stamp(event, kind, conv(id), chrono::Utc::now()),
+            dedup_key: None,
+        }
+    }
+
+    fn sent() -> EventBody {
+        EventBody::MessageSent(Message::new(Content::text("hi")))
+    }
+
+    fn received() -> EventBody {
+        EventBody::MessageReceived(Message::new(Content::text("yo")))
     }
 
     /// Whether the waiter has a wake pending (polled once, without waiting).
@@ -272,11 +304,12 @@ mod tests {
         let hub = Hub::new();
         let (notices, rx) = broadcast::channel(4);
         let shutdown = CancellationToken::new();
-        let task =
-            tokio::spawn(
-                hub.clone()
-                    .run(rx, bus, Duration::from_secs(3600), shutdown.clone()),
-            );
+        let task = tokio::spawn(hub.clone().run(
+            rx,
+            bus.clone(),
+            Duration::from_secs(3600),
+            shutdown.clone(),
+        ));
         let mut mine = hub.register(&conv("mine"));
         let mut other = hub.register(&conv("other"));
         let notice = |name: &str, seq, event_type| AppendNotice {
@@ -295,11 +328,14 @@ mod tests {
         notices.send(notice("mine", 4, SENT)).unwrap();
         wait_woken(&mut mine).await;
         assert!(!is_woken(&mut other), "woken for another conversation");
-        // A lagged stream (capacity 4) wakes everyone.
+        // A lagged stream (capacity 4) makes the hub read the log (the poll is an hour away):
+        // it finds what was sent to `other` though that notice was lost.
+        bus.append(vec![append("other", sent())]).await.unwrap();
         for seq in 5..20 {
             notices.send(notice("elsewhere", seq, SENT)).unwrap();
         }
         wait_woken(&mut other).await;
+        assert!(!is_woken(&mut mine), "the lag woke every socket");
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
@@ -309,10 +345,6 @@ mod tests {
 
     #[tokio::test]
     async fn the_poll_wakes_for_appends_by_other_instances() {
-        use omnibridge_sdk::{
-            ChannelKind, Content, ConversationRef, Envelope, EventBody, InboundEvent, Message,
-        };
-
         let dir = tempfile::tempdir().unwrap();
         let db = crate::sqlite::Database::open(
             dir.path().join("t.sqlite"),
@@ -333,16 +365,6 @@ mod tests {
         ));
         let mut mine = hub.register(&conv("mine"));
         let mut other = hub.register(&conv("other"));
-        let kind = ChannelKind::new("webchat").unwrap();
-        let append = |id: &str, body: EventBody| {
-            let event = InboundEvent::new(ConversationRef::new("site", id), body);
-            crate::bus::NewEvent {
-                envelope: Envelope::stamp(event, kind.clone(), conv(id), chrono::Utc::now()),
-                dedup_key: None,
-            }
-        };
-        let sent = || EventBody::MessageSent(Message::new(Content::text("hi".to_owned())));
-        let received = || EventBody::MessageReceived(Message::new(Content::text("yo".to_owned())));
         bus.append(vec![append("other", received()), append("mine", sent())])
             .await
             .unwrap();
