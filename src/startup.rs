@@ -272,6 +272,9 @@ impl Application {
             shutdown: shutdown.clone(),
         };
         let mut workers = JoinSet::new();
+        if let Some(web) = &state.webchat {
+            workers.spawn(web.hub_task(&ingest, bus.clone(), shutdown.clone()));
+        }
         workers.spawn(renderer.clone().keep_fresh(
             settings.templates.dir.clone(),
             template_store.clone(),

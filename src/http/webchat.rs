@@ -1,11 +1,14 @@
 //! The web chat, hosted by the bridge: the demo page at `/`, the widget script, and the
 //! WebSocket at `/webchat/ws`.
 //!
-//! The socket is driven by the bus, not by a push hub: after the welcome frame it replays the
-//! conversation's `message.sent` events after the widget's `after` seq, then follows the bus
-//! live, so a reconnecting visitor gets exactly what they missed and nothing falls between a
-//! send and a reconnect. A frame written to the socket is reported as a `delivered`
-//! delivery event. Visitor frames are appended durably before their `ack`.
+//! The socket is driven by the bus: after the welcome frame it replays the conversation's
+//! `message.sent` events after the widget's `after` seq, then reads the conversation again each
+//! time the [`hub`] wakes it, so a reconnecting visitor gets exactly what they missed and
+//! nothing falls between a send and a reconnect. The hub is the one reader of append notices
+//! (and of other instances' appends) and wakes only the sockets of the conversation a message
+//! was sent to. A frame written to the socket is reported as a `delivered` delivery event.
+//! Visitor frames are appended durably before their `ack`. Each socket is one task with small
+//! buffers, so idle visitors cost little.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +19,6 @@ use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use futures_util::{SinkExt, StreamExt};
 use omnibridge_sdk::{
     ChannelContext, ChannelKind, ConversationId, Delivery, DeliveryStatus, Envelope, EventBody,
     InboundEvent,
@@ -26,7 +28,7 @@ use omnibridge_webchat::{
     parse_client_frame,
 };
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use tokio_util::sync::CancellationToken;
@@ -34,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::EventLog;
 use crate::channels::{ChannelFactories, ChannelRegistry};
 use crate::config::{ChannelSettings, Settings};
-use crate::ingest::{AppendNotice, Ingest, conversation_id};
+use crate::ingest::{Ingest, conversation_id};
 use crate::startup::StartupError;
 use crate::web::problem::ApiError;
 
@@ -45,8 +47,19 @@ pub const CHANNEL_ID: &str = "webchat";
 pub const SECRET_ENV: &str = "OMNIBRIDGE_WEBCHAT_SECRET";
 /// Events read from the bus per replay query.
 const REPLAY_BATCH: usize = 128;
-/// How often a socket looks for messages appended by other bridge instances.
+/// How often the hub looks for messages appended by other bridge instances.
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
+/// How long a socket waits before reading again after a failed replay read.
+const REPLAY_RETRY: Duration = Duration::from_secs(1);
+/// The socket's read buffer: visitor frames are small (a larger one still fits, the buffer
+/// grows for it). tungstenite's default (128 KiB, zero-filled on first read) was most of an
+/// idle socket's memory.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Frames are written as they are sent (no write-side batching buffer). The write buffer has
+/// no cap: a socket awaits each frame's write before the next, so it holds one frame at most.
+const WRITE_BUFFER_BYTES: usize = 0;
+
+pub mod hub;
 
 /// What the web-chat routes need.
 #[derive(Clone)]
@@ -54,6 +67,28 @@ pub struct WebChatState {
     channel: Arc<WebChatChannel>,
     origins: Arc<OriginPolicy>,
     kind: ChannelKind,
+    hub: hub::Hub,
+}
+
+impl WebChatState {
+    /// The sockets' fan-out hub (tests and metrics count its registrations).
+    pub fn hub(&self) -> &hub::Hub {
+        &self.hub
+    }
+
+    /// The hub's one task, to spawn with the bridge's workers: it wakes sockets from this
+    /// instance's append notices (subscribed now, before the server serves) and polls `bus`
+    /// for other instances' appends, until `shutdown`.
+    pub fn hub_task(
+        &self,
+        ingest: &Ingest,
+        bus: Arc<dyn EventLog>,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.hub
+            .clone()
+            .run(ingest.subscribe(), bus, FOLLOW_POLL, shutdown)
+    }
 }
 
 /// What the web-chat handlers need, taken out of the server's state with [`FromRef`].
@@ -93,6 +128,7 @@ pub fn build(
         origins: Arc::new(channel.origins().clone()),
         channel,
         kind,
+        hub: hub::Hub::new(),
     })
 }
 
@@ -195,6 +231,8 @@ async fn connect(
     let after = query.after.unwrap_or(0);
     Ok(upgrade
         .max_message_size(omnibridge_webchat::MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| serve(socket, state, web, session, token, after)))
 }
 
@@ -222,60 +260,144 @@ async fn serve(
     let conv_id = conversation_id(&web.kind, &conversation);
     let span = tracing::info_span!("webchat", channel = %web.kind, conversation_id = %conv_id);
     async move {
-        let (mut sink, mut stream) = socket.split();
-        let (out, mut outgoing) = mpsc::channel::<ServerFrame>(64);
+        let mut visitor = Visitor {
+            socket,
+            state: &state,
+            web: &web,
+            conv_id: &conv_id,
+            after,
+        };
+        // Registered before the replay read, so a message sent meanwhile wakes it again.
+        let mut waiter = web.hub.register(&conv_id);
         let welcome = ServerFrame::Welcome {
             session: session.clone(),
             token,
             conversation_id: Some(conv_id.to_string()),
         };
-        if out.send(welcome).await.is_err() {
+        if visitor.send(welcome).await.is_err() {
             return;
         }
-        let writer = tokio::spawn(async move {
-            while let Some(frame) = outgoing.recv().await {
-                if sink
-                    .send(Message::Text(frame.to_json().into()))
-                    .await
-                    .is_err()
-                {
-                    break;
+        tracing::debug!("Visitor connected.");
+        let mut retry = match visitor.replay().await {
+            Ok(()) => None,
+            Err(Replay::Closed) => return,
+            Err(Replay::Read) => Some(Instant::now() + REPLAY_RETRY),
+        };
+        loop {
+            let wake = tokio::select! {
+                () = state.shutdown.cancelled() => break,
+                message = visitor.socket.recv() => Wake::Frame(message),
+                () = waiter.woken() => Wake::Sent,
+                () = sleep_until_some(retry) => Wake::Sent,
+            };
+            match wake {
+                Wake::Sent => {
+                    retry = match visitor.replay().await {
+                        Ok(()) => None,
+                        Err(Replay::Closed) => break,
+                        Err(Replay::Read) => Some(Instant::now() + REPLAY_RETRY),
+                    };
+                }
+                Wake::Frame(message) => {
+                    let Some(Ok(message)) = message else { break };
+                    let text = match message {
+                        Message::Text(text) => text,
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    let reply = handle_frame(&state, &web, &session, text.as_str()).await;
+                    if let Some(frame) = reply
+                        && visitor.send(frame).await.is_err()
+                    {
+                        break;
+                    }
                 }
             }
-        });
-        let follower = tokio::spawn(follow(
-            state.clone(),
-            web.clone(),
-            conv_id.clone(),
-            after,
-            out.clone(),
-        ));
-        tracing::debug!("Visitor connected.");
-        loop {
-            let message = tokio::select! {
-                () = state.shutdown.cancelled() => break,
-                message = stream.next() => message,
-            };
-            let Some(Ok(message)) = message else { break };
-            let text = match message {
-                Message::Text(text) => text,
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            let reply = handle_frame(&state, &web, &session, text.as_str()).await;
-            if let Some(frame) = reply
-                && out.send(frame).await.is_err()
-            {
-                break;
-            }
         }
-        follower.abort();
-        drop(out);
-        let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+        drop(waiter);
         tracing::debug!("Visitor disconnected.");
     }
     .instrument(span)
     .await;
+}
+
+/// What woke a socket's task.
+enum Wake {
+    /// A frame (or the end) from the visitor.
+    Frame(Option<Result<Message, axum::Error>>),
+    /// Something may have been sent to the conversation (or a failed read is due again).
+    Sent,
+}
+
+/// Why a replay stopped.
+enum Replay {
+    /// The socket is gone (or the bridge is stopping).
+    Closed,
+    /// The bus could not be read; retried after [`REPLAY_RETRY`].
+    Read,
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One visitor's socket and the seq it has been sent up to.
+struct Visitor<'a> {
+    /// The socket (one task reads and writes it).
+    socket: WebSocket,
+    /// The bus, the ingest path and the shutdown signal.
+    state: &'a WebChatContext,
+    /// The web chat.
+    web: &'a WebChatState,
+    /// The conversation followed.
+    conv_id: &'a ConversationId,
+    /// The highest seq read from the conversation.
+    after: u64,
+}
+
+impl Visitor<'_> {
+    /// Writes one frame; `Err` when the socket is gone or the bridge stops meanwhile.
+    async fn send(&mut self, frame: ServerFrame) -> Result<(), ()> {
+        let message = Message::Text(frame.to_json().into());
+        tokio::select! {
+            () = self.state.shutdown.cancelled() => Err(()),
+            sent = self.socket.send(message) => sent.map_err(|_| ()),
+        }
+    }
+
+    /// Sends the conversation's messages after `after`, each reported as delivered.
+    async fn replay(&mut self) -> Result<(), Replay> {
+        loop {
+            let events = match self
+                .state
+                .bus
+                .read_conversation(self.conv_id, self.after, REPLAY_BATCH)
+                .await
+            {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(%error, "Web-chat replay read failed; retrying.");
+                    return Err(Replay::Read);
+                }
+            };
+            if events.is_empty() {
+                return Ok(());
+            }
+            for event in events {
+                self.after = event.seq.unwrap_or(self.after);
+                if let Some((frame, outbound)) = message_frame(&event) {
+                    if self.send(ServerFrame::Message(frame)).await.is_err() {
+                        return Err(Replay::Closed);
+                    }
+                    report_delivered(self.state, self.web, &event, outbound).await;
+                }
+            }
+        }
+    }
 }
 
 /// Handles one visitor frame; the answer is an `ack` only after the durable append.
@@ -306,73 +428,6 @@ async fn handle_frame(
                 "unavailable",
                 "the message could not be stored yet; retrying",
             ))
-        }
-    }
-}
-
-/// Replays and then follows the conversation's sent messages onto the socket. It wakes when
-/// this instance appends to the conversation, and polls for other instances' appends.
-async fn follow(
-    state: WebChatContext,
-    web: WebChatState,
-    conv_id: ConversationId,
-    mut after: u64,
-    out: mpsc::Sender<ServerFrame>,
-) {
-    let mut notices = state.ingest.subscribe();
-    loop {
-        match state
-            .bus
-            .read_conversation(&conv_id, after, REPLAY_BATCH)
-            .await
-        {
-            Ok(events) if !events.is_empty() => {
-                for event in events {
-                    after = event.seq.unwrap_or(after);
-                    if let Some((frame, outbound)) = message_frame(&event) {
-                        if out.send(ServerFrame::Message(frame)).await.is_err() {
-                            return;
-                        }
-                        report_delivered(&state, &web, &event, outbound).await;
-                    }
-                }
-                continue;
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "Web-chat replay read failed; retrying."),
-        }
-        if !next_wake(&state, &mut notices, &conv_id, after).await {
-            return;
-        }
-    }
-}
-
-/// Waits until something may have been sent to `conv_id` after `after`: a `message.sent`
-/// notice for it, a lagged notice stream, or the poll interval. `false` on shutdown.
-async fn next_wake(
-    state: &WebChatContext,
-    notices: &mut broadcast::Receiver<AppendNotice>,
-    conv_id: &ConversationId,
-    after: u64,
-) -> bool {
-    let poll = tokio::time::sleep(FOLLOW_POLL);
-    tokio::pin!(poll);
-    loop {
-        tokio::select! {
-            () = state.shutdown.cancelled() => return false,
-            () = &mut poll => return true,
-            notice = notices.recv() => match notice {
-                Ok(notice) => {
-                    if notice.conversation_id == *conv_id
-                        && notice.seq > after
-                        && notice.event_type == "message.sent"
-                    {
-                        return true;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => return true,
-                Err(broadcast::error::RecvError::Closed) => return false,
-            },
         }
     }
 }
