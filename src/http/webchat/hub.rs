@@ -112,15 +112,28 @@ impl Hub {
     /// `shutdown`.
     pub async fn run(
         self,
+        notices: broadcast::Receiver<AppendNotice>,
+        bus: Arc<dyn EventLog>,
+        poll: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let cursor = bus.head().await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "Web-chat hub could not read the bus head; starting at 0.");
+            0
+        });
+        self.run_from(cursor, notices, bus, poll, shutdown).await;
+    }
+
+    /// [`Hub::run`] with the log read from `cursor` on (what was appended before it is
+    /// the sockets' own replay).
+    pub async fn run_from(
+        self,
+        mut cursor: Seq,
         mut notices: broadcast::Receiver<AppendNotice>,
         bus: Arc<dyn EventLog>,
         poll: Duration,
         shutdown: CancellationToken,
     ) {
-        let mut cursor = bus.head().await.unwrap_or_else(|error| {
-            tracing::warn!(%error, "Web-chat hub could not read the bus head; starting at 0.");
-            0
-        });
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -357,7 +370,10 @@ mod tests {
         // No notice ever arrives: the appends below bypass this instance's ingest.
         let (_notices, rx) = broadcast::channel::<AppendNotice>(4);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(hub.clone().run(
+        // From the empty log's start, so the appends below are after the hub's cursor however
+        // the task is scheduled.
+        let task = tokio::spawn(hub.clone().run_from(
+            0,
             rx,
             bus.clone(),
             Duration::from_millis(20),
