@@ -60,3 +60,30 @@ start_redis() {
     wait_for "$REDIS_PORT" "redis-server ($name)"
     COMMANDS+=("redis-server --port PORT --bind 127.0.0.1 --dir <temp dir> --save \"\" $*")
 }
+
+# build_release_binaries: cargo build --release of the bridge and the bench crate; sets
+# BUILD_CMD (the command, for results), TARGET (the cargo target dir), BRIDGE (omnibridge) and
+# LOAD (whatsapp-load).
+build_release_binaries() {
+    BUILD_CMD="cargo build --release -p omnibridge -p omnibridge-bench"
+    echo "+ $BUILD_CMD" >&2
+    $BUILD_CMD
+    TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+    BRIDGE="$TARGET/release/omnibridge"
+    LOAD="$TARGET/release/whatsapp-load"
+}
+
+# whatsapp_bench_config FILE PHONE_NUMBER_ID: the benchmarks' [[channels]] table for WhatsApp
+# (secrets from BENCH_WA_*; the Graph API is never called).
+whatsapp_bench_config() {
+    cat >"$1" <<TOML
+[[channels]]
+id = "bench-wa"
+type = "whatsapp"
+phone_number_id = "$2"
+access_token_env = "BENCH_WA_ACCESS_TOKEN"
+app_secret_env = "BENCH_WA_APP_SECRET"
+verify_token_env = "BENCH_WA_VERIFY_TOKEN"
+api_base = "http://127.0.0.1:9"
+TOML
+}

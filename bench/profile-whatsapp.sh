@@ -20,24 +20,10 @@ PN=106540352242922
 command -v perf >/dev/null || { echo "bench/profile-whatsapp.sh needs perf (Debian: linux-perf)" >&2; exit 1; }
 command -v jq >/dev/null || { echo "bench/profile-whatsapp.sh needs jq" >&2; exit 1; }
 
-cargo build --release -p omnibridge -p omnibridge-bench
-TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BRIDGE="$TARGET/release/omnibridge"
-LOAD="$TARGET/release/whatsapp-load"
-
 . "$REPO/bench/lib.sh"
+build_release_binaries
 bench_setup omnibridge-wa-profile
-
-cat >"$WORK/bench.toml" <<TOML
-[[channels]]
-id = "bench-wa"
-type = "whatsapp"
-phone_number_id = "$PN"
-access_token_env = "BENCH_WA_ACCESS_TOKEN"
-app_secret_env = "BENCH_WA_APP_SECRET"
-verify_token_env = "BENCH_WA_VERIFY_TOKEN"
-api_base = "http://127.0.0.1:9"
-TOML
+whatsapp_bench_config "$WORK/bench.toml" "$PN"
 
 port=$(free_port)
 mkdir -p "$WORK/data"

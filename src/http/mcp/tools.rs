@@ -436,6 +436,15 @@ impl AgentServer {
             .bus
             .read_conversation_latest(&conversation.id, REPLY_LOOKBACK)
             .await?;
+        self.summary_of(conversation, &recent).await
+    }
+
+    /// [`Self::summary`] judged from `recent`, the conversation's latest events oldest first.
+    async fn summary_of(
+        &self,
+        conversation: &crate::store::Conversation,
+        recent: &[omnibridge_sdk::Envelope],
+    ) -> Result<Value, ApiError> {
         let participants = self.state.store.participants(&conversation.id).await?;
         let customer = participants
             .iter()
@@ -445,7 +454,7 @@ impl AgentServer {
         let reply = reply::status(
             conversation,
             channel.map(|h| h.channel.as_ref()),
-            &recent,
+            recent,
             chrono::Utc::now(),
         );
         Ok(json!({
@@ -466,13 +475,15 @@ impl AgentServer {
     ) -> Result<Value, ApiError> {
         let conversation = self.find(&args.conversation_id).await?;
         let last = args.last.unwrap_or(DEFAULT_LAST).clamp(1, MAX_LAST);
-        let mut summary = self.summary(&conversation).await?;
+        // One read serves both the reply status and the shown events.
         let events = self
             .state
             .bus
-            .read_conversation_latest(&conversation.id, last)
+            .read_conversation_latest(&conversation.id, last.max(REPLY_LOOKBACK))
             .await?;
-        let lines: Vec<_> = events.iter().filter_map(transcript::line).collect();
+        let mut summary = self.summary_of(&conversation, &events).await?;
+        let shown = &events[events.len().saturating_sub(last)..];
+        let lines: Vec<_> = shown.iter().filter_map(transcript::line).collect();
         summary["events"] = json!(lines);
         summary["transcript"] = json!(transcript::render(&lines));
         summary["cursor"] = json!(self.state.bus.head().await?);

@@ -262,6 +262,14 @@ mod tests {
         waiter.woken().now_or_never().is_some()
     }
 
+    /// A SQLite bus in `dir`.
+    async fn sqlite_bus(dir: &std::path::Path) -> Arc<dyn EventLog> {
+        let db =
+            crate::sqlite::Database::open(dir.join("t.sqlite"), crate::sqlite::Durability::Normal)
+                .unwrap();
+        Arc::new(crate::bus::sqlite::SqliteBus::new(db).await.unwrap())
+    }
+
     /// Waits (bounded) for a wake the hub's task is about to deliver.
     async fn wait_woken(waiter: &mut Waiter) {
         tokio::time::timeout(Duration::from_secs(10), waiter.woken())
@@ -307,13 +315,7 @@ mod tests {
     #[tokio::test]
     async fn the_task_wakes_from_notices_and_stops_on_shutdown() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::sqlite::Database::open(
-            dir.path().join("t.sqlite"),
-            crate::sqlite::Durability::Normal,
-        )
-        .unwrap();
-        let bus: Arc<dyn EventLog> =
-            Arc::new(crate::bus::sqlite::SqliteBus::new(db).await.unwrap());
+        let bus = sqlite_bus(dir.path()).await;
         let hub = Hub::new();
         let (notices, rx) = broadcast::channel(4);
         let shutdown = CancellationToken::new();
@@ -359,13 +361,7 @@ mod tests {
     #[tokio::test]
     async fn the_poll_wakes_for_appends_by_other_instances() {
         let dir = tempfile::tempdir().unwrap();
-        let db = crate::sqlite::Database::open(
-            dir.path().join("t.sqlite"),
-            crate::sqlite::Durability::Normal,
-        )
-        .unwrap();
-        let bus: Arc<dyn EventLog> =
-            Arc::new(crate::bus::sqlite::SqliteBus::new(db).await.unwrap());
+        let bus = sqlite_bus(dir.path()).await;
         let hub = Hub::new();
         // No notice ever arrives: the appends below bypass this instance's ingest.
         let (_notices, rx) = broadcast::channel::<AppendNotice>(4);
