@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use omnibridge_sdk::{
     ChannelKind, ConversationId, ConversationRef, Envelope, EventBody, InboundEvent, Inbox,
-    InboxError, Participant, Timestamp,
+    InboxError, Timestamp,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -14,7 +14,11 @@ use tracing::Instrument;
 
 use crate::bus::{Appended, BusError, EventLog, NewEvent};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{ConversationTouch, Store, StoreError};
+
+mod durable;
+
+pub use durable::{BatchWriter, OneSqliteTransaction, StoreThenBus};
 
 /// Why events could not be taken; the caller must not acknowledge its provider.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +38,7 @@ pub enum IngestError {
 /// Appends events for every channel.
 #[derive(Clone)]
 pub struct Ingest {
-    bus: Arc<dyn EventLog>,
+    writer: Arc<dyn BatchWriter>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     appended: broadcast::Sender<AppendNotice>,
@@ -70,11 +74,24 @@ pub fn conversation_id(kind: &ChannelKind, conversation: &ConversationRef) -> Co
 }
 
 impl Ingest {
-    /// An ingest path over this bus and store.
+    /// An ingest path over this bus and store (conversation records written first, then the
+    /// events: see [`StoreThenBus`]).
     pub fn new(bus: Arc<dyn EventLog>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        let writer = Arc::new(StoreThenBus::new(store.clone(), bus));
+        Self::with_writer(writer, store, metrics)
+    }
+
+    /// An ingest path that makes batches durable through `writer` (e.g.
+    /// [`OneSqliteTransaction`] when store and bus share a SQLite database) and reads channel
+    /// state from `store`.
+    pub fn with_writer(
+        writer: Arc<dyn BatchWriter>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let (appended, _) = broadcast::channel(NOTICE_BUFFER);
         Self {
-            bus,
+            writer,
             store,
             metrics,
             appended,
@@ -139,40 +156,34 @@ impl Ingest {
             let events = crate::deliveries::settle(self.store.as_ref(), channel_id, events).await?;
             let events =
                 crate::channels::options::resolve(self.store.as_ref(), channel_id, events).await?;
-            // One conversation update per distinct conversation in the batch, before the
-            // append: a crash in between leaves a conversation without events (harmless, the
-            // provider retries), never an event without its conversation.
-            let mut touched: Vec<(ConversationId, &ConversationRef, Option<Timestamp>)> =
-                Vec::new();
+            // One record per distinct conversation in the batch, durable no later than the
+            // events (see the `BatchWriter`).
+            let mut touches: Vec<ConversationTouch> = Vec::new();
             let mut ids = Vec::with_capacity(events.len());
             for event in &events {
                 let conv_id = conversation_id(kind, &event.conversation);
                 let inbound_at = inbound_at(event, now);
-                match touched.iter_mut().find(|(id, _, _)| *id == conv_id) {
-                    Some(entry) => entry.2 = entry.2.max(inbound_at),
-                    None => touched.push((conv_id.clone(), &event.conversation, inbound_at)),
+                let touch = match touches.iter_mut().position(|t| t.id == conv_id) {
+                    Some(index) => &mut touches[index],
+                    None => {
+                        touches.push(ConversationTouch {
+                            id: conv_id.clone(),
+                            channel_id: channel_id.to_owned(),
+                            channel: kind.clone(),
+                            conversation: event.conversation.clone(),
+                            at: now,
+                            inbound_at: None,
+                            participants: Vec::new(),
+                        });
+                        let last = touches.len() - 1;
+                        &mut touches[last]
+                    }
+                };
+                touch.inbound_at = touch.inbound_at.max(inbound_at);
+                if let Some(sender) = event.sender.as_ref().filter(|s| s.id.is_some()) {
+                    touch.participants.push(sender.clone());
                 }
                 ids.push(conv_id);
-            }
-            for (conv_id, conversation, inbound_at) in &touched {
-                let senders: Vec<Participant> = events
-                    .iter()
-                    .zip(&ids)
-                    .filter(|(_, id)| *id == conv_id)
-                    .filter_map(|(event, _)| event.sender.clone())
-                    .filter(|sender| sender.id.is_some())
-                    .collect();
-                self.store
-                    .touch_conversation_and_participants(
-                        conv_id,
-                        channel_id,
-                        kind,
-                        conversation,
-                        now,
-                        *inbound_at,
-                        &senders,
-                    )
-                    .await?;
             }
             let batch: Vec<NewEvent> = events
                 .into_iter()
@@ -186,7 +197,7 @@ impl Ingest {
                 })
                 .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
-            let appended = self.bus.append(batch).await?;
+            let appended = self.writer.write(touches, batch).await?;
             for (result, envelope) in appended.iter().zip(&envelopes) {
                 if result.duplicate {
                     Metrics::count_channel(&self.metrics.duplicates, kind.as_str());

@@ -17,7 +17,7 @@ use crate::bus::sqlite::SqliteBus;
 use crate::channels::{ChannelFactories, ChannelRegistry};
 use crate::config::{Bus, Settings};
 use crate::http::{self, AppState, HttpLimits};
-use crate::ingest::Ingest;
+use crate::ingest::{BatchWriter, Ingest, OneSqliteTransaction, StoreThenBus};
 use crate::media::{LocalMediaStore, MediaStore, MediaWorker};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
@@ -155,14 +155,15 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
         let public_url = public_url::resolve(settings.server.public_url.as_deref(), local);
-        let (bus, store, payment_store, template_store) = open_storage(&settings).await?;
+        let (bus, store, payment_store, template_store, batches) =
+            open_storage(&settings).await?;
         if settings.api_keys().is_empty() {
             tracing::warn!(
                 "No API keys are configured: set OMNIBRIDGE_API_KEYS (or api.keys) to use the business API."
             );
         }
         let metrics = Arc::new(Metrics::new());
-        let ingest = Ingest::new(bus.clone(), store.clone(), metrics.clone());
+        let ingest = Ingest::with_writer(batches, store.clone(), metrics.clone());
         // The files, with the versions published in the studio on top: a stored version
         // that does not load stops the start like a broken file would.
         let generation = template_store
@@ -437,6 +438,7 @@ type Storage = (
     Arc<dyn Store>,
     Arc<dyn PaymentStore>,
     Arc<dyn TemplateStore>,
+    Arc<dyn BatchWriter>,
 );
 
 async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
@@ -454,19 +456,27 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     let store: Arc<dyn Store> = sqlite_store.clone();
     let payment_store: Arc<dyn PaymentStore> = sqlite_store.clone();
     let template_store: Arc<dyn TemplateStore> = sqlite_store;
-    let bus: Arc<dyn EventLog> = match &settings.storage.bus {
-        Bus::Sqlite => Arc::new(
-            SqliteBus::new(db)
+    // With the SQLite bus, store and bus share `db`: a batch's conversation records and
+    // events commit in one transaction.
+    let (bus, batches): (Arc<dyn EventLog>, Arc<dyn BatchWriter>) = match &settings.storage.bus {
+        Bus::Sqlite => {
+            let bus = SqliteBus::new(db)
                 .await
-                .map_err(|error| StartupError::Storage(error.to_string()))?,
-        ),
-        Bus::Redis(url) => Arc::new(
-            RedisBus::connect(url, "omnibridge")
-                .await
-                .map_err(|error| StartupError::Storage(error.to_string()))?,
-        ),
+                .map_err(|error| StartupError::Storage(error.to_string()))?;
+            let batches = Arc::new(OneSqliteTransaction::new(bus.clone()));
+            (Arc::new(bus), batches)
+        }
+        Bus::Redis(url) => {
+            let bus: Arc<dyn EventLog> = Arc::new(
+                RedisBus::connect(url, "omnibridge")
+                    .await
+                    .map_err(|error| StartupError::Storage(error.to_string()))?,
+            );
+            let batches = Arc::new(StoreThenBus::new(store.clone(), bus.clone()));
+            (bus, batches)
+        }
     };
-    Ok((bus, store, payment_store, template_store))
+    Ok((bus, store, payment_store, template_store, batches))
 }
 
 fn hostname() -> String {

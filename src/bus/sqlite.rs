@@ -143,36 +143,61 @@ fn decode_all(rows: Vec<(i64, String)>) -> Result<Vec<Envelope>, BusError> {
     rows.into_iter().map(decode).collect()
 }
 
-#[async_trait::async_trait]
-impl EventLog for SqliteBus {
-    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
-        let mut rows = Vec::with_capacity(events.len());
-        for NewEvent {
-            mut envelope,
-            dedup_key,
-        } in events
-        {
-            envelope.seq = None;
-            let json = serde_json::to_string(&envelope).map_err(|e| BusError::Corrupt {
-                seq: 0,
-                reason: e.to_string(),
-            })?;
-            rows.push(Row {
-                channel: envelope.channel.as_str().to_owned(),
-                conversation_id: envelope.conversation_id.as_str().to_owned(),
-                dedup_key,
-                json,
-            });
-        }
+impl SqliteBus {
+    /// Appends `events` like [`EventLog::append`], running `before` first inside the same
+    /// write transaction: what `before` writes (the store's conversation records, which share
+    /// this database) becomes durable in the same commit as the events, or not at all.
+    pub async fn append_with<F>(
+        &self,
+        events: Vec<NewEvent>,
+        before: F,
+    ) -> Result<Vec<Appended>, BusError>
+    where
+        F: FnOnce(&Connection) -> Result<(), DbError> + Send + 'static,
+    {
+        let rows = rows(events)?;
         let appended = self
             .inner
             .db
-            .write(move |conn| append::insert(conn, rows))
+            .write(move |conn| {
+                before(conn)?;
+                append::insert(conn, rows)
+            })
             .await?;
         if let Some(max) = appended.iter().map(|a| a.seq).max() {
             self.inner.advance(max);
         }
         Ok(appended)
+    }
+}
+
+/// The rows to insert for `events` (envelopes serialised without their seq).
+fn rows(events: Vec<NewEvent>) -> Result<Vec<Row>, BusError> {
+    let mut rows = Vec::with_capacity(events.len());
+    for NewEvent {
+        mut envelope,
+        dedup_key,
+    } in events
+    {
+        envelope.seq = None;
+        let json = serde_json::to_string(&envelope).map_err(|e| BusError::Corrupt {
+            seq: 0,
+            reason: e.to_string(),
+        })?;
+        rows.push(Row {
+            channel: envelope.channel.as_str().to_owned(),
+            conversation_id: envelope.conversation_id.as_str().to_owned(),
+            dedup_key,
+            json,
+        });
+    }
+    Ok(rows)
+}
+
+#[async_trait::async_trait]
+impl EventLog for SqliteBus {
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
+        self.append_with(events, |_| Ok(())).await
     }
 
     async fn read_after(&self, after: Seq, limit: usize) -> Result<Vec<Envelope>, BusError> {

@@ -132,6 +132,26 @@ pub struct IdempotentResponse {
     pub body: serde_json::Value,
 }
 
+/// What one batch of inbound events says about one conversation: it exists, it was active at
+/// `at`, the customer last wrote at `inbound_at`, and these people took part.
+#[derive(Clone, Debug)]
+pub struct ConversationTouch {
+    /// The bridge's id of the conversation.
+    pub id: ConversationId,
+    /// The configured channel id it lives on.
+    pub channel_id: String,
+    /// The kind of channel.
+    pub channel: ChannelKind,
+    /// The provider's coordinates of the conversation.
+    pub conversation: ConversationRef,
+    /// When the batch was accepted (`last_event_at` moves forward to it).
+    pub at: Timestamp,
+    /// The newest customer message or action time in the batch, if any.
+    pub inbound_at: Option<Timestamp>,
+    /// The senders seen in the batch (those with a channel user id are recorded).
+    pub participants: Vec<Participant>,
+}
+
 /// Durable state other than the event log.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -148,26 +168,27 @@ pub trait Store: Send + Sync + 'static {
         inbound_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
 
+    /// Records a batch's conversations: for each, what
     /// [`touch_conversation`](Store::touch_conversation) and
-    /// [`touch_participants`](Store::touch_participants) together, in one write where the
-    /// store can (the ingest path: one commit instead of two per webhook).
-    #[allow(clippy::too_many_arguments)]
-    async fn touch_conversation_and_participants(
-        &self,
-        id: &ConversationId,
-        channel_id: &str,
-        channel: &ChannelKind,
-        conversation: &ConversationRef,
-        at: Timestamp,
-        inbound_at: Option<Timestamp>,
-        participants: &[Participant],
-    ) -> Result<(), StoreError> {
-        self.touch_conversation(id, channel_id, channel, conversation, at, inbound_at)
+    /// [`touch_participants`](Store::touch_participants) do, all in one write where the store
+    /// can (the ingest path: one commit per batch, not one per conversation).
+    async fn touch_conversations(&self, touches: &[ConversationTouch]) -> Result<(), StoreError> {
+        for touch in touches {
+            self.touch_conversation(
+                &touch.id,
+                &touch.channel_id,
+                &touch.channel,
+                &touch.conversation,
+                touch.at,
+                touch.inbound_at,
+            )
             .await?;
-        if participants.is_empty() {
-            return Ok(());
+            if !touch.participants.is_empty() {
+                self.touch_participants(&touch.id, &touch.participants, touch.at)
+                    .await?;
+            }
         }
-        self.touch_participants(id, participants, at).await
+        Ok(())
     }
 
     /// Records that these participants (those with a channel user id) took part in the

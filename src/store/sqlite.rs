@@ -14,8 +14,8 @@ use omnibridge_sdk::{
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    Conversation, IdempotentResponse, OutboxOutcome, OutboxRecord, ParticipantRecord, PruneBefore,
-    Pruned, Store, StoreError,
+    Conversation, ConversationTouch, IdempotentResponse, OutboxOutcome, OutboxRecord,
+    ParticipantRecord, PruneBefore, Pruned, Store, StoreError,
 };
 use crate::sqlite::{Database, DbError};
 
@@ -28,6 +28,9 @@ mod records;
 mod retention;
 mod spend;
 pub mod templates;
+mod touches;
+
+pub use touches::TouchRows;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -133,53 +136,24 @@ impl Store for SqliteStore {
         at: Timestamp,
         inbound_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        self.touch_conversation_and_participants(
-            id,
-            channel_id,
-            channel,
-            conversation,
+        self.touch_conversations(&[ConversationTouch {
+            id: id.clone(),
+            channel_id: channel_id.to_owned(),
+            channel: channel.clone(),
+            conversation: conversation.clone(),
             at,
             inbound_at,
-            &[],
-        )
+            participants: Vec::new(),
+        }])
         .await
     }
 
-    async fn touch_conversation_and_participants(
-        &self,
-        id: &ConversationId,
-        channel_id: &str,
-        channel: &ChannelKind,
-        conversation: &ConversationRef,
-        at: Timestamp,
-        inbound_at: Option<Timestamp>,
-        participants: &[omnibridge_sdk::Participant],
-    ) -> Result<(), StoreError> {
-        let at = time_to_sql(at)?;
-        let inbound_at = inbound_at.map(time_to_sql).transpose()?;
-        let row = (
-            id.as_str().to_owned(),
-            channel_id.to_owned(),
-            channel.as_str().to_owned(),
-            json_to_sql(conversation)?,
-        );
-        let people = participants::rows(participants)?;
-        self.db
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO conversations \
-                     (id, channel_id, channel, conversation, created_at, last_event_at, \
-                      last_inbound_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
-                     ON CONFLICT (id) DO UPDATE SET \
-                     last_event_at = max(last_event_at, excluded.last_event_at), \
-                     last_inbound_at = CASE WHEN ?6 IS NOT NULL \
-                       THEN max(coalesce(last_inbound_at, ?6), ?6) ELSE last_inbound_at END",
-                )?
-                .execute(params![row.0, row.1, row.2, row.3, at, inbound_at])?;
-                participants::upsert(conn, &row.0, &people, at)
-            })
-            .await?;
+    async fn touch_conversations(&self, touches: &[ConversationTouch]) -> Result<(), StoreError> {
+        let rows = TouchRows::new(touches)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.db.write(move |conn| rows.write(conn)).await?;
         Ok(())
     }
 
