@@ -155,8 +155,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { addr, source })?;
         let public_url = public_url::resolve(settings.server.public_url.as_deref(), local);
-        let (bus, store, payment_store, template_store, batches) =
-            open_storage(&settings).await?;
+        let (bus, store, payment_store, template_store, batches) = open_storage(&settings).await?;
         if settings.api_keys().is_empty() {
             tracing::warn!(
                 "No API keys are configured: set OMNIBRIDGE_API_KEYS (or api.keys) to use the business API."

@@ -76,7 +76,10 @@ impl BatchWriter for OneSqliteTransaction {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, IngestError> {
         let rows = TouchRows::new(&touches)?;
-        Ok(self.bus.append_with(events, move |conn| rows.write(conn)).await?)
+        Ok(self
+            .bus
+            .append_with(events, move |conn| rows.write(conn))
+            .await?)
     }
 }
 
