@@ -4,10 +4,12 @@
 # webhook → event on an open SSE stream (GET /v1/events?type=message.received&channel=whatsapp),
 # plus missing/duplicate counts. A fresh bridge per backend: SQLite bus with durability=full,
 # Redis bus with appendfsync everysec; and the minimal verify-and-parse server (no storage, no
-# SSE) at the same rate as the baseline. Writes bench/results/whatsapp-latency.{md,jsonl}.
+# SSE) at the same rate as the baseline; the disk's fdatasync latency before each bridge. Writes bench/results/whatsapp-latency.{md,jsonl}.
 #
 # Usage: bench/run-whatsapp-latency.sh   (from anywhere inside the repository)
 # Knobs (env): RATE=2000 SECS=10 WARMUP_SECS=2 BODY_BYTES=1400 REDIS_AOF=1 RESULTS_DIR=bench/results
+#              SQLITE_NORMAL=1 (also SQLite with durability=normal, a diagnostic row: no fsync per
+#              commit, so the difference to the sqlite row is the fsyncs' share; 0 to skip)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ SECS=${SECS:-10}
 WARMUP_SECS=${WARMUP_SECS:-2}
 BODY_BYTES=${BODY_BYTES:-1400}
 REDIS_AOF=${REDIS_AOF:-1}
+SQLITE_NORMAL=${SQLITE_NORMAL:-1}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
 KEY=bench-key-0123456789abcdef
 SECRET=bench-app-secret-0123456789
@@ -56,9 +59,9 @@ measure() {
     COMMANDS+=("BENCH_WA_APP_SECRET=<secret> BENCH_API_KEY=<key> whatsapp-load load --url http://127.0.0.1:PORT/webhooks/bench-wa ${LOAD_ARGS[*]} ${shown[*]} --label $name")
 }
 
-# run_bridge NAME BUS_URL_OR_sqlite
+# run_bridge NAME BUS_URL_OR_sqlite [DURABILITY]
 run_bridge() {
-    local name=$1 bus=$2 port data
+    local name=$1 bus=$2 durability=${3:-full} port data
     port=$(free_port)
     data="$WORK/data-$name"
     mkdir -p "$data"
@@ -68,7 +71,7 @@ run_bridge() {
     OMNIBRIDGE_API_KEYS=$KEY \
     OMNIBRIDGE__TEMPLATES__DIR="$REPO/templates" \
     OMNIBRIDGE__STORAGE__BUS=$bus \
-    OMNIBRIDGE__STORAGE__DURABILITY=full \
+    OMNIBRIDGE__STORAGE__DURABILITY=$durability \
     BENCH_WA_ACCESS_TOKEN=unused BENCH_WA_APP_SECRET=$SECRET BENCH_WA_VERIFY_TOKEN=unused \
     RUST_LOG=warn \
         "$BRIDGE" --config "$WORK/bench.toml" serve --bind "127.0.0.1:$port" --data-dir "$data" \
@@ -76,7 +79,7 @@ run_bridge() {
     local bridge=$!
     PIDS+=("$bridge")
     wait_for "http://127.0.0.1:$port/readyz" "omnibridge ($name)"
-    COMMANDS+=("OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__STORAGE__BUS=${bus//:[0-9]*\//:REDIS_PORT/} OMNIBRIDGE__STORAGE__DURABILITY=full BENCH_WA_*=<secrets> RUST_LOG=warn omnibridge --config <[[channels]] bench-wa> serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>")
+    COMMANDS+=("OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__STORAGE__BUS=${bus//:[0-9]*\//:REDIS_PORT/} OMNIBRIDGE__STORAGE__DURABILITY=$durability BENCH_WA_*=<secrets> RUST_LOG=warn omnibridge --config <[[channels]] bench-wa> serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>")
     measure "$name" "http://127.0.0.1:$port" sse
     if grep -qiE 'error|panic' "$WORK/bridge-$name.log"; then
         echo "warnings from the bridge ($name):" >&2
@@ -96,6 +99,11 @@ measure minimal "http://127.0.0.1:$port"
 stop "$MINIMAL"
 
 run_bridge sqlite sqlite
+
+if [[ $SQLITE_NORMAL == 1 ]]; then
+    # Diagnostic, not the goal's configuration: the same bus without an fsync per commit.
+    run_bridge sqlite-normal sqlite normal
+fi
 
 if [[ $REDIS_AOF == 1 ]]; then
     start_redis redis-aof --appendonly yes --appendfsync everysec
@@ -143,11 +151,13 @@ sse_cell() { # jq filter for an SSE field, "—" for the minimal server
     echo "*minimal*: \`whatsapp-load serve\` (verify + parse + normalise, no storage, no SSE) at the same"
     echo "rate: what the HTTP stack and the load generator cost by themselves. The bridge rows add the"
     echo "conversation update, de-duplication and the durable append before the 200, and the SSE fan-out."
+    echo "*sqlite-normal* (when present) is a diagnostic, not the goal's configuration: the same bus with"
+    echo "\`durability = normal\` (no fsync per commit; a power loss can lose the last answered webhooks)."
     echo
     echo "## Commands"
     echo
     echo '```sh'
-    echo "bench/run-whatsapp-latency.sh   # RATE=$RATE SECS=$SECS WARMUP_SECS=$WARMUP_SECS BODY_BYTES=$BODY_BYTES REDIS_AOF=$REDIS_AOF"
+    echo "bench/run-whatsapp-latency.sh   # RATE=$RATE SECS=$SECS WARMUP_SECS=$WARMUP_SECS BODY_BYTES=$BODY_BYTES REDIS_AOF=$REDIS_AOF SQLITE_NORMAL=$SQLITE_NORMAL"
     echo "# which ran:"
     echo "$BUILD_CMD"
     for c in "${COMMANDS[@]}"; do echo "$c"; done
