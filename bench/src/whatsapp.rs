@@ -1,37 +1,53 @@
-//! `whatsapp-load`: signed WhatsApp Cloud API webhooks per second, and the minimal server
-//! they are compared with.
+//! `whatsapp-load`: signed WhatsApp Cloud API webhooks per second, their latency to a
+//! business consumer's SSE stream, and the minimal server they are compared with.
 //!
 //! - `whatsapp-load serve --bind ADDR`: a minimal server that only verifies
 //!   `X-Hub-Signature-256` and parses + normalises the body with the real adapter
 //!   (`omnibridge-whatsapp`), then answers 200. No storage: the ceiling the bridge's durable
 //!   ingest is compared with.
-//! - `whatsapp-load load --url URL`: `--connections` keep-alive HTTP connections post signed
-//!   one-message `text` webhooks (each with a fresh `wamid`, so nothing is de-duplicated) to
-//!   `POST /webhooks/{channel}`, closed loop, for a warm-up and then `--secs`. Throughput is
-//!   200 answers per second inside the window; the bridge answers 200 only after the durable
-//!   append, so it is durable ingest throughput. Latency is per request (send → answer).
+//! - `whatsapp-load load --url URL`: signed one-message `text` webhooks (each with a fresh
+//!   `wamid`, so nothing is de-duplicated) to `POST /webhooks/{channel}`, for a warm-up and
+//!   then `--secs`. The bridge answers 200 only after the durable append, so 200s per second
+//!   is durable ingest throughput.
+//!   - closed loop (default): `--connections` keep-alive connections each send the next
+//!     request when the previous one is answered; latency is send → answer.
+//!   - paced (`--rate R`): request `i` is due at `start + i / R` whatever happened to the
+//!     others (a dedicated thread keeps the schedule); latency is measured from the *due*
+//!     instant, so a stalled server or a late sender shows up in the percentiles instead of
+//!     silently lowering the offered load (no coordinated omission).
+//!   - with `--sse-url` (and `--api-key`), one consumer on `GET /v1/events` records when each
+//!     request's `message.received` arrives (matched on `provider_message_id` = the wamid):
+//!     webhook arrival → SSE latency, and how many acknowledged requests never arrived or
+//!     arrived twice. It starts after a probe webhook's seq, so older events are not replayed.
 //!
-//! Every loop is bounded in time; the result is one JSON line (starting with `{`).
+//! - `whatsapp-load fsync --dir DIR`: the disk's own fdatasync latency, the floor under any
+//!   `durability = full` number.
+//!
+//! Every loop is bounded in time; the result is one JSON line (starting with `{`) on stdout,
+//! and a short table on stderr.
 
-#[path = "tally.rs"]
-mod tally;
+#[path = "whatsapp/fsync.rs"]
+mod fsync;
+#[path = "whatsapp/load.rs"]
+mod load;
+#[path = "whatsapp/paced.rs"]
+mod paced;
+#[path = "whatsapp/report.rs"]
+mod report;
+#[path = "whatsapp/sse.rs"]
+mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use omnibridge_sdk::{Channel, WebhookRequest};
-use omnibridge_whatsapp::inbound::{SIGNATURE_HEADER, sign};
 use omnibridge_whatsapp::{WhatsAppChannel, WhatsAppConfig, WhatsAppSecrets};
-use serde_json::json;
-use tally::{Tally, unix_seconds};
-use tokio::time::{Instant, timeout};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -57,6 +73,8 @@ enum Command {
     },
     /// The load generator.
     Load(LoadArgs),
+    /// The disk's fdatasync latency (the floor under `durability = full`).
+    Fsync(fsync::FsyncArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,9 +88,16 @@ struct LoadArgs {
     /// The phone-number id to put in `metadata.phone_number_id`.
     #[arg(long, default_value = PHONE_NUMBER_ID)]
     phone_number_id: String,
-    /// Concurrent connections (requests in flight).
+    /// Closed loop: concurrent connections (requests in flight). Ignored with `--rate`.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// Paced mode: requests per second on a fixed schedule (open loop); 0 = closed loop.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Paced mode: most requests in flight at once; a due request waits for a slot (and
+    /// its latency, counted from the due instant, includes the wait).
+    #[arg(long, default_value_t = 4096)]
+    max_in_flight: usize,
     /// Measurement window, in seconds.
     #[arg(long, default_value_t = 10.0)]
     secs: f64,
@@ -82,14 +107,26 @@ struct LoadArgs {
     /// Customers (conversations) the messages are spread over.
     #[arg(long, default_value_t = 1000)]
     customers: u32,
+    /// Pad the message text so each signed body is about this many bytes; 0 keeps the
+    /// unpadded webhook (about 480 bytes), which the throughput benchmarks use.
+    #[arg(long, default_value_t = 0)]
+    body_bytes: usize,
+    /// `GET /v1/events` URL to time delivery on, e.g.
+    /// `http://127.0.0.1:PORT/v1/events?type=message.received&channel=whatsapp`.
+    #[arg(long)]
+    sse_url: Option<String>,
+    /// API key (Bearer) for `--sse-url` and the probe's conversation lookup.
+    #[arg(long, env = "BENCH_API_KEY")]
+    api_key: Option<String>,
+    /// After the window: how long to wait for outstanding answers and SSE events, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    drain_secs: f64,
     /// Free-form label copied into the JSON summary.
     #[arg(long, default_value = "")]
     label: String,
 }
 
 const PHONE_NUMBER_ID: &str = "106540352242922";
-/// Longest one request may take before it counts as an error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -99,7 +136,8 @@ async fn main() -> Result<()> {
             app_secret,
             phone_number_id,
         } => serve(bind, &app_secret, &phone_number_id).await,
-        Command::Load(args) => load(args).await,
+        Command::Load(args) => load::run(args).await,
+        Command::Fsync(args) => tokio::task::spawn_blocking(move || fsync::run(&args)).await?,
     }
 }
 
@@ -134,109 +172,4 @@ async fn receive(
         Ok(events) => (StatusCode::OK, format!("{{\"accepted\":{}}}", events.len())),
         Err(_) => (StatusCode::BAD_REQUEST, String::new()),
     }
-}
-
-/// One text-message webhook as Meta sends it (about 600 bytes).
-fn webhook(phone_number_id: &str, customer: &str, wamid: &str, at: i64) -> Vec<u8> {
-    json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
-        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-            "contacts": [{"profile": {"name": "Load Tester"}, "wa_id": customer}],
-            "messages": [{"from": customer, "id": wamid, "timestamp": at.to_string(),
-                "type": "text", "text": {"body": "Hi! Is my order on its way? Order 12345, thanks."}}]}}]}]})
-    .to_string()
-    .into_bytes()
-}
-
-async fn load(args: LoadArgs) -> Result<()> {
-    if args.connections == 0 || args.secs <= 0.0 {
-        bail!("--connections and --secs must be positive");
-    }
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(args.connections as usize)
-        .timeout(REQUEST_TIMEOUT)
-        .build()?;
-    let run = format!("{:x}", std::process::id() ^ (unix_seconds() as u32));
-    let start = Instant::now() + Duration::from_millis(100);
-    let warm_end = start + Duration::from_secs_f64(args.warmup_secs.max(0.0));
-    let end = warm_end + Duration::from_secs_f64(args.secs);
-    let args = Arc::new(args);
-    let mut tasks = Vec::new();
-    for connection in 0..args.connections {
-        let (client, args, run) = (client.clone(), args.clone(), run.clone());
-        tasks.push(tokio::spawn(async move {
-            drive(client, &args, &run, connection, start, warm_end, end).await
-        }));
-    }
-    let total = Tally::sum(tasks).await?;
-    total.report(
-        json!({
-            "label": args.label,
-            "url": args.url,
-            "connections": args.connections,
-            "secs": args.secs,
-        }),
-        "req_per_s",
-        args.secs,
-    )
-}
-
-async fn drive(
-    client: reqwest::Client,
-    args: &LoadArgs,
-    run: &str,
-    connection: u32,
-    start: Instant,
-    warm_end: Instant,
-    end: Instant,
-) -> Result<Tally> {
-    let mut tally = Tally::new()?;
-    tokio::time::sleep_until(start).await;
-    let at = unix_seconds() as i64;
-    let secret = args.app_secret.as_bytes();
-    for n in 0u64.. {
-        let sent = Instant::now();
-        if sent >= end {
-            break;
-        }
-        let customer = format!(
-            "1650{:07}",
-            (u64::from(connection) * 7919 + n) % u64::from(args.customers.max(1))
-        );
-        let wamid = format!("wamid.LOAD{run}c{connection}n{n}");
-        let body = webhook(&args.phone_number_id, &customer, &wamid, at);
-        tally.body_bytes = body.len();
-        let signature = sign(secret, &body);
-        let answer = timeout(
-            REQUEST_TIMEOUT,
-            client
-                .post(&args.url)
-                .header("content-type", "application/json")
-                .header(SIGNATURE_HEADER, signature)
-                .body(body)
-                .send(),
-        )
-        .await;
-        let ok = match answer {
-            Ok(Ok(response)) => {
-                let status = response.status();
-                let _ = response.bytes().await;
-                status == reqwest::StatusCode::OK
-            }
-            _ => false,
-        };
-        let done = Instant::now();
-        if sent < warm_end || done > end {
-            continue;
-        }
-        if ok {
-            tally.ok += 1;
-            let micros = u64::try_from(done.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
-            tally.latency.record(micros.max(1))?;
-        } else {
-            tally.errors += 1;
-        }
-    }
-    Ok(tally)
 }

@@ -101,6 +101,7 @@ pub async fn events(
         buffer: VecDeque::new(),
         filter: Filter::from_query(&query),
         stop: state.shutdown.clone(),
+        caught_up: false,
     };
     let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
         cursor.next_event().await.map(|event| (Ok(event), cursor))
@@ -116,31 +117,47 @@ struct Cursor {
     buffer: VecDeque<Envelope>,
     filter: Filter,
     stop: CancellationToken,
+    /// The last read reached the end of the log; read again only once the head moves past
+    /// `after` or the poll fires.
+    caught_up: bool,
 }
 
 impl Cursor {
     /// The next matching event as SSE, waiting for it; `None` ends the stream (shutdown).
+    ///
+    /// A read that returns less than a full batch reached the end of the log, so the cursor
+    /// waits for the head to move past it (or the poll, for other instances' appends) instead
+    /// of confirming with a second, empty read: one read per wake-up, not two.
     async fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(envelope) = self.buffer.pop_front() {
                 return Some(to_sse(&envelope));
             }
-            match self.bus.read_after(self.after, READ_BATCH).await {
-                Ok(batch) if !batch.is_empty() => {
-                    if let Some(seq) = batch.last().and_then(|e| e.seq) {
-                        self.after = seq;
+            if !self.caught_up {
+                // Seen before the read: a move during the read wakes the wait below.
+                self.head.borrow_and_update();
+                match self.bus.read_after(self.after, READ_BATCH).await {
+                    Ok(batch) => {
+                        self.caught_up = batch.len() < READ_BATCH;
+                        if let Some(seq) = batch.last().and_then(|e| e.seq) {
+                            self.after = seq;
+                        }
+                        self.buffer
+                            .extend(batch.into_iter().filter(|e| self.filter.matches(e)));
+                        continue;
                     }
-                    self.buffer
-                        .extend(batch.into_iter().filter(|e| self.filter.matches(e)));
-                    continue;
+                    Err(error) => tracing::warn!(%error, "SSE read failed; retrying."),
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "SSE read failed; retrying."),
             }
             tokio::select! {
                 () = self.stop.cancelled() => return None,
-                () = crate::bus::head_moved(&mut self.head) => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = crate::bus::head_moved(&mut self.head) => {
+                    // A move this cursor already read past (during its last read) needs no read.
+                    if *self.head.borrow_and_update() > self.after {
+                        self.caught_up = false;
+                    }
+                }
+                () = tokio::time::sleep(POLL) => self.caught_up = false,
             }
         }
     }
