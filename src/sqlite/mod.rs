@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod checkpoint;
 mod schema;
 mod vacuum;
 mod writer;
@@ -94,6 +95,8 @@ pub struct Database {
 struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
+    /// Dropped with the last handle: stops the checkpointer thread.
+    _checkpointer: mpsc::Sender<()>,
     readers: Mutex<Vec<Connection>>,
     /// At most [`READ_POOL_SIZE`] reads run at once, so every read reuses a pooled
     /// connection (and its prepared statements) instead of opening a new one under load.
@@ -121,12 +124,16 @@ impl Database {
         conn.pragma_update(None, "synchronous", durability.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         schema::migrate(&mut conn)?;
+        checkpoint::configure_writer(&conn)?;
+        let (checkpointer, stop) = mpsc::channel();
+        checkpoint::spawn(&path, stop)?;
         let writer = writer::spawn(conn)?;
         tracing::info!(path = %path.display(), ?durability, "sqlite database opened");
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 writer,
+                _checkpointer: checkpointer,
                 readers: Mutex::new(Vec::new()),
                 read_slots: tokio::sync::Semaphore::new(READ_POOL_SIZE),
             }),
