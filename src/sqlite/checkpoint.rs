@@ -15,11 +15,11 @@ use rusqlite::Connection;
 use super::{BUSY_TIMEOUT, DbError};
 
 /// How often the checkpointer copies committed WAL frames into the database file.
-pub const INTERVAL: Duration = Duration::from_millis(100);
+pub(super) const INTERVAL: Duration = Duration::from_millis(100);
 
 /// The writer's own automatic checkpoint, in pages: a safety net for a WAL the checkpointer
 /// cannot keep up with (64 MiB with 4 KiB pages).
-pub const WRITER_FALLBACK_PAGES: u32 = 16_384;
+pub(super) const WRITER_FALLBACK_PAGES: u32 = 16_384;
 
 /// Moves the writer connection's automatic checkpoint to [`WRITER_FALLBACK_PAGES`].
 pub(super) fn configure_writer(conn: &Connection) -> Result<(), DbError> {
@@ -40,11 +40,7 @@ pub(super) fn spawn(path: &Path, stop: mpsc::Receiver<()>) -> Result<(), DbError
 }
 
 fn run(conn: &Connection, stop: &mpsc::Receiver<()>) {
-    loop {
-        match stop.recv_timeout(INTERVAL) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-        }
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(INTERVAL) {
         if let Err(error) = passive(conn) {
             // Another process's checkpoint holds the lock, or the disk refused: the next
             // round (or the writer's fallback) catches up.
