@@ -335,6 +335,8 @@ async fn wait_for_outbox(http: &reqwest::Client, base: &str, key: &str) -> Resul
 
 /// Runs one phase with `--concurrency` workers; returns their logs and the window.
 async fn run_phase(target: &Arc<Target>, phase: Phase, args: &Args) -> Result<PhaseResult> {
+    // bench/profile-payments.sh waits for this line to attach perf.
+    eprintln!("pay-load: phase {phase:?} starting");
     let start = Instant::now() + Duration::from_millis(50);
     let warm_end = start + Duration::from_secs_f64(args.warmup_secs.max(0.0));
     let end = warm_end + Duration::from_secs_f64(args.secs);
