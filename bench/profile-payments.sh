@@ -8,6 +8,7 @@
 #
 # Usage: bench/profile-payments.sh   Knobs (env): SECS=10 WARMUP_SECS=2 CONCURRENCY=32
 #        INTENTS=16000 CONVERSATIONS=8 DURABILITY=full ROWS=45 FREQ=499 OUT=<file>
+#        BRIDGE=<omnibridge binary> (skips its build)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,12 +30,15 @@ command -v jq >/dev/null || { echo "bench/profile-payments.sh needs jq" >&2; exi
 
 . "$REPO/bench/lib.sh"
 # As bench/run-payments.sh: the bridge's own build, then the bench binaries.
-echo "+ cargo build --release -p omnibridge" >&2
-cargo build --release -p omnibridge
+# BRIDGE=/path/to/omnibridge profiles that binary instead (no build of the bridge).
+if [[ -z ${BRIDGE:-} ]]; then
+    echo "+ cargo build --release -p omnibridge" >&2
+    cargo build --release -p omnibridge
+fi
 echo "+ cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load" >&2
 cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load
 TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BRIDGE="$TARGET/release/omnibridge"
+BRIDGE=${BRIDGE:-$TARGET/release/omnibridge}
 FAKE="$TARGET/release/stripe-fake"
 LOAD="$TARGET/release/pay-load"
 bench_setup omnibridge-pay-profile
@@ -84,7 +88,7 @@ perf_flat() { # sort-keys percent-limit
         | grep -v '^#' | grep -v '^$'
 }
 {
-    echo "# bench/profile-payments.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "# bench/profile-payments.sh: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench 2>/dev/null || echo ' (with uncommitted changes)'), bridge binary $(basename "$BRIDGE")"
     echo "# durability=$DURABILITY, $CONCURRENCY workers, confirmations phase (${WARMUP_SECS} s warm-up + ${SECS} s window) profiled"
     echo "# load: $(grep '^{' "$WORK/load.out" | jq -c '{confirmations_per_s, confirmation_p50_ms, confirmation_p99_ms, confirmation_post_p50_ms, confirmation_post_p99_ms, confirmation_errors}')"
     echo "# samples by thread (perf report --sort comm):"

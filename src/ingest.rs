@@ -187,30 +187,101 @@ impl Ingest {
                 .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
             let appended = self.bus.append(batch).await?;
-            for (result, envelope) in appended.iter().zip(&envelopes) {
-                if result.duplicate {
-                    Metrics::count_channel(&self.metrics.duplicates, kind.as_str());
-                    continue;
-                }
-                Metrics::count_channel(&self.metrics.events_in, kind.as_str());
-                // No subscriber is fine: nobody is following this conversation live.
-                let _ = self.appended.send(AppendNotice {
-                    conversation_id: envelope.conversation_id.clone(),
-                    seq: result.seq,
-                    event_type: envelope.event_type(),
-                });
-            }
-            Ok(appended
-                .into_iter()
-                .zip(envelopes)
-                .map(|(appended, mut envelope)| {
-                    envelope.seq = Some(appended.seq);
-                    (appended, envelope)
-                })
-                .collect())
+            Ok(self.announce_appended(kind, appended, envelopes))
         }
         .instrument(span)
         .await
+    }
+
+    /// After events are durable: counts them, tells live readers ([`AppendNotice`]) and
+    /// stamps their seqs.
+    fn announce_appended(
+        &self,
+        kind: &ChannelKind,
+        appended: Vec<Appended>,
+        envelopes: Vec<Envelope>,
+    ) -> Vec<(Appended, Envelope)> {
+        for (result, envelope) in appended.iter().zip(&envelopes) {
+            if result.duplicate {
+                Metrics::count_channel(&self.metrics.duplicates, kind.as_str());
+                continue;
+            }
+            Metrics::count_channel(&self.metrics.events_in, kind.as_str());
+            // No subscriber is fine: nobody is following this conversation live.
+            let _ = self.appended.send(AppendNotice {
+                conversation_id: envelope.conversation_id.clone(),
+                seq: result.seq,
+                event_type: envelope.event_type(),
+            });
+        }
+        appended
+            .into_iter()
+            .zip(envelopes)
+            .map(|(appended, mut envelope)| {
+                envelope.seq = Some(appended.seq);
+                (appended, envelope)
+            })
+            .collect()
+    }
+
+    /// Payment events the payment store appended in the same transaction as an intent's
+    /// move (see [`crate::payments::store::Companions`]), now durable: moves the bus head
+    /// and does what [`Ingest::emit_payment`] does after its append.
+    pub fn payment_events_recorded(
+        &self,
+        kind: &ChannelKind,
+        events: Vec<NewEvent>,
+        appended: Vec<Appended>,
+    ) -> Vec<(Appended, Envelope)> {
+        if let Some(head) = appended.iter().map(|a| a.seq).max() {
+            self.bus.note_appended(head);
+        }
+        let envelopes = events.into_iter().map(|event| event.envelope).collect();
+        self.announce_appended(kind, appended, envelopes)
+    }
+
+    /// Appends payment events already stamped on `conversation` (by
+    /// [`crate::payments::store::Companions`] the store could not record with the move):
+    /// the conversation touched, then the append, as [`Ingest::emit_payment`] does.
+    pub async fn append_payment_events(
+        &self,
+        conversation: &crate::store::Conversation,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
+        if events.iter().any(|e| !e.envelope.body.is_bridge_only()) {
+            return Err(IngestError::Bus(BusError::Unavailable(
+                "append_payment_events takes payment events only".into(),
+            )));
+        }
+        self.store
+            .touch_conversation(
+                &conversation.id,
+                &conversation.channel_id,
+                &conversation.channel,
+                &conversation.conversation,
+                chrono::Utc::now(),
+                None,
+            )
+            .await?;
+        let envelopes: Vec<Envelope> = events.iter().map(|e| e.envelope.clone()).collect();
+        let appended = self.bus.append(events).await?;
+        Ok(self.announce_appended(&conversation.channel, appended, envelopes))
+    }
+
+    /// Stamps a payment event for `conversation`, ready for
+    /// [`crate::payments::store::Companions`].
+    pub fn stamp_payment(conversation: &crate::store::Conversation, body: EventBody) -> NewEvent {
+        let event = InboundEvent::new(conversation.conversation.clone(), body);
+        let dedup_key = event.effective_dedup_key().map(str::to_owned);
+        NewEvent {
+            envelope: Envelope::stamp(
+                event,
+                conversation.channel.clone(),
+                conversation.id.clone(),
+                chrono::Utc::now(),
+            ),
+            dedup_key,
+        }
     }
 
     /// Appends one event the bridge itself produced (message sent, delivery status) on an

@@ -29,7 +29,7 @@ mod append;
 mod groups;
 mod trim;
 
-use append::Row;
+pub(crate) use append::{Row, insert as insert_rows};
 
 /// How often the head is re-read to notice appends by other processes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -146,24 +146,10 @@ fn decode_all(rows: Vec<(i64, String)>) -> Result<Vec<Envelope>, BusError> {
 #[async_trait::async_trait]
 impl EventLog for SqliteBus {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
-        let mut rows = Vec::with_capacity(events.len());
-        for NewEvent {
-            mut envelope,
-            dedup_key,
-        } in events
-        {
-            envelope.seq = None;
-            let json = serde_json::to_string(&envelope).map_err(|e| BusError::Corrupt {
-                seq: 0,
-                reason: e.to_string(),
-            })?;
-            rows.push(Row {
-                channel: envelope.channel.as_str().to_owned(),
-                conversation_id: envelope.conversation_id.as_str().to_owned(),
-                dedup_key,
-                json,
-            });
-        }
+        let rows = events
+            .iter()
+            .map(Row::of)
+            .collect::<Result<Vec<_>, _>>()?;
         let appended = self
             .inner
             .db
@@ -255,6 +241,10 @@ impl EventLog for SqliteBus {
 
     fn watch_head(&self) -> watch::Receiver<Seq> {
         self.inner.head.subscribe()
+    }
+
+    fn note_appended(&self, seq: Seq) {
+        self.inner.advance(seq);
     }
 
     async fn group_read(
