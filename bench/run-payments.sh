@@ -8,6 +8,7 @@
 # Knobs (env): SECS=10 WARMUP_SECS=2 CONCURRENCY=32 INTENTS=16000 CONVERSATIONS=8
 #              DURABILITY=full (the bridge's storage.durability: full or normal)
 #              RESULTS_DIR=bench/results (binaries come from cargo's target dir)
+#              BRIDGE=<omnibridge binary> (skips its build; the results name it)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,16 +27,15 @@ command -v jq >/dev/null || { echo "bench/run-payments.sh needs jq" >&2; exit 1;
 
 # Two builds, so the bench crate's `mpp` server/stripe features are not unified into the
 # bridge's build of `mpp`: the omnibridge measured is the one `cargo build -p omnibridge` makes.
-BUILD_CMDS=(
-    "cargo build --release -p omnibridge"
-    "cargo build --release -p omnibridge-bench --bin stripe-fake --bin mpp-baseline --bin pay-load"
-)
+# BRIDGE=/path/to/omnibridge measures that binary instead (e.g. a build of another commit).
+BUILD_CMDS=("cargo build --release -p omnibridge-bench --bin stripe-fake --bin mpp-baseline --bin pay-load")
+[[ -n ${BRIDGE:-} ]] || BUILD_CMDS=("cargo build --release -p omnibridge" "${BUILD_CMDS[@]}")
 for cmd in "${BUILD_CMDS[@]}"; do
     echo "+ $cmd" >&2
     $cmd
 done
 TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BRIDGE="$TARGET/release/omnibridge"
+BRIDGE=${BRIDGE:-$TARGET/release/omnibridge}
 FAKE="$TARGET/release/stripe-fake"
 BASELINE="$TARGET/release/mpp-baseline"
 LOAD="$TARGET/release/pay-load"
@@ -43,10 +43,11 @@ LOAD="$TARGET/release/pay-load"
 . "$REPO/bench/lib.sh"
 bench_setup omnibridge-paybench
 
-# first_line FILE WHAT: waits for a process's first stdout line (its base URL) and prints it.
+# first_line FILE WHAT: waits (up to 90 s: a busy machine is slow to start processes) for a
+# process's first stdout line (its base URL) and prints it.
 first_line() {
     local i
-    for i in $(seq 1 300); do
+    for i in $(seq 1 900); do
         if [[ -s $1 ]]; then
             head -n1 "$1"
             return 0
@@ -130,6 +131,7 @@ cp "$JSONL" "$RESULTS_DIR/payments.jsonl"
     echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -h | awk '/^Mem:/ {print $2}') RAM, kernel $(uname -r)"
     echo "- $(rustc --version); mpp $(cargo metadata --format-version 1 | jq -r '[.packages[] | select(.name == "mpp") | .version] | first')"
     echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src adapters bench tests/support 2>/dev/null || echo ' (with uncommitted changes)')"
+    [[ $BRIDGE == "$TARGET/release/omnibridge" ]] || echo "- omnibridge binary: \`$(basename "$BRIDGE")\` (given as BRIDGE; not built from this commit)"
     echo "- omnibridge: embedded defaults (SQLite store and bus, \`storage.durability = $DURABILITY\`), Stripe method only"
     echo "- load: $CONCURRENCY concurrent workers (closed loop, HTTP/1.1 keep-alive, loopback), per phase"
     echo "  ${WARMUP_SECS} s warm-up + ${SECS} s measured; the fake, the server and the load generator share the cores"

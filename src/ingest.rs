@@ -39,6 +39,7 @@ pub enum IngestError {
 #[derive(Clone)]
 pub struct Ingest {
     writer: Arc<dyn BatchWriter>,
+    bus: Arc<dyn EventLog>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     appended: broadcast::Sender<AppendNotice>,
@@ -77,21 +78,23 @@ impl Ingest {
     /// An ingest path over this bus and store (conversation records written first, then the
     /// events: see [`StoreThenBus`]).
     pub fn new(bus: Arc<dyn EventLog>, store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        let writer = Arc::new(StoreThenBus::new(store.clone(), bus));
-        Self::with_writer(writer, store, metrics)
+        let writer = Arc::new(StoreThenBus::new(store.clone(), bus.clone()));
+        Self::with_writer(writer, bus, store, metrics)
     }
 
     /// An ingest path that makes batches durable through `writer` (e.g.
-    /// [`OneSqliteTransaction`] when store and bus share a SQLite database) and reads channel
-    /// state from `store`.
+    /// [`OneSqliteTransaction`] when store and bus share a SQLite database), where `bus` and
+    /// `store` are what `writer` writes to.
     pub fn with_writer(
         writer: Arc<dyn BatchWriter>,
+        bus: Arc<dyn EventLog>,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let (appended, _) = broadcast::channel(NOTICE_BUFFER);
         Self {
             writer,
+            bus,
             store,
             metrics,
             appended,
@@ -198,30 +201,100 @@ impl Ingest {
                 .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
             let appended = self.writer.write(touches, batch).await?;
-            for (result, envelope) in appended.iter().zip(&envelopes) {
-                if result.duplicate {
-                    Metrics::count_channel(&self.metrics.duplicates, kind.as_str());
-                    continue;
-                }
-                Metrics::count_channel(&self.metrics.events_in, kind.as_str());
-                // No subscriber is fine: nobody is following this conversation live.
-                let _ = self.appended.send(AppendNotice {
-                    conversation_id: envelope.conversation_id.clone(),
-                    seq: result.seq,
-                    event_type: envelope.event_type(),
-                });
-            }
-            Ok(appended
-                .into_iter()
-                .zip(envelopes)
-                .map(|(appended, mut envelope)| {
-                    envelope.seq = Some(appended.seq);
-                    (appended, envelope)
-                })
-                .collect())
+            Ok(self.announce_appended(kind, appended, envelopes))
         }
         .instrument(span)
         .await
+    }
+
+    /// After events are durable: counts them, tells live readers ([`AppendNotice`]) and
+    /// stamps their seqs.
+    fn announce_appended(
+        &self,
+        kind: &ChannelKind,
+        appended: Vec<Appended>,
+        envelopes: Vec<Envelope>,
+    ) -> Vec<(Appended, Envelope)> {
+        for (result, envelope) in appended.iter().zip(&envelopes) {
+            if result.duplicate {
+                Metrics::count_channel(&self.metrics.duplicates, kind.as_str());
+                continue;
+            }
+            Metrics::count_channel(&self.metrics.events_in, kind.as_str());
+            // No subscriber is fine: nobody is following this conversation live.
+            let _ = self.appended.send(AppendNotice {
+                conversation_id: envelope.conversation_id.clone(),
+                seq: result.seq,
+                event_type: envelope.event_type(),
+            });
+        }
+        appended
+            .into_iter()
+            .zip(envelopes)
+            .map(|(appended, mut envelope)| {
+                envelope.seq = Some(appended.seq);
+                (appended, envelope)
+            })
+            .collect()
+    }
+
+    /// Payment events the payment store appended in the same transaction as an intent's
+    /// move (see [`crate::payments::store::Companions`]), now durable: moves the bus head
+    /// and does what [`Ingest::emit_payment`] does after its append.
+    pub fn payment_events_recorded(
+        &self,
+        kind: &ChannelKind,
+        events: Vec<NewEvent>,
+        appended: Vec<Appended>,
+    ) -> Vec<(Appended, Envelope)> {
+        if let Some(head) = appended.iter().map(|a| a.seq).max() {
+            self.bus.note_appended(head);
+        }
+        let envelopes = events.into_iter().map(|event| event.envelope).collect();
+        self.announce_appended(kind, appended, envelopes)
+    }
+
+    /// Appends payment events already stamped on `conversation` (by
+    /// [`crate::payments::store::Companions`] the store could not record with the move):
+    /// the conversation touched, then the append, as [`Ingest::emit_payment`] does.
+    pub async fn append_payment_events(
+        &self,
+        conversation: &crate::store::Conversation,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
+        if events.iter().any(|e| !e.envelope.body.is_bridge_only()) {
+            return Err(IngestError::Bus(BusError::Unavailable(
+                "append_payment_events takes payment events only".into(),
+            )));
+        }
+        let touch = ConversationTouch {
+            id: conversation.id.clone(),
+            channel_id: conversation.channel_id.clone(),
+            channel: conversation.channel.clone(),
+            conversation: conversation.conversation.clone(),
+            at: chrono::Utc::now(),
+            inbound_at: None,
+            participants: Vec::new(),
+        };
+        let envelopes: Vec<Envelope> = events.iter().map(|e| e.envelope.clone()).collect();
+        let appended = self.writer.write(vec![touch], events).await?;
+        Ok(self.announce_appended(&conversation.channel, appended, envelopes))
+    }
+
+    /// Stamps a payment event for `conversation`, ready for
+    /// [`crate::payments::store::Companions`].
+    pub fn stamp_payment(conversation: &crate::store::Conversation, body: EventBody) -> NewEvent {
+        let event = InboundEvent::new(conversation.conversation.clone(), body);
+        let dedup_key = event.effective_dedup_key().map(str::to_owned);
+        NewEvent {
+            envelope: Envelope::stamp(
+                event,
+                conversation.channel.clone(),
+                conversation.id.clone(),
+                chrono::Utc::now(),
+            ),
+            dedup_key,
+        }
     }
 
     /// Appends one event the bridge itself produced (message sent, delivery status) on an

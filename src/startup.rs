@@ -162,7 +162,7 @@ impl Application {
             );
         }
         let metrics = Arc::new(Metrics::new());
-        let ingest = Ingest::with_writer(batches, store.clone(), metrics.clone());
+        let ingest = Ingest::with_writer(batches, bus.clone(), store.clone(), metrics.clone());
         // The files, with the versions published in the studio on top: a stored version
         // that does not load stops the start like a broken file would.
         let generation = template_store
@@ -451,7 +451,12 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     };
     let db = Database::open(dir.join("omnibridge.sqlite"), durability)
         .map_err(|error| StartupError::Storage(error.to_string()))?;
-    let sqlite_store = Arc::new(SqliteStore::new(db.clone()));
+    let sqlite_store = SqliteStore::new(db.clone());
+    // The SQLite bus lives in the same file: payment moves record their events with them.
+    let sqlite_store = Arc::new(match &settings.storage.bus {
+        Bus::Sqlite => sqlite_store.with_colocated_bus(),
+        Bus::Redis(_) => sqlite_store,
+    });
     let store: Arc<dyn Store> = sqlite_store.clone();
     let payment_store: Arc<dyn PaymentStore> = sqlite_store.clone();
     let template_store: Arc<dyn TemplateStore> = sqlite_store;

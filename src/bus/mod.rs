@@ -125,6 +125,12 @@ pub trait EventLog: Send + Sync + 'static {
     /// this instance (and, for shared backends, by polling for other instances' appends).
     fn watch_head(&self) -> watch::Receiver<Seq>;
 
+    /// Told that this process appended events up to `seq` to the log's storage without
+    /// [`EventLog::append`] (the SQLite store appends `payment.*` events in the same
+    /// transaction as the intent's move), so the head moves now rather than at the next poll.
+    /// Backends whose storage the store cannot write ignore it.
+    fn note_appended(&self, _seq: Seq) {}
+
     /// Reads up to `count` new events for `consumer` in `group` (creating the group at the
     /// start of the log if needed). They stay pending until acked.
     async fn group_read(

@@ -29,7 +29,7 @@ mod append;
 mod groups;
 mod trim;
 
-use append::Row;
+pub(crate) use append::{Row, insert as insert_rows};
 
 /// How often the head is re-read to notice appends by other processes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -155,7 +155,7 @@ impl SqliteBus {
     where
         F: FnOnce(&Connection) -> Result<(), DbError> + Send + 'static,
     {
-        let rows = rows(events)?;
+        let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>()?;
         let appended = self
             .inner
             .db
@@ -169,29 +169,6 @@ impl SqliteBus {
         }
         Ok(appended)
     }
-}
-
-/// The rows to insert for `events` (envelopes serialised without their seq).
-fn rows(events: Vec<NewEvent>) -> Result<Vec<Row>, BusError> {
-    let mut rows = Vec::with_capacity(events.len());
-    for NewEvent {
-        mut envelope,
-        dedup_key,
-    } in events
-    {
-        envelope.seq = None;
-        let json = serde_json::to_string(&envelope).map_err(|e| BusError::Corrupt {
-            seq: 0,
-            reason: e.to_string(),
-        })?;
-        rows.push(Row {
-            channel: envelope.channel.as_str().to_owned(),
-            conversation_id: envelope.conversation_id.as_str().to_owned(),
-            dedup_key,
-            json,
-        });
-    }
-    Ok(rows)
 }
 
 #[async_trait::async_trait]
@@ -280,6 +257,10 @@ impl EventLog for SqliteBus {
 
     fn watch_head(&self) -> watch::Receiver<Seq> {
         self.inner.head.subscribe()
+    }
+
+    fn note_appended(&self, seq: Seq) {
+        self.inner.advance(seq);
     }
 
     async fn group_read(

@@ -44,7 +44,19 @@ impl Outbox {
         conversation: &ConversationId,
         message: &OutboundMessage,
     ) -> Result<OutboxRecord, StoreError> {
-        let record = OutboxRecord {
+        let record = Self::record(conversation, message)?;
+        self.store.enqueue_outbound(&record).await?;
+        self.wake.notify_one();
+        Ok(record)
+    }
+
+    /// The pending record of `message` for `conversation`, for a caller that stores it
+    /// itself (in the same write as something else), then calls [`Outbox::wake`].
+    pub fn record(
+        conversation: &ConversationId,
+        message: &OutboundMessage,
+    ) -> Result<OutboxRecord, StoreError> {
+        Ok(OutboxRecord {
             id: message.id.clone(),
             conversation_id: conversation.clone(),
             message: serde_json::to_value(message)
@@ -53,10 +65,19 @@ impl Outbox {
             state: OutboxState::Pending,
             last_error: None,
             created_at: chrono::Utc::now(),
-        };
-        self.store.enqueue_outbound(&record).await?;
+        })
+    }
+
+    /// Stores a record made by [`Outbox::record`] (durably) and wakes the worker.
+    pub async fn enqueue_record(&self, record: &OutboxRecord) -> Result<(), StoreError> {
+        self.store.enqueue_outbound(record).await?;
         self.wake.notify_one();
-        Ok(record)
+        Ok(())
+    }
+
+    /// Wakes the worker: records were stored by another path.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Resolves when something was enqueued since the last wake-up.

@@ -7,13 +7,14 @@ use omnibridge_sdk::{ConversationId, EventBody, Timestamp};
 
 pub(super) use super::events::update;
 
+use super::announce::{Announcement, Message, after_move, payload};
 use super::error::PaymentError;
 use super::guardrails::{self, GuardrailRefusal, SpendGuard};
 use super::intent::{IntentState, PaymentIntent, TransitionPatch};
 use super::method::{Charge, PaymentMethod, Settlement};
 use super::notify::Notifier;
 use super::outcome::PendingSettlements;
-use super::store::{BeginOutcome, InsertOutcome, PaymentStore};
+use super::store::{BeginOutcome, Companions, InsertOutcome, PaymentStore};
 use crate::config::ReconcileSettings;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -71,6 +72,7 @@ pub(super) struct Inner {
     pub(super) metrics: Arc<Metrics>,
     pub(super) reconcile: ReconcileSettings,
     pub(super) pending: PendingSettlements,
+    pub(super) conversations_seen: super::announce::ConversationCache,
 }
 
 impl PaymentEngine {
@@ -95,6 +97,7 @@ impl PaymentEngine {
                 metrics,
                 reconcile,
                 pending: PendingSettlements::default(),
+                conversations_seen: Default::default(),
             }),
         }
     }
@@ -288,28 +291,43 @@ impl PaymentEngine {
         })
     }
 
-    /// Consumes `challenge_id` and moves the intent to `processing`, atomically; appends
-    /// `payment.confirmation_submitted` when it did.
+    /// Consumes `challenge_id` and moves `intent` (as read) to `processing`, atomically;
+    /// `payment.confirmation_submitted` is recorded in the same write when it did (see
+    /// [`super::announce`]).
     pub async fn begin(
         &self,
-        intent_id: &str,
+        intent: &PaymentIntent,
         challenge_id: &str,
         challenge_expires: Timestamp,
     ) -> Result<BeginOutcome, PaymentError> {
-        let outcome = self
+        let after = after_move(intent, IntentState::Processing, &TransitionPatch::default());
+        let announcement = Announcement {
+            event: EventBody::PaymentConfirmationSubmitted(payload(
+                &after,
+                after.state.as_str(),
+                None,
+            )),
+            message: None,
+        };
+        let prepared = self.prepare(&after, announcement).await;
+        let (outcome, recorded) = self
             .inner
             .store
-            .begin_confirmation(intent_id, challenge_id, challenge_expires)
+            .begin_confirmation(
+                &intent.id,
+                challenge_id,
+                challenge_expires,
+                prepared.companions(),
+            )
             .await?;
-        if let BeginOutcome::Started(intent) = &outcome {
-            self.announce(intent, EventBody::PaymentConfirmationSubmitted, None)
-                .await;
+        if matches!(outcome, BeginOutcome::Started(_)) {
+            self.finish(&intent.id, prepared, recorded).await;
         }
         Ok(outcome)
     }
 
-    /// Records a settlement: `processing → succeeded`, `payment.succeeded`, the receipt
-    /// message.
+    /// Records a settlement: `processing → succeeded`, with `payment.succeeded` and the
+    /// receipt message in the same write where the store can (see [`super::announce`]).
     pub async fn succeeded(
         &self,
         intent: &PaymentIntent,
@@ -321,14 +339,21 @@ impl PaymentEngine {
             reference: Some(settlement.reference.clone()),
             settled_at: Some(chrono::Utc::now()),
         };
-        let moved = self
+        let after = after_move(intent, IntentState::Succeeded, &patch);
+        let announcement = Announcement {
+            event: EventBody::PaymentSucceeded(payload(&after, after.state.as_str(), None)),
+            message: Some(Message::Receipt),
+        };
+        let prepared = self.prepare(&after, announcement).await;
+        let (moved, recorded) = self
             .inner
             .store
-            .transition(
+            .transition_with(
                 &intent.id,
                 IntentState::Processing,
                 IntentState::Succeeded,
                 patch,
+                prepared.companions(),
             )
             .await?;
         let Some(paid) = moved else {
@@ -340,36 +365,52 @@ impl PaymentEngine {
             }
             return Err(PaymentError::WrongState(now.state));
         };
-        self.announce(&paid, EventBody::PaymentSucceeded, None)
-            .await;
-        self.inner.notifier.payment_receipt(&paid).await;
+        self.finish(&paid.id, prepared, recorded).await;
         Ok(paid)
     }
 
     /// Records a refused or failed settlement: `processing → requires_confirmation` (the
     /// payer may try again with a fresh challenge), `payment.failed` with `reason`, and the
-    /// `payment_failed` message. With `reason = None` (the payload was malformed) nothing is
-    /// announced.
+    /// `payment_failed` message (in the same write where the store can). With
+    /// `reason = None` (the payload was malformed) nothing is announced.
     pub async fn retryable_failure(
         &self,
         intent: &PaymentIntent,
         reason: Option<&str>,
     ) -> Result<PaymentIntent, PaymentError> {
-        let back = self
+        let after = after_move(
+            intent,
+            IntentState::RequiresConfirmation,
+            &TransitionPatch::default(),
+        );
+        let prepared = match reason {
+            Some(reason) => Some(
+                self.prepare(
+                    &after,
+                    Announcement {
+                        event: EventBody::PaymentFailed(payload(&after, "failed", Some(reason))),
+                        message: Some(Message::Failed(reason)),
+                    },
+                )
+                .await,
+            ),
+            None => None,
+        };
+        let none = Companions::default();
+        let (back, recorded) = self
             .inner
             .store
-            .transition(
+            .transition_with(
                 &intent.id,
                 IntentState::Processing,
                 IntentState::RequiresConfirmation,
                 TransitionPatch::default(),
+                prepared.as_ref().map_or(&none, |p| p.companions()),
             )
-            .await?
-            .ok_or(PaymentError::WrongState(IntentState::Processing))?;
-        if let Some(reason) = reason {
-            let update = update(&back, "failed").with_reason(reason);
-            self.emit(&back, EventBody::PaymentFailed(update)).await;
-            self.inner.notifier.payment_failed(&back, reason).await;
+            .await?;
+        let back = back.ok_or(PaymentError::WrongState(IntentState::Processing))?;
+        if let Some(prepared) = prepared {
+            self.finish(&back.id, prepared, recorded).await;
         }
         Ok(back)
     }

@@ -8,6 +8,8 @@
 //!   single-use challenge ids); SQLite in `crate::store::sqlite`.
 //! - [`engine`]: [`PaymentEngine`](engine::PaymentEngine): create, cancel, expire, settle,
 //!   fail, refund (`refund.rs`), each announced as a `payment.*` event.
+//! - `announce`: the event and message of a confirmation's moves, recorded in the move's own
+//!   write ([`Companions`](store::Companions)) where the store can.
 //! - [`notify`]: the messages to the conversation (templates, Pay/Cancel buttons).
 //! - [`method`]: the [`PaymentMethod`](method::PaymentMethod) trait settlement methods
 //!   (`stripe`, `sandbox`) implement, and what they exchange with the engine.
@@ -29,6 +31,7 @@
 //!   intents.
 //! - [`error`]: the engine's [`PaymentError`](error::PaymentError).
 
+mod announce;
 pub mod api;
 mod approval;
 pub mod confirm_link;

@@ -18,7 +18,7 @@ use super::intent::PaymentIntent;
 use crate::channels::ChannelRegistry;
 use crate::outbox::Outbox;
 use crate::render::Renderer;
-use crate::store::Store;
+use crate::store::{Conversation, Store};
 
 /// The payload of the "Pay" button: `pay:<intent_id>`.
 pub const PAY_ACTION_PREFIX: &str = "pay:";
@@ -153,6 +153,38 @@ impl Notifier {
             .await;
     }
 
+    /// The `payment_receipt` message for `intent` on `conversation` (nothing is sent).
+    pub fn receipt_message(
+        &self,
+        intent: &PaymentIntent,
+        conversation: &Conversation,
+    ) -> Result<OutboundMessage, String> {
+        self.compose_for(
+            intent,
+            conversation,
+            "payment_receipt",
+            self.data(intent),
+            Vec::new(),
+        )
+    }
+
+    /// The `payment_failed` message for `intent` on `conversation` (nothing is sent).
+    pub fn failed_message(
+        &self,
+        intent: &PaymentIntent,
+        conversation: &Conversation,
+        reason: &str,
+    ) -> Result<OutboundMessage, String> {
+        let mut data = self.data(intent);
+        data["reason"] = json!(reason);
+        self.compose_for(intent, conversation, "payment_failed", data, Vec::new())
+    }
+
+    /// The outbox, for messages recorded with an intent's move.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     /// `payment_failed` with the reason in the customer's words.
     pub async fn payment_failed(&self, intent: &PaymentIntent, reason: &str) {
         let mut data = self.data(intent);
@@ -257,6 +289,19 @@ impl Notifier {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the conversation is gone")?;
+        let message = self.compose_for(intent, &conversation, template, data, buttons)?;
+        Ok((conversation.id, message))
+    }
+
+    /// Renders `template` for the intent on `conversation` (read by the caller).
+    fn compose_for(
+        &self,
+        intent: &PaymentIntent,
+        conversation: &Conversation,
+        template: &str,
+        data: Value,
+        buttons: Vec<Button>,
+    ) -> Result<OutboundMessage, String> {
         let handle = self
             .channels
             .get(&conversation.channel_id)
@@ -264,8 +309,9 @@ impl Notifier {
         let text = self
             .renderer
             .render(handle.kind.as_str(), &intent.locale, template, &data)?;
-        let message = OutboundMessage::text(Outbox::new_id(), conversation.conversation, text)
-            .with_buttons(buttons);
+        let message =
+            OutboundMessage::text(Outbox::new_id(), conversation.conversation.clone(), text)
+                .with_buttons(buttons);
         let mut message = message;
         crate::render::apply_variants(
             self.renderer.as_ref(),
@@ -280,6 +326,6 @@ impl Notifier {
         message.template = Some(template.to_owned());
         message.locale = Some(intent.locale.clone());
         message.template_data = Some(data);
-        Ok((conversation.id, message))
+        Ok(message)
     }
 }

@@ -3,11 +3,48 @@
 //! Every state change is a compare-and-set (`UPDATE … WHERE id = ? AND state = ?`), and a
 //! challenge id is consumed in the same write as the intent's move to `processing`, through
 //! a UNIQUE key: exactly once across threads, processes and instances sharing the store.
+//!
+//! The moves of a confirmation ([`PaymentStore::begin_confirmation`],
+//! [`PaymentStore::transition_with`]) take [`Companions`]: the `payment.*` events announcing
+//! the move and the messages to the conversation, recorded in the same write when the store
+//! can (one transaction, one commit: the move and its announcement are durable together).
 
 use omnibridge_sdk::{ConversationId, Timestamp};
 
 use super::intent::{IntentState, PaymentIntent, TransitionPatch};
-use crate::store::StoreError;
+use crate::bus::{Appended, NewEvent};
+use crate::store::{Conversation, OutboxRecord, StoreError};
+
+/// What an intent's move records in the same write, when the store can: the stamped
+/// `payment.*` events announcing it (their conversation touched with them) and the messages
+/// queued for the conversation. Nothing of it is written unless the move is.
+#[derive(Clone, Debug, Default)]
+pub struct Companions {
+    /// The conversation the events are on (its `last_event_at` moves with them).
+    pub conversation: Option<Conversation>,
+    /// Stamped events to append on the bus.
+    pub events: Vec<NewEvent>,
+    /// Messages to queue in the outbox.
+    pub messages: Vec<OutboxRecord>,
+}
+
+impl Companions {
+    /// Whether there is nothing to record.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.messages.is_empty()
+    }
+}
+
+/// What became of the [`Companions`] of a move that happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// All written in the move's transaction: the events' positions, in order (the messages
+    /// are queued). The caller tells the bus and the outbox ([`crate::ingest::Ingest`]).
+    Yes(Vec<Appended>),
+    /// None written (the store cannot append to the bus, or writing them failed and was
+    /// rolled back alone): the caller records them itself, after the move.
+    No,
+}
 
 /// What [`PaymentStore::begin_confirmation`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,14 +155,28 @@ pub trait PaymentStore: Send + Sync + 'static {
         patch: TransitionPatch,
     ) -> Result<Option<PaymentIntent>, StoreError>;
 
+    /// [`PaymentStore::transition`], recording `companions` in the same write when the store
+    /// can ([`Recorded::Yes`]); with `None` (not moved) nothing of them is written.
+    async fn transition_with(
+        &self,
+        id: &str,
+        from: IntentState,
+        to: IntentState,
+        patch: TransitionPatch,
+        companions: &Companions,
+    ) -> Result<(Option<PaymentIntent>, Recorded), StoreError>;
+
     /// In one atomic write: if the intent is `requires_confirmation`, consumes
-    /// `challenge_id` (kept until `challenge_expires`) and moves the intent to `processing`.
+    /// `challenge_id` (kept until `challenge_expires`), moves the intent to `processing`
+    /// and, when the store can, records `companions` ([`Recorded::Yes`]; only with
+    /// [`BeginOutcome::Started`]).
     async fn begin_confirmation(
         &self,
         intent_id: &str,
         challenge_id: &str,
         challenge_expires: Timestamp,
-    ) -> Result<BeginOutcome, StoreError>;
+        companions: &Companions,
+    ) -> Result<(BeginOutcome, Recorded), StoreError>;
 
     /// Adds `amount` to the refunded total if it is still `refunded_before` and the intent
     /// is paid; the state becomes `refunded` or `partially_refunded`. `None` if it changed.

@@ -20,6 +20,7 @@ use super::{
 use crate::sqlite::{Database, DbError};
 
 mod channel_state;
+mod companions;
 mod deliveries;
 mod outbox;
 mod participants;
@@ -36,12 +37,26 @@ pub use touches::TouchRows;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     db: Database,
+    /// Whether the bus is the SQLite bus on this same database: then the payment store
+    /// appends `payment.*` events in the same transaction as the intent's move.
+    bus_colocated: bool,
 }
 
 impl SqliteStore {
     /// A store on `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            bus_colocated: false,
+        }
+    }
+
+    /// Declares that the bus is the SQLite bus ([`crate::bus::sqlite::SqliteBus`]) on this
+    /// store's database, so intent moves record their `payment.*` events in their own
+    /// transaction (one write, one commit) instead of a separate append.
+    pub fn with_colocated_bus(mut self) -> Self {
+        self.bus_colocated = true;
+        self
     }
 
     /// The database this store lives in.
@@ -75,6 +90,46 @@ fn json_from_sql<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DbErro
 
 fn json_to_sql<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(|e| DbError::Corrupt(e.to_string()))
+}
+
+/// A conversation as [`upsert_conversation`] writes it: id, channel id, channel kind,
+/// conversation ref (JSON).
+type ConversationKey = (String, String, String, String);
+
+/// The conversation's key row for [`upsert_conversation`].
+fn conversation_key(
+    id: &ConversationId,
+    channel_id: &str,
+    channel: &ChannelKind,
+    conversation: &ConversationRef,
+) -> Result<ConversationKey, DbError> {
+    Ok((
+        id.as_str().to_owned(),
+        channel_id.to_owned(),
+        channel.as_str().to_owned(),
+        json_to_sql(conversation)?,
+    ))
+}
+
+/// Records the conversation (first sight) or moves its `last_event_at` (and
+/// `last_inbound_at`, for a customer's message) forward, in the caller's write.
+fn upsert_conversation(
+    conn: &Connection,
+    row: &ConversationKey,
+    at: i64,
+    inbound_at: Option<i64>,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT INTO conversations \
+         (id, channel_id, channel, conversation, created_at, last_event_at, last_inbound_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
+         ON CONFLICT (id) DO UPDATE SET \
+         last_event_at = max(last_event_at, excluded.last_event_at), \
+         last_inbound_at = CASE WHEN ?6 IS NOT NULL \
+           THEN max(coalesce(last_inbound_at, ?6), ?6) ELSE last_inbound_at END",
+    )?
+    .execute(params![row.0, row.1, row.2, row.3, at, inbound_at])?;
+    Ok(())
 }
 
 const CONVERSATION_COLUMNS: &str =

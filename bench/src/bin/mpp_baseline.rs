@@ -10,10 +10,19 @@
 //!   secret key, idempotency key from challenge id + SPT) and answers `200` with a
 //!   `Payment-Receipt`.
 //!
-//! It keeps no state: unlike omnibridge it does not make a challenge id single use, record an
-//! intent, append events or send messages. Prints its base URL as the first line of stdout.
+//! Single use, as issue 15 asks of the reference: every challenge carries a random nonce (in
+//! `methodDetails.metadata`, so it is inside the HMAC-bound request; the crate's own ids have
+//! no random part, so two challenges issued in the same second would otherwise be one), and a
+//! credential's challenge id is consumed in an in-memory set before the crate verifies and
+//! settles it: a replayed or concurrent second submission of one challenge gets `402
+//! invalid-challenge`. The set is memory only (lost on restart, never trimmed): the bridge
+//! keeps the same guard durably in SQLite. Otherwise it keeps no state: it records no intent,
+//! appends no events and sends no messages. Prints its base URL as the first line of stdout.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::future::{Future, ready};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, anyhow};
 use axum::Router;
@@ -21,8 +30,10 @@ use axum::extract::Path;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use clap::Parser;
-use mpp::server::axum::{ChargeChallenger, ChargeConfig, MppCharge, WithReceipt};
-use mpp::server::{Mpp, StripeConfig, stripe};
+use mpp::MppError;
+use mpp::protocol::core::{PaymentChallenge, Receipt, parse_authorization};
+use mpp::server::axum::{ChallengeOptions, ChargeChallenger, ChargeConfig, MppCharge, WithReceipt};
+use mpp::server::{Mpp, StripeChargeMethod, StripeChargeOptions, StripeConfig, stripe};
 use serde_json::{Value, json};
 
 /// Command-line options.
@@ -73,6 +84,80 @@ impl ChargeConfig for Price {
     }
 }
 
+/// The crate's Stripe server with a single-use guard: nonce-carrying challenges, and each
+/// challenge id accepted once (an in-memory set, consumed before verification and settlement).
+struct SingleUse {
+    mpp: Mpp<StripeChargeMethod>,
+    used: Mutex<HashSet<String>>,
+}
+
+/// A boxed verification result, as the crate's trait returns it.
+type Verified<E> = Pin<Box<dyn Future<Output = Result<Receipt, E>> + Send>>;
+
+impl SingleUse {
+    /// Consumes the challenge id of `credential_str`; `false` if it was consumed before (or
+    /// the credential does not parse: the crate rejects it then).
+    fn consume(&self, credential_str: &str) -> bool {
+        let Ok(credential) = parse_authorization(credential_str) else {
+            return true;
+        };
+        self.used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(credential.challenge.id)
+    }
+}
+
+impl ChargeChallenger for SingleUse {
+    fn challenge(
+        &self,
+        amount: &str,
+        options: ChallengeOptions,
+    ) -> Result<PaymentChallenge, String> {
+        let nonce = HashMap::from([("nonce".to_owned(), ulid::Ulid::new().to_string())]);
+        self.mpp
+            .stripe_charge_with_options(
+                amount,
+                StripeChargeOptions {
+                    description: options.description,
+                    metadata: Some(&nonce),
+                    mppx_scope: options.mppx_scope.as_ref(),
+                    ..Default::default()
+                },
+            )
+            .map_err(|error| error.to_string())
+    }
+
+    fn verify_payment(&self, credential_str: &str) -> Verified<String> {
+        if !self.consume(credential_str) {
+            return Box::pin(ready(Err("challenge already used".to_owned())));
+        }
+        self.mpp.verify_payment(credential_str)
+    }
+
+    fn verify_payment_for_route_with_realm(
+        &self,
+        credential_str: &str,
+        amount: &str,
+        mppx_scope: Option<Value>,
+        body: Option<&[u8]>,
+        request_realm: Option<&str>,
+    ) -> Verified<MppError> {
+        if !self.consume(credential_str) {
+            return Box::pin(ready(Err(MppError::invalid_challenge_reason(
+                "challenge already used",
+            ))));
+        }
+        self.mpp.verify_payment_for_route_with_realm(
+            credential_str,
+            amount,
+            mppx_scope,
+            body,
+            request_realm,
+        )
+    }
+}
+
 /// Reached only with a verified, settled credential.
 async fn pay(Path(id): Path<String>, charge: MppCharge<Price>) -> WithReceipt<axum::Json<Value>> {
     let body = json!({"id": id, "state": "succeeded", "reference": charge.receipt.reference});
@@ -100,7 +185,10 @@ async fn main() -> Result<()> {
     .map_err(|error| anyhow!("configuring the mpp crate's Stripe method: {error}"))?;
     let app = Router::new()
         .route("/pay/{id}", get(pay).post(pay))
-        .with_state(Arc::new(mpp) as Arc<dyn ChargeChallenger>);
+        .with_state(Arc::new(SingleUse {
+            mpp,
+            used: Mutex::new(HashSet::new()),
+        }) as Arc<dyn ChargeChallenger>);
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;

@@ -4,20 +4,45 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::seq_from_sql;
-use crate::bus::Appended;
+use crate::bus::{Appended, BusError, NewEvent};
 use crate::sqlite::{DbError, now_millis};
 
-/// One event ready for the writer thread.
-pub(super) struct Row {
+/// One event ready for the writer thread (serialised off it, by [`Row::of`]).
+#[derive(Debug)]
+pub(crate) struct Row {
     pub(super) channel: String,
     pub(super) conversation_id: String,
     pub(super) dedup_key: Option<String>,
     pub(super) json: String,
 }
 
+impl Row {
+    /// Serialises one event for [`insert`] (its `seq` is dropped: the bus assigns it).
+    pub(crate) fn of(event: &NewEvent) -> Result<Row, BusError> {
+        let json = if event.envelope.seq.is_some() {
+            let mut envelope = event.envelope.clone();
+            envelope.seq = None;
+            serde_json::to_string(&envelope)
+        } else {
+            serde_json::to_string(&event.envelope)
+        }
+        .map_err(|e| BusError::Corrupt {
+            seq: 0,
+            reason: e.to_string(),
+        })?;
+        Ok(Row {
+            channel: event.envelope.channel.as_str().to_owned(),
+            conversation_id: event.envelope.conversation_id.as_str().to_owned(),
+            dedup_key: event.dedup_key.clone(),
+            json,
+        })
+    }
+}
+
 /// Inserts `rows` in order inside the writer transaction, answering duplicates with the
-/// original's seq (also for duplicates within `rows`).
-pub(super) fn insert(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>, DbError> {
+/// original's seq (also for duplicates within `rows`). The store calls it too, to append
+/// `payment.*` events in the same transaction as the intent's move.
+pub(crate) fn insert(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>, DbError> {
     let mut find =
         conn.prepare_cached("SELECT seq FROM bus_dedup WHERE channel = ?1 AND dedup_key = ?2")?;
     let mut insert = conn.prepare_cached(

@@ -122,7 +122,7 @@ async fn handle(
     };
     let started = match mpp
         .engine
-        .begin(&intent.id, &verified.challenge_id, verified.expires)
+        .begin(&intent, &verified.challenge_id, verified.expires)
         .await
         .map_err(engine_error)?
     {

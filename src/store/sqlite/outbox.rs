@@ -62,26 +62,56 @@ fn state_from_sql(state: &str) -> Result<OutboxState, DbError> {
 /// Stores `record`, due at its `created_at`. Enqueueing an id that already exists does
 /// nothing (the first record wins).
 pub(super) async fn enqueue(db: &Database, record: &OutboxRecord) -> Result<(), StoreError> {
-    let created = time_to_sql(record.created_at)?;
-    let row = (
-        record.id.as_str().to_owned(),
-        record.conversation_id.as_str().to_owned(),
-        json_to_sql(&record.message)?,
-        record.attempts,
-        state_to_sql(record.state),
-        record.last_error.clone(),
-    );
-    db.write(move |conn| {
+    let row = OutboxRow::of(record)?;
+    db.write(move |conn| row.insert(conn)).await?;
+    Ok(())
+}
+
+/// An outbox record ready for the writer thread (serialised off it).
+#[derive(Debug)]
+pub(super) struct OutboxRow {
+    id: String,
+    conversation_id: String,
+    message: String,
+    attempts: u32,
+    state: &'static str,
+    last_error: Option<String>,
+    created_at: i64,
+}
+
+impl OutboxRow {
+    /// Serialises `record`.
+    pub(super) fn of(record: &OutboxRecord) -> Result<Self, DbError> {
+        Ok(Self {
+            id: record.id.as_str().to_owned(),
+            conversation_id: record.conversation_id.as_str().to_owned(),
+            message: json_to_sql(&record.message)?,
+            attempts: record.attempts,
+            state: state_to_sql(record.state),
+            last_error: record.last_error.clone(),
+            created_at: time_to_sql(record.created_at)?,
+        })
+    }
+
+    /// Inserts the record (due now, not leased) in the caller's write; an id already queued
+    /// is left as it is.
+    pub(super) fn insert(&self, conn: &rusqlite::Connection) -> Result<(), DbError> {
         conn.prepare_cached(
             "INSERT INTO outbox (id, conversation_id, message, attempts, state, last_error, \
              created_at, due_at, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, NULL) \
              ON CONFLICT (id) DO NOTHING",
         )?
-        .execute(params![row.0, row.1, row.2, row.3, row.4, row.5, created])?;
+        .execute(params![
+            self.id,
+            self.conversation_id,
+            self.message,
+            self.attempts,
+            self.state,
+            self.last_error,
+            self.created_at
+        ])?;
         Ok(())
-    })
-    .await?;
-    Ok(())
+    }
 }
 
 /// Leases up to `limit` due records until `now + lease`, oldest due first.

@@ -5,10 +5,13 @@
 use omnibridge_sdk::{ConversationId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::companions::{CompanionRows, record};
 use super::spend::over_limit;
 use super::{SqliteStore, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
 use crate::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
-use crate::payments::store::{BeginOutcome, InsertOutcome, IntentKey, PaymentStore, SpendCheck};
+use crate::payments::store::{
+    BeginOutcome, Companions, InsertOutcome, IntentKey, PaymentStore, Recorded, SpendCheck,
+};
 use crate::sqlite::{DbError, now_millis};
 use crate::store::StoreError;
 
@@ -211,32 +214,53 @@ impl PaymentStore for SqliteStore {
         to: IntentState,
         patch: TransitionPatch,
     ) -> Result<Option<PaymentIntent>, StoreError> {
+        let (moved, _) = self
+            .transition_with(id, from, to, patch, &Companions::default())
+            .await?;
+        Ok(moved)
+    }
+
+    async fn transition_with(
+        &self,
+        id: &str,
+        from: IntentState,
+        to: IntentState,
+        patch: TransitionPatch,
+        companions: &Companions,
+    ) -> Result<(Option<PaymentIntent>, Recorded), StoreError> {
         let id = id.to_owned();
         let settled_at = patch.settled_at.map(time_to_sql).transpose()?;
+        let rows = CompanionRows::of(self, companions);
         Ok(self
             .database()
             .write(move |conn| {
-                let changed = conn
-                    .prepare_cached(
-                        "UPDATE payment_intents SET state = ?3, updated_at = ?4, \
-                         method = coalesce(?5, method), reference = coalesce(?6, reference), \
-                         settled_at = coalesce(?7, settled_at) \
-                         WHERE id = ?1 AND state = ?2",
-                    )?
-                    .execute(params![
-                        id,
-                        from.as_str(),
-                        to.as_str(),
-                        now_sql()?,
-                        patch.method,
-                        patch.reference,
-                        settled_at
-                    ])?;
-                if changed == 1 {
-                    find(conn, &id)
-                } else {
-                    Ok(None)
-                }
+                // The moved row comes back from the UPDATE itself (no second read).
+                let sql = format!(
+                    "UPDATE payment_intents SET state = ?3, updated_at = ?4, \
+                     method = coalesce(?5, method), reference = coalesce(?6, reference), \
+                     settled_at = coalesce(?7, settled_at) \
+                     WHERE id = ?1 AND state = ?2 RETURNING {COLUMNS}"
+                );
+                let moved = conn
+                    .prepare_cached(&sql)?
+                    .query_row(
+                        params![
+                            id,
+                            from.as_str(),
+                            to.as_str(),
+                            now_sql()?,
+                            patch.method,
+                            patch.reference,
+                            settled_at
+                        ],
+                        from_row,
+                    )
+                    .optional()?
+                    .transpose()?;
+                let Some(moved) = moved else {
+                    return Ok((None, Recorded::No));
+                };
+                Ok((Some(moved), record(conn, rows)?))
             })
             .await?)
     }
@@ -246,17 +270,19 @@ impl PaymentStore for SqliteStore {
         intent_id: &str,
         challenge_id: &str,
         challenge_expires: Timestamp,
-    ) -> Result<BeginOutcome, StoreError> {
+        companions: &Companions,
+    ) -> Result<(BeginOutcome, Recorded), StoreError> {
         let (intent_id, challenge_id) = (intent_id.to_owned(), challenge_id.to_owned());
         let expires = time_to_sql(challenge_expires)?;
+        let rows = CompanionRows::of(self, companions);
         Ok(self
             .database()
             .write(move |conn| {
                 let Some(intent) = find(conn, &intent_id)? else {
-                    return Ok(BeginOutcome::UnknownIntent);
+                    return Ok((BeginOutcome::UnknownIntent, Recorded::No));
                 };
                 if intent.state != IntentState::RequiresConfirmation {
-                    return Ok(BeginOutcome::NotConfirmable(intent.state));
+                    return Ok((BeginOutcome::NotConfirmable(intent.state), Recorded::No));
                 }
                 let now = now_sql()?;
                 let consumed = conn
@@ -267,7 +293,7 @@ impl PaymentStore for SqliteStore {
                     )?
                     .execute(params![challenge_id, intent_id, expires, now])?;
                 if consumed == 0 {
-                    return Ok(BeginOutcome::ChallengeUsed);
+                    return Ok((BeginOutcome::ChallengeUsed, Recorded::No));
                 }
                 let changed = conn
                     .prepare_cached(
@@ -280,9 +306,11 @@ impl PaymentStore for SqliteStore {
                     // id is rolled back with it.
                     return Err(DbError::Corrupt("intent moved under the writer".to_owned()));
                 }
-                let intent = find(conn, &intent_id)?
-                    .ok_or_else(|| DbError::Corrupt("payment intent vanished".to_owned()))?;
-                Ok(BeginOutcome::Started(Box::new(intent)))
+                // What the UPDATE made of the row read above (no second read).
+                let mut intent = intent;
+                intent.state = IntentState::Processing;
+                intent.updated_at = super::time_from_sql(now);
+                Ok((BeginOutcome::Started(Box::new(intent)), record(conn, rows)?))
             })
             .await?)
     }
