@@ -146,10 +146,7 @@ fn decode_all(rows: Vec<(i64, String)>) -> Result<Vec<Envelope>, BusError> {
 #[async_trait::async_trait]
 impl EventLog for SqliteBus {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {
-        let rows = events
-            .iter()
-            .map(Row::of)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = events.iter().map(Row::of).collect::<Result<Vec<_>, _>>()?;
         let appended = self
             .inner
             .db

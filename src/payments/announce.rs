@@ -130,7 +130,10 @@ impl PaymentEngine {
         let notifier = &self.inner.notifier;
         let message = announcement.message.and_then(|message| {
             let (template, built) = match message {
-                Message::Receipt => ("payment_receipt", notifier.receipt_message(after, &conversation)),
+                Message::Receipt => (
+                    "payment_receipt",
+                    notifier.receipt_message(after, &conversation),
+                ),
                 Message::Failed(reason) => (
                     "payment_failed",
                     notifier.failed_message(after, &conversation, reason),

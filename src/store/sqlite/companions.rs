@@ -254,7 +254,12 @@ mod tests {
         assert_eq!(types, ["payment.succeeded", "payment.succeeded"]);
         assert_eq!(events[0].id, begin.events[0].envelope.id);
         assert_eq!(events[1].id, paid.events[0].envelope.id);
-        for (id, queued) in [("ob_1", true), ("ob_2", false), ("ob_3", true), ("ob_4", false)] {
+        for (id, queued) in [
+            ("ob_1", true),
+            ("ob_2", false),
+            ("ob_3", true),
+            ("ob_4", false),
+        ] {
             let found = store
                 .outbound(&omnibridge_sdk::OutboundId::new(id))
                 .await

@@ -310,10 +310,7 @@ impl PaymentStore for SqliteStore {
                 let mut intent = intent;
                 intent.state = IntentState::Processing;
                 intent.updated_at = super::time_from_sql(now);
-                Ok((
-                    BeginOutcome::Started(Box::new(intent)),
-                    record(conn, rows)?,
-                ))
+                Ok((BeginOutcome::Started(Box::new(intent)), record(conn, rows)?))
             })
             .await?)
     }
