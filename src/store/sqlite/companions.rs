@@ -205,13 +205,17 @@ mod tests {
             panic!("not recorded with the move");
         };
         assert_eq!(appended.len(), 1);
-        // The same challenge again: nothing moves, nothing is recorded.
+        // The same challenge again: the intent is already processing (checked before the
+        // challenge), nothing moves, nothing is recorded.
         let again = companions(&intent, "processing", "ob_2");
         let (outcome, recorded) = store
             .begin_confirmation(&intent.id, "ch_1", expires, &again)
             .await
             .unwrap();
-        assert_eq!(outcome, BeginOutcome::ChallengeUsed);
+        assert_eq!(
+            outcome,
+            BeginOutcome::NotConfirmable(IntentState::Processing)
+        );
         assert_eq!(recorded, Recorded::No);
 
         let patch = TransitionPatch {
