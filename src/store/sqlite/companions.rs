@@ -205,8 +205,7 @@ mod tests {
             panic!("not recorded with the move");
         };
         assert_eq!(appended.len(), 1);
-        // The same challenge again: the intent is already processing (checked before the
-        // challenge), nothing moves, nothing is recorded.
+        // The same challenge again: nothing moves, nothing is recorded.
         let again = companions(&intent, "processing", "ob_2");
         let (outcome, recorded) = store
             .begin_confirmation(&intent.id, "ch_1", expires, &again)
@@ -217,6 +216,31 @@ mod tests {
             BeginOutcome::NotConfirmable(IntentState::Processing)
         );
         assert_eq!(recorded, Recorded::No);
+        // Re-opened (a definite refusal), the consumed challenge still cannot start it.
+        store
+            .transition(
+                &intent.id,
+                IntentState::Processing,
+                IntentState::RequiresConfirmation,
+                TransitionPatch::default(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let replay = companions(&intent, "processing", "ob_5");
+        let (outcome, recorded) = store
+            .begin_confirmation(&intent.id, "ch_1", expires, &replay)
+            .await
+            .unwrap();
+        assert_eq!(outcome, BeginOutcome::ChallengeUsed);
+        assert_eq!(recorded, Recorded::No);
+        let fresh = companions(&intent, "processing", "ob_6");
+        let (outcome, recorded) = store
+            .begin_confirmation(&intent.id, "ch_2", expires, &fresh)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, BeginOutcome::Started(_)));
+        assert!(matches!(recorded, Recorded::Yes(_)));
 
         let patch = TransitionPatch {
             method: Some("stripe".to_owned()),
@@ -254,16 +278,21 @@ mod tests {
         assert_eq!(recorded, Recorded::No);
 
         let events = bus.read_after(0, 10).await.unwrap();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type()).collect();
-        assert_eq!(types, ["payment.succeeded", "payment.succeeded"]);
-        assert_eq!(events[0].id, begin.events[0].envelope.id);
-        assert_eq!(events[1].id, paid.events[0].envelope.id);
-        for (id, queued) in [
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        let recorded: Vec<_> = [&begin, &fresh, &paid]
+            .iter()
+            .map(|c| c.events[0].envelope.id)
+            .collect();
+        assert_eq!(ids, recorded);
+        let queued = [
             ("ob_1", true),
             ("ob_2", false),
+            ("ob_5", false),
+            ("ob_6", true),
             ("ob_3", true),
             ("ob_4", false),
-        ] {
+        ];
+        for (id, queued) in queued {
             let found = store
                 .outbound(&omnibridge_sdk::OutboundId::new(id))
                 .await
