@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use omnibridge_sdk::{
     ChannelKind, ConversationId, ConversationRef, Envelope, EventBody, InboundEvent, Inbox,
-    InboxError, Timestamp,
+    InboxError, OutboundId, Timestamp,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -123,7 +123,23 @@ impl Ingest {
             );
             return Err(IngestError::BridgeOnly(event.body.type_name()));
         }
-        self.append(channel_id, kind, events).await
+        self.append(channel_id, kind, events, None).await
+    }
+
+    /// [`Ingest::accept`] for the events of the outbox record `sent`, which the channel
+    /// accepted: records it as sent with the events (one write where the backends allow).
+    pub async fn accept_sent(
+        &self,
+        channel_id: &str,
+        kind: &ChannelKind,
+        events: Vec<InboundEvent>,
+        sent: &OutboundId,
+    ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
+        if let Some(event) = events.iter().find(|event| event.body.is_bridge_only()) {
+            return Err(IngestError::BridgeOnly(event.body.type_name()));
+        }
+        self.append(channel_id, kind, events, Some(sent.clone()))
+            .await
     }
 
     /// Appends one `payment.*` event on the conversation `conversation` of the channel
@@ -140,7 +156,7 @@ impl Ingest {
                 "emit_payment takes payment events only".into(),
             )));
         }
-        let mut results = self.append(channel_id, kind, vec![event]).await?;
+        let mut results = self.append(channel_id, kind, vec![event], None).await?;
         results.pop().ok_or_else(|| {
             IngestError::Bus(BusError::Unavailable("append returned nothing".into()))
         })
@@ -151,6 +167,7 @@ impl Ingest {
         channel_id: &str,
         kind: &ChannelKind,
         events: Vec<InboundEvent>,
+        sent: Option<OutboundId>,
     ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
         let span =
             tracing::debug_span!("ingest", channel = %kind, channel_id, count = events.len());
@@ -200,7 +217,10 @@ impl Ingest {
                 })
                 .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
-            let appended = self.writer.write(touches, batch).await?;
+            let appended = match sent {
+                Some(sent) => self.writer.write_sent(touches, batch, sent).await?,
+                None => self.writer.write(touches, batch).await?,
+            };
             Ok(self.announce_appended(kind, appended, envelopes))
         }
         .instrument(span)

@@ -250,7 +250,7 @@ impl EventLog for SqliteBus {
     }
 
     async fn head(&self) -> Result<Seq, BusError> {
-        let head = self.inner.db.read(read_head).await?;
+        let head = self.inner.db.read_point(read_head).await?;
         self.inner.advance(head);
         Ok(head)
     }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use crate::bus::sqlite::SqliteBus;
 use crate::bus::{Appended, EventLog, NewEvent};
-use crate::store::sqlite::TouchRows;
-use crate::store::{ConversationTouch, Store};
+use omnibridge_sdk::OutboundId;
+
+use crate::store::sqlite::{TouchRows, finish_sent};
+use crate::store::{ConversationTouch, OutboxOutcome, Store};
 
 use super::IngestError;
 
@@ -20,6 +22,17 @@ pub trait BatchWriter: Send + Sync + 'static {
         &self,
         touches: Vec<ConversationTouch>,
         events: Vec<NewEvent>,
+    ) -> Result<Vec<Appended>, IngestError>;
+
+    /// [`BatchWriter::write`] for the events of an outbox record the channel accepted, which
+    /// also records the record as sent: in the same transaction where the backend allows,
+    /// otherwise right after the events (a crash in between sends it again; its events are
+    /// de-duplicated).
+    async fn write_sent(
+        &self,
+        touches: Vec<ConversationTouch>,
+        events: Vec<NewEvent>,
+        sent: OutboundId,
     ) -> Result<Vec<Appended>, IngestError>;
 }
 
@@ -50,6 +63,19 @@ impl BatchWriter for StoreThenBus {
         }
         Ok(self.bus.append(events).await?)
     }
+
+    async fn write_sent(
+        &self,
+        touches: Vec<ConversationTouch>,
+        events: Vec<NewEvent>,
+        sent: OutboundId,
+    ) -> Result<Vec<Appended>, IngestError> {
+        let appended = self.write(touches, events).await?;
+        self.store
+            .finish_outbound(&sent, OutboxOutcome::Sent)
+            .await?;
+        Ok(appended)
+    }
 }
 
 /// The SQLite store and the SQLite bus on one database: the conversation rows, participants,
@@ -79,6 +105,22 @@ impl BatchWriter for OneSqliteTransaction {
         Ok(self
             .bus
             .append_with(events, move |conn| rows.write(conn))
+            .await?)
+    }
+
+    async fn write_sent(
+        &self,
+        touches: Vec<ConversationTouch>,
+        events: Vec<NewEvent>,
+        sent: OutboundId,
+    ) -> Result<Vec<Appended>, IngestError> {
+        let rows = TouchRows::new(&touches)?;
+        Ok(self
+            .bus
+            .append_with(events, move |conn| {
+                rows.write(conn)?;
+                finish_sent(conn, &sent)
+            })
             .await?)
     }
 }
@@ -177,5 +219,87 @@ mod tests {
         assert_eq!(appended.len(), 1);
         assert!(store.conversation(&touch.id).await.unwrap().is_some());
         assert_eq!(store.participants(&touch.id).await.unwrap().len(), 1);
+    }
+
+    /// Queues an outbox record on the batch's conversation and leases it, as the worker does.
+    async fn leased_record(store: &SqliteStore, touch: &ConversationTouch) -> OutboundId {
+        let message = omnibridge_sdk::OutboundMessage::text(
+            crate::outbox::Outbox::new_id(),
+            touch.conversation.clone(),
+            "paid",
+        );
+        let record = crate::outbox::Outbox::record(&touch.id, &message).unwrap();
+        store.enqueue_outbound(&record).await.unwrap();
+        let leased = store
+            .lease_due_outbound(chrono::Utc::now(), std::time::Duration::from_secs(60), 8)
+            .await
+            .unwrap();
+        assert_eq!(leased.len(), 1);
+        record.id
+    }
+
+    async fn assert_sent_once(store: &SqliteStore, id: &OutboundId) {
+        let record = store.outbound(id).await.unwrap().unwrap();
+        assert_eq!(record.state, crate::store::OutboxState::Sent);
+        assert_eq!(record.attempts, 1);
+    }
+
+    #[tokio::test]
+    async fn the_sent_record_is_finished_in_the_events_transaction() {
+        let (_dir, store, bus) = open().await;
+        let writer = OneSqliteTransaction::new(bus.clone());
+        let (touch, events) = batch(&["wamid.e"]);
+        let id = leased_record(&store, &touch).await;
+        let appended = writer
+            .write_sent(vec![touch.clone()], events, id.clone())
+            .await
+            .unwrap();
+        assert_eq!(appended.len(), 1);
+        assert_sent_once(&store, &id).await;
+        assert_eq!(bus.read_after(0, 10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_leaves_the_sent_record_leased() {
+        let (_dir, store, bus) = open().await;
+        let (touch, events) = batch(&["wamid.f"]);
+        let id = leased_record(&store, &touch).await;
+        bus.database()
+            .write(|conn| {
+                conn.execute_batch(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON bus_events \
+                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let writer = OneSqliteTransaction::new(bus.clone());
+        assert!(
+            writer
+                .write_sent(vec![touch], events, id.clone())
+                .await
+                .is_err()
+        );
+        let record = store.outbound(&id).await.unwrap().unwrap();
+        assert_eq!(record.state, crate::store::OutboxState::Pending);
+        assert_eq!(
+            record.attempts, 0,
+            "the try is not counted: it will be sent again"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_then_bus_finishes_the_sent_record_after_the_events() {
+        let (_dir, store, bus) = open().await;
+        let writer = StoreThenBus::new(Arc::new(store.clone()), Arc::new(bus.clone()));
+        let (touch, events) = batch(&["wamid.g"]);
+        let id = leased_record(&store, &touch).await;
+        writer
+            .write_sent(vec![touch], events, id.clone())
+            .await
+            .unwrap();
+        assert_sent_once(&store, &id).await;
+        assert_eq!(bus.read_after(0, 10).await.unwrap().len(), 1);
     }
 }

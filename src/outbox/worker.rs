@@ -22,7 +22,7 @@ use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
 /// How long a leased record is ours before another worker may take it.
 const LEASE: Duration = Duration::from_secs(60);
 /// Records leased per step.
-const BATCH: usize = 16;
+const BATCH: usize = 32;
 
 /// What one dispatch step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,22 +89,51 @@ impl OutboxWorker {
         }
     }
 
-    /// Leases what is due and dispatches it, one record after the other (oldest first, so a
-    /// conversation's messages keep their order).
+    /// Leases what is due and dispatches it: the records of one conversation one after the
+    /// other (oldest first, so its messages keep their order), different conversations at the
+    /// same time (their writes then share group commits). The next lease waits for the whole
+    /// step, so order also holds across steps.
     pub async fn try_dispatch_next(&self) -> Result<DispatchOutcome, DispatchError> {
         let due = self
             .store
             .lease_due_outbound(chrono::Utc::now(), LEASE, BATCH)
             .await?;
+        let lanes = by_conversation(due)
+            .into_iter()
+            .map(|records| self.dispatch_in_order(records));
         let mut outcome = DispatchOutcome::default();
-        for record in due {
-            match self.dispatch(record).await? {
-                OutboxOutcome::Sent => outcome.sent += 1,
-                OutboxOutcome::Retry { .. } => outcome.retried += 1,
-                OutboxOutcome::Dead { .. } => outcome.dead += 1,
+        let mut first_error = None;
+        for lane in futures_util::future::join_all(lanes).await {
+            let (done, error) = lane;
+            outcome.sent += done.sent;
+            outcome.retried += done.retried;
+            outcome.dead += done.dead;
+            if first_error.is_none() {
+                first_error = error;
             }
         }
-        Ok(outcome)
+        match first_error {
+            // Records left unfinished stay leased and are tried again when the lease ends.
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
+    }
+
+    /// Dispatches one conversation's records in order; stops at the first backend error.
+    async fn dispatch_in_order(
+        &self,
+        records: Vec<OutboxRecord>,
+    ) -> (DispatchOutcome, Option<DispatchError>) {
+        let mut outcome = DispatchOutcome::default();
+        for record in records {
+            match self.dispatch(record).await {
+                Ok(OutboxOutcome::Sent) => outcome.sent += 1,
+                Ok(OutboxOutcome::Retry { .. }) => outcome.retried += 1,
+                Ok(OutboxOutcome::Dead { .. }) => outcome.dead += 1,
+                Err(error) => return (outcome, Some(error)),
+            }
+        }
+        (outcome, None)
     }
 
     /// Dispatches until `stop`, waking on new records or every 200 ms for retries.
@@ -273,10 +302,12 @@ impl OutboxWorker {
         )
         .with_dedup_key(format!("delivery:{}:{:?}", record.id, receipt.status));
         self.ingest
-            .accept(&handle.id, &handle.kind, vec![sent_event, delivery])
-            .await?;
-        self.store
-            .finish_outbound(&record.id, OutboxOutcome::Sent)
+            .accept_sent(
+                &handle.id,
+                &handle.kind,
+                vec![sent_event, delivery],
+                &record.id,
+            )
             .await?;
         tracing::info!("Outbound message sent.");
         Ok(OutboxOutcome::Sent)
@@ -342,5 +373,62 @@ impl OutboxWorker {
             .finish_outbound(&record.id, outcome.clone())
             .await?;
         Ok(outcome)
+    }
+}
+
+/// Splits leased records (oldest first) into one lane per conversation, each keeping the
+/// records' order; lanes come in the order of their first record.
+fn by_conversation(records: Vec<OutboxRecord>) -> Vec<Vec<OutboxRecord>> {
+    let mut lanes: Vec<Vec<OutboxRecord>> = Vec::new();
+    for record in records {
+        match lanes.iter_mut().find(|lane| {
+            lane.first().map(|first| &first.conversation_id) == Some(&record.conversation_id)
+        }) {
+            Some(lane) => lane.push(record),
+            None => lanes.push(vec![record]),
+        }
+    }
+    lanes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OutboxState;
+    use omnibridge_sdk::{ConversationId, OutboundId};
+
+    fn record(id: &str, conversation: &str) -> OutboxRecord {
+        OutboxRecord {
+            id: OutboundId::new(id),
+            conversation_id: ConversationId::new(conversation),
+            message: serde_json::Value::Null,
+            attempts: 0,
+            state: OutboxState::Pending,
+            last_error: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn ids(lane: &[OutboxRecord]) -> Vec<&str> {
+        lane.iter().map(|record| record.id.as_str()).collect()
+    }
+
+    #[test]
+    fn each_conversation_gets_one_lane_in_the_records_order() {
+        let lanes = by_conversation(vec![
+            record("1", "a"),
+            record("2", "b"),
+            record("3", "a"),
+            record("4", "c"),
+            record("5", "b"),
+            record("6", "a"),
+        ]);
+        let lanes: Vec<Vec<&str>> = lanes.iter().map(|lane| ids(lane)).collect();
+        assert_eq!(lanes, vec![vec!["1", "3", "6"], vec!["2", "5"], vec!["4"]]);
+    }
+
+    #[test]
+    fn nothing_due_is_no_lane() {
+        assert!(by_conversation(Vec::new()).is_empty());
     }
 }

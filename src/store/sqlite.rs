@@ -31,6 +31,7 @@ mod spend;
 pub mod templates;
 mod touches;
 
+pub use outbox::finish_sent;
 pub use touches::TouchRows;
 
 /// The SQLite store. Cheap to clone.
@@ -232,7 +233,7 @@ impl Store for SqliteStore {
         let id = id.as_str().to_owned();
         let found = self
             .db
-            .read(move |conn| {
+            .read_point(move |conn| {
                 let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1");
                 let row = conn
                     .prepare_cached(&sql)?

@@ -141,31 +141,42 @@ impl Wallet {
             events = self.bus.group_read(GROUP, &self.consumer, BATCH).await?;
         }
         let count = events.len();
+        // Most events ask nothing of the wallet: their acks wait and go in one call with the
+        // next event it acted on (or at the end of the batch), not one write each.
+        let mut done = Vec::with_capacity(count);
         for event in events {
-            self.handle(&event).await;
-            if let Some(seq) = event.seq {
-                self.bus.group_ack(GROUP, &[seq]).await?;
+            let acted = self.handle(&event).await;
+            done.extend(event.seq);
+            if acted {
+                self.bus.group_ack(GROUP, &done).await?;
+                done.clear();
             }
+        }
+        if !done.is_empty() {
+            self.bus.group_ack(GROUP, &done).await?;
         }
         Ok(count)
     }
 
-    /// Reacts to one event (errors are logged: the customer can press again).
-    async fn handle(&self, event: &Envelope) {
+    /// Reacts to one event (errors are logged: the customer can press again); `false` when
+    /// the event asks nothing of the wallet.
+    async fn handle(&self, event: &Envelope) -> bool {
         match &event.body {
             EventBody::ActionInvoked(action) => {
                 if let Some(id) = action.payload.strip_prefix(PAY_ACTION_PREFIX) {
                     self.pay_once(event, id).await;
                 } else if let Some(id) = action.payload.strip_prefix(CANCEL_ACTION_PREFIX) {
                     self.cancel(event, id).await;
+                } else {
+                    return false;
                 }
             }
             EventBody::MessageReceived(message) => {
                 let Content::Text { body, .. } = &message.content else {
-                    return;
+                    return false;
                 };
                 if !self.is_keyword(body) || message.automated.is_some() {
-                    return;
+                    return false;
                 }
                 match &message.confirmation {
                     None => self.pay_only_open(event).await,
@@ -176,8 +187,9 @@ impl Wallet {
                     Some(check) => self.refuse_reply(event, check).await,
                 }
             }
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     fn is_keyword(&self, body: &str) -> bool {

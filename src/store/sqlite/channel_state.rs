@@ -12,7 +12,7 @@ pub(super) async fn get(
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let (channel_id, key) = (channel_id.to_owned(), key.to_owned());
     Ok(db
-        .read(move |conn| {
+        .read_point(move |conn| {
             Ok(conn
                 .prepare_cached(
                     "SELECT value FROM channel_state WHERE channel_id = ?1 AND key = ?2",

@@ -14,6 +14,9 @@ pub(super) async fn link(
     outbound: &OutboundId,
     provider_ids: &[ProviderMessageId],
 ) -> Result<(), StoreError> {
+    if provider_ids.is_empty() {
+        return Ok(());
+    }
     let channel_id = channel_id.to_owned();
     let outbound = outbound.as_str().to_owned();
     let ids: Vec<String> = provider_ids
@@ -42,7 +45,7 @@ pub(super) async fn outbound_for(
 ) -> Result<Option<OutboundId>, StoreError> {
     let (channel_id, id) = (channel_id.to_owned(), provider_id.as_str().to_owned());
     let found = db
-        .read(move |conn| {
+        .read_point(move |conn| {
             Ok(conn
                 .prepare_cached(
                     "SELECT outbound_id FROM provider_messages \
@@ -91,7 +94,7 @@ pub(super) async fn status(
 ) -> Result<Option<DeliveryStatus>, StoreError> {
     let outbound = outbound.as_str().to_owned();
     let found = db
-        .read(move |conn| {
+        .read_point(move |conn| {
             let name: Option<String> = conn
                 .prepare_cached("SELECT status FROM deliveries WHERE outbound_id = ?1")?
                 .query_row([outbound], |row| row.get(0))

@@ -167,20 +167,39 @@ pub(super) async fn finish(
         tracing::warn!(outbound_id = %id, "outbox record dead");
     }
     let changed = db
-        .write(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, state = ?1, \
-                     due_at = coalesce(?2, due_at), last_error = coalesce(?3, last_error) \
-                     WHERE id = ?4",
-                )?
-                .execute(params![state_to_sql(state), due, error, id])?)
-        })
+        .write(move |conn| record_outcome(conn, &id, state, due, error))
         .await?;
     if changed == 0 {
         tracing::warn!("finish_outbound for an unknown outbox record");
     }
     Ok(())
+}
+
+/// Records that the outbox record `id` was sent (counts the attempt, releases the lease) in
+/// the caller's write, e.g. the one appending its `message.sent` event
+/// ([`crate::ingest::OneSqliteTransaction`]).
+pub fn finish_sent(conn: &rusqlite::Connection, id: &OutboundId) -> Result<(), DbError> {
+    if record_outcome(conn, id.as_str(), OutboxState::Sent, None, None)? == 0 {
+        tracing::warn!(outbound_id = %id, "finish_outbound for an unknown outbox record");
+    }
+    Ok(())
+}
+
+/// The outcome's update; answers how many records it changed (0: unknown id).
+fn record_outcome(
+    conn: &rusqlite::Connection,
+    id: &str,
+    state: OutboxState,
+    due: Option<i64>,
+    error: Option<String>,
+) -> Result<usize, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, state = ?1, \
+             due_at = coalesce(?2, due_at), last_error = coalesce(?3, last_error) \
+             WHERE id = ?4",
+        )?
+        .execute(params![state_to_sql(state), due, error, id])?)
 }
 
 /// One record.

@@ -182,7 +182,10 @@ impl PaymentStore for SqliteStore {
 
     async fn intent(&self, id: &str) -> Result<Option<PaymentIntent>, StoreError> {
         let id = id.to_owned();
-        Ok(self.database().read(move |conn| find(conn, &id)).await?)
+        Ok(self
+            .database()
+            .read_point(move |conn| find(conn, &id))
+            .await?)
     }
 
     async fn intents_for(

@@ -13,7 +13,7 @@ pub(super) async fn idempotent_response(
 ) -> Result<Option<IdempotentResponse>, StoreError> {
     let (scope, key) = (scope.to_owned(), key.to_owned());
     Ok(db
-        .read(move |conn| find_idempotent(conn, &scope, &key))
+        .read_point(move |conn| find_idempotent(conn, &scope, &key))
         .await?)
 }
 
