@@ -16,7 +16,7 @@ use crate::bus::redis_streams::RedisBus;
 use crate::bus::sqlite::SqliteBus;
 use crate::channels::{ChannelFactories, ChannelRegistry};
 use crate::config::{Bus, Settings};
-use crate::http::{self, AppState, HttpLimits};
+use crate::http::{self, AppParts, AppState, HttpLimits};
 use crate::ingest::{BatchWriter, Ingest, OneSqliteTransaction, StoreThenBus};
 use crate::media::{LocalMediaStore, MediaStore, MediaWorker};
 use crate::metrics::Metrics;
@@ -247,7 +247,7 @@ impl Application {
             LocalMediaStore::open(settings.storage.data_dir.join("media"))
                 .map_err(|error| StartupError::Storage(error.to_string()))?,
         );
-        let state = AppState {
+        let state = AppState::new(AppParts {
             channel_kinds: Arc::new(factories.kinds()),
             bus: bus.clone(),
             store: store.clone(),
@@ -270,7 +270,7 @@ impl Application {
             webchat,
             media: media.clone(),
             shutdown: shutdown.clone(),
-        };
+        });
         let mut workers = JoinSet::new();
         if let Some(web) = &state.webchat {
             workers.spawn(web.hub_task(&ingest, bus.clone(), shutdown.clone()));

@@ -81,6 +81,7 @@ all_backends!(
     concurrent_redeliveries_give_one_event,
     consumers_share_work_without_overlap,
     ack_removes_from_pending,
+    a_typed_group_read_hands_out_only_the_wanted_types,
     dead_consumer_events_are_claimed,
     watch_head_moves_after_append,
     head_is_newest_seq,

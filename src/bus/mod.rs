@@ -83,6 +83,15 @@ pub enum BusError {
     Closed,
 }
 
+/// What [`EventLog::group_read_of`] handed to a consumer.
+#[derive(Debug, Default)]
+pub struct GroupRead {
+    /// The events of the wanted types, pending until acked.
+    pub events: Vec<Envelope>,
+    /// How many events the group moved past, wanted or not (at most the count asked for).
+    pub read: usize,
+}
+
 /// A durable, ordered, de-duplicating event log with consumer groups.
 ///
 /// Contract (checked by `tests/bus_suite.rs` for every backend):
@@ -139,6 +148,27 @@ pub trait EventLog: Send + Sync + 'static {
         consumer: &str,
         count: usize,
     ) -> Result<Vec<Envelope>, BusError>;
+
+    /// [`EventLog::group_read`] for a consumer that handles only the event types `wanted`:
+    /// events of other types are done with at once (acked; the SQLite log never records them
+    /// as pending) and not returned. [`GroupRead::read`] counts every event the group moved
+    /// past, so a caller can tell a full batch from the end of the log.
+    async fn group_read_of(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        wanted: &'static [&'static str],
+    ) -> Result<GroupRead, BusError> {
+        let events = self.group_read(group, consumer, count).await?;
+        let read = events.len();
+        let (events, other): (Vec<Envelope>, Vec<Envelope>) = events
+            .into_iter()
+            .partition(|event| wanted.contains(&event.event_type()));
+        let done: Vec<Seq> = other.iter().filter_map(|event| event.seq).collect();
+        self.group_ack(group, &done).await?;
+        Ok(GroupRead { events, read })
+    }
 
     /// Acknowledges handled events so they are never delivered again.
     async fn group_ack(&self, group: &str, seqs: &[Seq]) -> Result<(), BusError>;

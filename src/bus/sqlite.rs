@@ -22,7 +22,7 @@ use omnibridge_sdk::{ConversationId, Envelope};
 use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
-use super::{Appended, BusError, EventLog, LogTrim, LogTrimmed, NewEvent, Seq};
+use super::{Appended, BusError, EventLog, GroupRead, LogTrim, LogTrimmed, NewEvent, Seq};
 use crate::sqlite::{Database, DbError};
 
 mod append;
@@ -33,6 +33,11 @@ pub(crate) use append::{Row, insert as insert_rows};
 
 /// How often the head is re-read to notice appends by other processes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A reader at most this many events behind the known head (a live SSE stream, the web-chat
+/// hub) reads them on its own task ([`Database::read_point`]): a handful of rows by primary
+/// key, cheaper than the two thread hand-offs of a blocking read.
+const NEAR_HEAD: Seq = 16;
 
 /// The SQLite event log. Cheap to clone; clones share the head watch.
 #[derive(Clone, Debug)]
@@ -178,21 +183,23 @@ impl EventLog for SqliteBus {
     }
 
     async fn read_after(&self, after: Seq, limit: usize) -> Result<Vec<Envelope>, BusError> {
-        let rows = self
-            .inner
-            .db
-            .read(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT seq, envelope FROM bus_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                )?;
-                let rows = stmt
-                    .query_map(params![seq_to_sql(after), limit_to_sql(limit)], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await?;
+        let read = move |conn: &Connection| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT seq, envelope FROM bus_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![seq_to_sql(after), limit_to_sql(limit)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        };
+        let near_head = self.inner.head.borrow().saturating_sub(after) <= NEAR_HEAD;
+        let rows = if near_head {
+            self.inner.db.read_point(read).await?
+        } else {
+            self.inner.db.read(read).await?
+        };
         decode_all(rows)
     }
 
@@ -276,6 +283,27 @@ impl EventLog for SqliteBus {
             .write(move |conn| groups::read_new(conn, &group, &consumer, limit_to_sql(count)))
             .await?;
         decode_all(rows)
+    }
+
+    async fn group_read_of(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        wanted: &'static [&'static str],
+    ) -> Result<GroupRead, BusError> {
+        let (group, consumer) = (group.to_owned(), consumer.to_owned());
+        let (rows, read) = self
+            .inner
+            .db
+            .write(move |conn| {
+                groups::read_new_of(conn, &group, &consumer, limit_to_sql(count), Some(wanted))
+            })
+            .await?;
+        Ok(GroupRead {
+            events: decode_all(rows)?,
+            read,
+        })
     }
 
     async fn group_ack(&self, group: &str, seqs: &[Seq]) -> Result<(), BusError> {

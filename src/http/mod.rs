@@ -49,9 +49,28 @@ pub mod webhooks;
 
 pub use crate::web::auth::{ApiCaller, Authenticator, Scope, require_scope};
 
-/// Everything a request handler may need, cheap to clone.
+/// Everything a request handler may need: one shared [`AppParts`], so the clone axum makes for
+/// every request is one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The state of a router over `parts`.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of the [`AppState`].
+pub struct AppParts {
     /// The event log.
     pub bus: Arc<dyn EventLog>,
     /// Durable state.

@@ -33,6 +33,9 @@ use crate::store::Store;
 pub const GROUP: &str = "media";
 /// Events taken from the bus per read.
 const BATCH: usize = 32;
+/// Only customers' messages carry media to fetch; the group moves past every other type
+/// without handing it out.
+const WANTED: &[&str] = &["message.received"];
 /// A pending event idle this long is taken over from a consumer that died.
 const TAKEOVER_AFTER: Duration = Duration::from_secs(120);
 /// Media fetched from providers at the same time.
@@ -146,15 +149,17 @@ impl MediaWorker {
             let busy = running.busy();
             events.retain(|event| event.seq.is_some_and(|seq| !busy.contains(&seq)));
         }
+        let mut count = events.len();
         if events.is_empty() {
-            events = worker
+            let batch = worker
                 .bus
-                .group_read(GROUP, &worker.consumer, BATCH)
+                .group_read_of(GROUP, &worker.consumer, BATCH, WANTED)
                 .await?;
+            count = batch.read;
+            events = batch.events;
         }
-        let count = events.len();
-        // Most events carry no media: ack them in one call per batch, not one each.
-        let mut done = Vec::with_capacity(count);
+        // Most messages carry no media: ack them in one call per batch, not one each.
+        let mut done = Vec::with_capacity(events.len());
         for event in events {
             let Some(seq) = event.seq else { continue };
             if pending_media(&event).is_none() {

@@ -180,6 +180,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE payment_intents ADD COLUMN created_by_key TEXT;
     CREATE INDEX payment_intents_created_by ON payment_intents (created_by_key, currency, created_at)
         WHERE created_by_key IS NOT NULL;",
+    // The event's type beside its envelope, so a consumer group skips the types it does not
+    // handle without reading them (NULL for events appended before: read as wanted).
+    "ALTER TABLE bus_events ADD COLUMN event_type TEXT;",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

@@ -390,3 +390,54 @@ pub(crate) async fn head_watch_ends_when_bus_dropped(bus: Arc<dyn EventLog>) {
     .await
     .expect("head watch closed after the bus was dropped");
 }
+
+/// A delivery status on `conv` (a type a message-only consumer does not want).
+fn delivery(conv: &str) -> NewEvent {
+    let inbound = InboundEvent::delivery(
+        ConversationRef::new("acct", conv),
+        omnibridge_sdk::Delivery::new(omnibridge_sdk::DeliveryStatus::Sent),
+    );
+    NewEvent {
+        envelope: Envelope::stamp(
+            inbound,
+            ChannelKind::new("webchat").unwrap(),
+            ConversationId::new(conv),
+            chrono::Utc::now(),
+        ),
+        dedup_key: None,
+    }
+}
+
+pub(crate) async fn a_typed_group_read_hands_out_only_the_wanted_types(bus: Arc<dyn EventLog>) {
+    const MESSAGES: &[&str] = &["message.received"];
+    bus.append(vec![
+        event("webchat", "c", "m0", None),
+        delivery("c"),
+        delivery("c"),
+        event("webchat", "c", "m1", None),
+        delivery("c"),
+    ])
+    .await
+    .unwrap();
+    let first = bus.group_read_of("g", "one", 4, MESSAGES).await.unwrap();
+    assert_eq!(first.read, 4, "the group moved past four events");
+    assert_eq!(
+        first.events.iter().map(text).collect::<Vec<_>>(),
+        ["m0", "m1"]
+    );
+    assert_eq!(
+        bus.pending_count("g").await.unwrap(),
+        2,
+        "only the wanted events wait for an ack"
+    );
+    let second = bus.group_read_of("g", "one", 4, MESSAGES).await.unwrap();
+    assert_eq!(second.read, 1);
+    assert!(second.events.is_empty());
+    assert_eq!(bus.pending_count("g").await.unwrap(), 2);
+    bus.group_ack("g", &seqs(&first.events)).await.unwrap();
+    assert_eq!(bus.pending_count("g").await.unwrap(), 0);
+    let end = bus.group_read_of("g", "one", 4, MESSAGES).await.unwrap();
+    assert_eq!((end.read, end.events.len()), (0, 0));
+    // Another group still sees everything.
+    assert_eq!(bus.group_read("h", "one", 10).await.unwrap().len(), 5);
+}

@@ -13,6 +13,7 @@ pub(crate) struct Row {
     pub(super) channel: String,
     pub(super) conversation_id: String,
     pub(super) dedup_key: Option<String>,
+    pub(super) event_type: &'static str,
     pub(super) json: String,
 }
 
@@ -34,6 +35,7 @@ impl Row {
             channel: event.envelope.channel.as_str().to_owned(),
             conversation_id: event.envelope.conversation_id.as_str().to_owned(),
             dedup_key: event.dedup_key.clone(),
+            event_type: event.envelope.event_type(),
             json,
         })
     }
@@ -46,8 +48,8 @@ pub(crate) fn insert(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>,
     let mut find =
         conn.prepare_cached("SELECT seq FROM bus_dedup WHERE channel = ?1 AND dedup_key = ?2")?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO bus_events (conversation_id, channel, envelope, appended_at, bytes) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO bus_events (conversation_id, channel, envelope, appended_at, bytes, \
+         event_type) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut remember = conn.prepare_cached(
         "INSERT INTO bus_dedup (channel, dedup_key, seq, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -74,7 +76,8 @@ pub(crate) fn insert(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>,
             row.channel,
             row.json,
             now,
-            bytes
+            bytes,
+            row.event_type
         ])?;
         added_bytes = added_bytes.saturating_add(bytes);
         let seq = conn.last_insert_rowid();

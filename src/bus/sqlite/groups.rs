@@ -14,19 +14,50 @@ pub(super) fn read_new(
     consumer: &str,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(read_new_of(conn, group, consumer, limit, None)?.0)
+}
+
+/// [`read_new`] for a consumer that handles only the event types `wanted` (`None`: all):
+/// the cursor moves past up to `limit` events, but only those of a wanted type (or of no
+/// recorded type) are read, handed out and recorded as pending; the others are done with at
+/// once. Also answers how many events the cursor moved past.
+pub(super) fn read_new_of(
+    conn: &Connection,
+    group: &str,
+    consumer: &str,
+    limit: i64,
+    wanted: Option<&[&str]>,
+) -> Result<(Vec<(i64, String)>, usize), DbError> {
     conn.prepare_cached("INSERT OR IGNORE INTO bus_groups (name, cursor) VALUES (?1, 0)")?
         .execute([group])?;
     let cursor: i64 = conn
         .prepare_cached("SELECT cursor FROM bus_groups WHERE name = ?1")?
         .query_row([group], |r| r.get(0))?;
-    let rows = conn
-        .prepare_cached(
-            "SELECT seq, envelope FROM bus_events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?
-        .query_map(params![cursor, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<(i64, String)>, _>>()?;
-    let Some(&(last, _)) = rows.last() else {
-        return Ok(rows);
+    let mut last = None;
+    let mut moved_past = 0;
+    let mut rows = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, event_type, envelope FROM bus_events WHERE seq > ?1 \
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let mut found = stmt.query(params![cursor, limit])?;
+        while let Some(row) = found.next()? {
+            let seq: i64 = row.get(0)?;
+            last = Some(seq);
+            moved_past += 1;
+            let event_type: Option<String> = row.get(1)?;
+            let wanted = match (wanted, event_type.as_deref()) {
+                (Some(types), Some(event_type)) => types.contains(&event_type),
+                _ => true,
+            };
+            if wanted {
+                rows.push((seq, row.get(2)?));
+            }
+        }
+    }
+    let Some(last) = last else {
+        return Ok((rows, 0));
     };
     let now = now_millis();
     let mut pend = conn.prepare_cached(
@@ -38,7 +69,7 @@ pub(super) fn read_new(
     }
     conn.prepare_cached("UPDATE bus_groups SET cursor = ?1 WHERE name = ?2")?
         .execute(params![last, group])?;
-    Ok(rows)
+    Ok((rows, moved_past))
 }
 
 /// Removes `seqs` from the group's pending entries.

@@ -52,6 +52,9 @@ pub use stripe_source::{StripeIssuer, StripeSource};
 pub const GROUP: &str = "wallet";
 /// Events per read.
 const BATCH: usize = 32;
+/// The event types the wallet acts on (a button press, a customer's keyword); the group
+/// moves past the others without handing them out.
+const WANTED: &[&str] = &["action.invoked", "message.received"];
 /// A pending event idle this long is taken over from a wallet that died.
 const TAKEOVER_AFTER: Duration = Duration::from_secs(60);
 /// The store scope marking handled (intent, event) pairs.
@@ -137,13 +140,18 @@ impl Wallet {
             .bus
             .claim_stale(GROUP, &self.consumer, TAKEOVER_AFTER, BATCH)
             .await?;
+        let mut count = events.len();
         if events.is_empty() {
-            events = self.bus.group_read(GROUP, &self.consumer, BATCH).await?;
+            let batch = self
+                .bus
+                .group_read_of(GROUP, &self.consumer, BATCH, WANTED)
+                .await?;
+            count = batch.read;
+            events = batch.events;
         }
-        let count = events.len();
         // Most events ask nothing of the wallet: their acks wait and go in one call with the
         // next event it acted on (or at the end of the batch), not one write each.
-        let mut done = Vec::with_capacity(count);
+        let mut done = Vec::with_capacity(events.len());
         for event in events {
             let acted = self.handle(&event).await;
             done.extend(event.seq);
