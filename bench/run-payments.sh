@@ -5,7 +5,7 @@
 # Writes bench/results/payments.{md,jsonl}.
 #
 # Usage: bench/run-payments.sh      (from anywhere inside the repository)
-# Knobs (env): SECS=10 WARMUP_SECS=2 CONCURRENCY=32 INTENTS=16000 CONVERSATIONS=8
+# Knobs (env): SECS=10 WARMUP_SECS=2 CONCURRENCY=32 INTENTS=40000 CONVERSATIONS=8
 #              DURABILITY=full (the bridge's storage.durability: full or normal)
 #              RESULTS_DIR=bench/results (binaries come from cargo's target dir)
 #              BRIDGE=<omnibridge binary> (skips its build; the results name it)
@@ -16,7 +16,7 @@ REPO=$(pwd)
 SECS=${SECS:-10}
 WARMUP_SECS=${WARMUP_SECS:-2}
 CONCURRENCY=${CONCURRENCY:-32}
-INTENTS=${INTENTS:-16000}
+INTENTS=${INTENTS:-40000}
 CONVERSATIONS=${CONVERSATIONS:-8}
 DURABILITY=${DURABILITY:-full}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
