@@ -16,8 +16,9 @@
 //! One Lua script per [`EventLog::append`] call checks the dedup key, INCRs the counter,
 //! XADDs and records the key atomically, so concurrent redeliveries produce one event.
 //! Consumer groups are native: `XGROUP CREATE ... 0 MKSTREAM`, `XREADGROUP >`, `XACK`,
-//! `XAUTOCLAIM`, `XPENDING`. [`EventLog::watch_head`] is fed by a background task reading the
-//! counter every [`POLL_INTERVAL`]; it ends when the bus is dropped.
+//! `XAUTOCLAIM`, `XPENDING`. [`EventLog::watch_head`] is fed by a background task blocked in
+//! `XREAD` on the events stream, so another instance's append moves it at once (and at least
+//! every [`POLL_INTERVAL`]); it ends when the bus is dropped.
 //!
 //! # Durability
 //! "Durable" means what the server's persistence gives when the script returns: with
@@ -43,8 +44,12 @@ mod groups;
 mod scripts;
 mod trim;
 
-/// How often the seq counter is polled to notice other instances' appends.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the head follower's blocking `XREAD` waits for another instance's append before
+/// it re-reads the seq counter anyway (and checks that the bus still exists).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// How long the follower waits before reconnecting after Redis failed.
+const FOLLOW_RETRY: Duration = Duration::from_millis(250);
 
 /// The Redis Streams event log. Cheap to clone.
 #[derive(Clone)]
@@ -99,25 +104,63 @@ impl RedisBus {
         });
         let head = inner.read_head().await?;
         inner.advance(head);
-        spawn_poller(Arc::downgrade(&inner));
+        spawn_follower(client, Arc::downgrade(&inner));
         tracing::info!(namespace, "redis bus connected");
         Ok(Self { inner })
     }
 }
 
-fn spawn_poller(weak: Weak<Inner>) {
+/// Moves the head watch when any instance appends: a blocking `XREAD` on the events stream
+/// (its own connection, so no other command waits behind it) returns as soon as an entry newer
+/// than the head is added, then the seq counter is read. Every [`POLL_INTERVAL`] without news
+/// it reads the counter anyway. Holds the bus only weakly: it stops once the bus is dropped.
+fn spawn_follower(client: redis::Client, weak: Weak<Inner>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(POLL_INTERVAL)
+            .set_response_timeout(POLL_INTERVAL * 3);
+        let block_ms = u64::try_from(POLL_INTERVAL.as_millis()).unwrap_or(1000);
+        let mut follower: Option<redis::aio::MultiplexedConnection> = None;
+        while let Some((last, events_key)) = weak
+            .upgrade()
+            .map(|inner| (*inner.head.borrow(), inner.events_key.clone()))
+        {
+            let con = match &mut follower {
+                Some(con) => con,
+                None => match client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                {
+                    Ok(con) => follower.insert(con),
+                    Err(error) => {
+                        tracing::warn!(%error, "redis bus: head follower cannot connect");
+                        tokio::time::sleep(FOLLOW_RETRY).await;
+                        continue;
+                    }
+                },
+            };
+            let news: Result<redis::Value, RedisError> = cmd("XREAD")
+                .arg("BLOCK")
+                .arg(block_ms)
+                .arg("COUNT")
+                .arg(1)
+                .arg("STREAMS")
+                .arg(&events_key)
+                .arg(format!("{last}-0"))
+                .query_async(con)
+                .await;
+            if let Err(error) = news {
+                tracing::warn!(%error, "redis bus: head follower read failed; reconnecting");
+                follower = None;
+                tokio::time::sleep(FOLLOW_RETRY).await;
+            }
             let Some(inner) = weak.upgrade() else { break };
             match inner.read_head().await {
                 Ok(seq) => inner.advance(seq),
-                Err(error) => tracing::warn!(%error, "redis bus: head poll failed"),
+                Err(error) => tracing::warn!(%error, "redis bus: head read failed"),
             }
         }
-        tracing::debug!("redis bus: head poller stopped");
+        tracing::debug!("redis bus: head follower stopped");
     });
 }
 

@@ -47,7 +47,8 @@ pub const CHANNEL_ID: &str = "webchat";
 pub const SECRET_ENV: &str = "OMNIBRIDGE_WEBCHAT_SECRET";
 /// Events read from the bus per replay query.
 const REPLAY_BATCH: usize = 128;
-/// How often the hub looks for messages appended by other bridge instances.
+/// How often the hub reads the log even though the bus head did not move (a fallback: other
+/// instances' appends move the head watch).
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
 /// How long a socket waits before reading again after a failed replay read.
 const REPLAY_RETRY: Duration = Duration::from_secs(1);

@@ -71,3 +71,39 @@ async fn two_instances_share_seqs_dedup_and_head() {
     .expect("second instance saw the append")
     .unwrap();
 }
+
+/// Another instance's append reaches this instance's head watch through the follower's
+/// blocking read, well before the fallback re-read of the counter (1 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instances_append_moves_the_head_watch_at_once() {
+    let server = RedisServer::start();
+    let writer = RedisBus::connect(&server.url(), "ns").await.unwrap();
+    let reader = RedisBus::connect(&server.url(), "ns").await.unwrap();
+    let mut head = reader.watch_head();
+    // Let the follower block in its read first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waits = Vec::new();
+    for i in 0..20 {
+        head.borrow_and_update();
+        let appended = writer
+            .append(vec![event("webchat", "c", &format!("e{i}"), None)])
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_millis(900), async {
+            while *head.borrow_and_update() < appended[0].seq {
+                head.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the reader's head follows within 900 ms");
+        waits.push(started.elapsed());
+    }
+    waits.sort();
+    // A poll every 100 ms would give a median of about 50 ms; a push, a millisecond or two.
+    let median = waits[10];
+    assert!(
+        median < Duration::from_millis(30),
+        "the head follows another instance's appends by push, not by polling: median {median:?}"
+    );
+}

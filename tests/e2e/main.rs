@@ -21,6 +21,7 @@ mod email;
 mod helpers;
 mod http_channel;
 mod inbound;
+mod instances;
 mod links;
 mod logs;
 mod mcp;

@@ -107,9 +107,9 @@ impl Hub {
             .map_or(0, watch::Sender::receiver_count)
     }
 
-    /// The hub's one task: wakes sockets from this instance's append `notices`, and every
-    /// `poll` from the log after the last seq seen (appends by other instances), until
-    /// `shutdown`.
+    /// The hub's one task: wakes sockets from this instance's append `notices`, and from the
+    /// log after the last seq seen whenever the bus head moves (appends by other instances)
+    /// or every `poll`, until `shutdown`.
     pub async fn run(
         self,
         notices: broadcast::Receiver<AppendNotice>,
@@ -136,9 +136,18 @@ impl Hub {
     ) {
         let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut head = bus.watch_head();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
+                // The log moved past what this task has read: another instance's append (a
+                // shared bus pushes those to the head watch) or one whose notice is on its
+                // way. One read covers every move since the last.
+                () = crate::bus::head_moved(&mut head) => {
+                    if *head.borrow_and_update() > cursor {
+                        cursor = self.catch_up(bus.as_ref(), cursor).await.0;
+                    }
+                }
                 notice = notices.recv() => match notice {
                     Ok(notice) => {
                         if notice.event_type == SENT {
