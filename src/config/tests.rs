@@ -436,7 +436,10 @@ fn media_is_local_by_default_and_s3_reads_its_credentials_from_env() {
         }
     );
     assert_eq!(s.storage.s3.access_key_id.expose(), "AKIDEXAMPLE");
-    assert_eq!(s.storage.s3.secret_access_key.expose(), "wJalrXUtnFEMI-secret");
+    assert_eq!(
+        s.storage.s3.secret_access_key.expose(),
+        "wJalrXUtnFEMI-secret"
+    );
     assert!(!format!("{:?}", s.storage).contains("wJalrXUtnFEMI-secret"));
 
     // The embedded default names AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.

@@ -86,10 +86,7 @@ impl ObjectMediaStore {
             settings.secret_access_key.expose().to_owned(),
         ];
         let store = builder.build().map_err(|error| {
-            MediaError::Unavailable(scrub(
-                &format!("s3 bucket {bucket}: {error}"),
-                &redact,
-            ))
+            MediaError::Unavailable(scrub(&format!("s3 bucket {bucket}: {error}"), &redact))
         })?;
         let mut media = Self::new(Arc::new(store), prefix);
         media.redact = redact;

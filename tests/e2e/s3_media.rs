@@ -41,11 +41,21 @@ async fn moto_store(prefix: &str) -> (MotoServer, ObjectMediaStore) {
 async fn s3_media_round_trips_bytes_type_and_size() {
     let (moto, store) = moto_store("tenant-a").await;
     let stored = store
-        .put(Bytes::from_static(b"\x89PNG\r\n\x1a\n-not-really"), "image/png")
+        .put(
+            Bytes::from_static(b"\x89PNG\r\n\x1a\n-not-really"),
+            "image/png",
+        )
         .await
         .unwrap();
-    assert!(stored.id.starts_with("md_") && stored.id.len() == 29, "{}", stored.id);
-    assert_eq!((stored.mime_type.as_str(), stored.size_bytes), ("image/png", 19));
+    assert!(
+        stored.id.starts_with("md_") && stored.id.len() == 29,
+        "{}",
+        stored.id
+    );
+    assert_eq!(
+        (stored.mime_type.as_str(), stored.size_bytes),
+        ("image/png", 19)
+    );
     let (media, bytes) = store.get(&stored.id).await.unwrap().expect("stored");
     assert_eq!(media, stored);
     assert_eq!(&bytes[..], b"\x89PNG\r\n\x1a\n-not-really");
@@ -70,7 +80,13 @@ async fn s3_media_unknown_and_malformed_ids_are_none() {
     let (_moto, store) = moto_store("").await;
     let unknown = format!("md_{}", ulid::Ulid::new());
     assert!(store.get(&unknown).await.unwrap().is_none());
-    for malformed in ["../omnibridge.sqlite", "md_", "md_../../x", "", "MD_01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+    for malformed in [
+        "../omnibridge.sqlite",
+        "md_",
+        "md_../../x",
+        "",
+        "MD_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    ] {
         assert!(store.get(malformed).await.unwrap().is_none(), "{malformed}");
     }
 }
@@ -103,10 +119,16 @@ async fn s3_media_refused_credentials_are_unavailable_and_name_no_secret() {
     // Credentials checked after the first request (the bucket's creation).
     let moto = MotoServer::start_with_auth(1);
     moto.create_bucket(BUCKET).await;
-    let (key_id, secret) = ("AKIAWRONGKEY00000042", "wrong-secret-do-not-print-0123456789");
-    let store =
-        ObjectMediaStore::s3(BUCKET, "", &s3_settings_with(&moto.endpoint(), key_id, secret))
-            .unwrap();
+    let (key_id, secret) = (
+        "AKIAWRONGKEY00000042",
+        "wrong-secret-do-not-print-0123456789",
+    );
+    let store = ObjectMediaStore::s3(
+        BUCKET,
+        "",
+        &s3_settings_with(&moto.endpoint(), key_id, secret),
+    )
+    .unwrap();
     let put = store.put(Bytes::from_static(b"x"), "text/plain").await;
     let get = store.get(&format!("md_{}", ulid::Ulid::new())).await;
     for error in [put.unwrap_err(), get.unwrap_err()] {

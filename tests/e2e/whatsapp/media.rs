@@ -137,10 +137,12 @@ async fn an_inbound_image_stored_in_s3_is_served_to_api_clients() {
     );
     // In the bucket under the prefix, where another instance finds it; not on local disk.
     let other =
-        omnibridge::media::ObjectMediaStore::s3(BUCKET, "bridge", &s3_settings(&endpoint))
-            .unwrap();
+        omnibridge::media::ObjectMediaStore::s3(BUCKET, "bridge", &s3_settings(&endpoint)).unwrap();
     let (found, bytes) = other.get(id).await.unwrap().expect("in the bucket");
-    assert_eq!((found.mime_type.as_str(), bytes.len()), ("image/webp", 70_000));
+    assert_eq!(
+        (found.mime_type.as_str(), bytes.len()),
+        ("image/webp", 70_000)
+    );
     assert!(!wa.app.dir.path().join("media").exists());
     wa.app.stop().await;
 }
