@@ -15,10 +15,10 @@ use crate::bus::EventLog;
 use crate::bus::redis_streams::RedisBus;
 use crate::bus::sqlite::SqliteBus;
 use crate::channels::{ChannelFactories, ChannelRegistry};
-use crate::config::{Bus, Settings};
+use crate::config::{Bus, MediaBackend, Settings};
 use crate::http::{self, AppParts, AppState, HttpLimits};
 use crate::ingest::{BatchWriter, Ingest, OneSqliteTransaction, StoreThenBus};
-use crate::media::{LocalMediaStore, MediaStore, MediaWorker};
+use crate::media::{LocalMediaStore, MediaStore, MediaWorker, ObjectMediaStore};
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxWorker, RetryPolicy};
 use crate::payments::notify::Notifier;
@@ -243,10 +243,7 @@ impl Application {
         let payments = built.mpp;
         let wallet = built.wallet;
         let shutdown = CancellationToken::new();
-        let media: Arc<dyn MediaStore> = Arc::new(
-            LocalMediaStore::open(settings.storage.data_dir.join("media"))
-                .map_err(|error| StartupError::Storage(error.to_string()))?,
-        );
+        let media = media_store(&settings.storage)?;
         let state = AppState::new(AppParts {
             channel_kinds: Arc::new(factories.kinds()),
             bus: bus.clone(),
@@ -481,6 +478,32 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
         }
     };
     Ok((bus, store, payment_store, template_store, batches))
+}
+
+/// The media store `storage.media` names: `<data_dir>/media`, or an S3-compatible bucket.
+pub fn media_store(
+    storage: &crate::config::StorageSettings,
+) -> Result<Arc<dyn MediaStore>, StartupError> {
+    let media: Arc<dyn MediaStore> = match &storage.media {
+        MediaBackend::Local => Arc::new(
+            LocalMediaStore::open(storage.data_dir.join("media"))
+                .map_err(|error| StartupError::Storage(error.to_string()))?,
+        ),
+        MediaBackend::S3 { bucket, prefix } => {
+            tracing::info!(
+                bucket = %bucket,
+                prefix = %prefix,
+                endpoint = storage.s3.endpoint.as_deref().unwrap_or("AWS S3"),
+                region = %storage.s3.region,
+                "media in object storage"
+            );
+            Arc::new(
+                ObjectMediaStore::s3(bucket, prefix, &storage.s3)
+                    .map_err(|error| StartupError::Storage(format!("storage.media: {error}")))?,
+            )
+        }
+    };
+    Ok(media)
 }
 
 fn hostname() -> String {

@@ -257,7 +257,12 @@ mod tests {
 
     fn example_channels() -> Vec<ChannelSettings> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
-        let vars = [("OMNIBRIDGE_WEBHOOK_CRM_SECRET".to_owned(), "x".to_owned())];
+        let vars = [
+            "OMNIBRIDGE_WEBHOOK_CRM_SECRET",
+            "OMNIBRIDGE_MEDIA_S3_ACCESS_KEY_ID",
+            "OMNIBRIDGE_MEDIA_S3_SECRET_ACCESS_KEY",
+        ]
+        .map(|var| (var.to_owned(), "x".to_owned()));
         Settings::load_from(Some(&path), vars).unwrap().channels
     }
 

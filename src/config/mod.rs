@@ -39,9 +39,9 @@ pub use payments::{
 };
 pub use secret::Secret;
 pub use sections::{
-    ApiSettings, Bus, CHANNEL_BRIDGE_KEYS, ChannelSettings, Durability, OutboxSettings,
-    RetentionSettings, ServerSettings, StorageSettings, TemplateSettings, WebchatSettings,
-    WebhookSettings,
+    ApiSettings, Bus, CHANNEL_BRIDGE_KEYS, ChannelSettings, Durability, MediaBackend,
+    OutboxSettings, RetentionSettings, S3Settings, ServerSettings, StorageSettings,
+    TemplateSettings, WebchatSettings, WebhookSettings,
 };
 
 /// The embedded defaults (`config/omnibridge.toml`).
@@ -161,6 +161,20 @@ impl Settings {
     }
 
     fn resolve_secrets(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        if matches!(self.storage.media, MediaBackend::S3 { .. }) {
+            let s3 = &mut self.storage.s3;
+            let read = |key: &str, var: &str| {
+                env.get(var)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Secret::new(v.clone()))
+                    .ok_or_else(|| ConfigError::MissingSecret {
+                        key: format!("storage.s3.{key}"),
+                        var: var.to_owned(),
+                    })
+            };
+            s3.access_key_id = read("access_key_id_env", &s3.access_key_id_env)?;
+            s3.secret_access_key = read("secret_access_key_env", &s3.secret_access_key_env)?;
+        }
         for hook in &mut self.webhooks {
             let value = env
                 .get(&hook.secret_env)

@@ -39,6 +39,103 @@ pub struct StorageSettings {
     pub durability: Durability,
     /// `[storage.retention]`: how long the log and the bookkeeping tables keep data.
     pub retention: RetentionSettings,
+    /// Where inbound media lives: `"local"` (`<data_dir>/media`) or an `s3://bucket[/prefix]`
+    /// URL (shared by every instance; `[storage.s3]` says how to reach it).
+    pub media: MediaBackend,
+    /// `[storage.s3]`: the S3-compatible endpoint and credentials of `media = "s3://..."`.
+    pub s3: S3Settings,
+}
+
+/// Where inbound media is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaBackend {
+    /// A directory under the data dir (the embedded default).
+    Local,
+    /// Objects in an S3-compatible bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix (no leading or trailing `/`; empty for none): objects are at
+        /// `<prefix>/media/<id>`.
+        prefix: String,
+    },
+}
+
+impl MediaBackend {
+    /// Parses `"local"` or `s3://bucket[/prefix]`.
+    pub fn parse(text: &str) -> Result<MediaBackend, String> {
+        if text == "local" {
+            return Ok(MediaBackend::Local);
+        }
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Err(format!(
+                "expected \"local\" or an s3://bucket[/prefix] URL, got {text:?}"
+            ));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !bucket_ok {
+            return Err(format!(
+                "{text:?}: the bucket name must be 3 to 63 lowercase letters, digits, '-' or '.'"
+            ));
+        }
+        let prefix = prefix.trim_matches('/');
+        let prefix_ok = prefix.split('/').all(|segment| {
+            prefix.is_empty()
+                || (!segment.is_empty()
+                    && segment != "."
+                    && segment != ".."
+                    && segment
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        });
+        if !prefix_ok {
+            return Err(format!(
+                "{text:?}: the prefix must be '/'-separated segments of letters, digits, '-', '_' \
+                 or '.'"
+            ));
+        }
+        Ok(MediaBackend::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaBackend {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        MediaBackend::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[storage.s3]`: how to reach the bucket of `storage.media = "s3://..."`. The credentials
+/// come from the env vars named here, never from the file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// An S3-compatible server's URL (MinIO, moto...), e.g. `http://127.0.0.1:9000`; unset:
+    /// AWS S3 of `region`. Requests are path-style (`<endpoint>/<bucket>/<key>`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region requests are signed for.
+    pub region: String,
+    /// Allow a plain `http://` endpoint (a local test server); off: HTTPS only.
+    pub allow_http: bool,
+    /// The env var holding the access key id.
+    pub access_key_id_env: String,
+    /// The env var holding the secret access key.
+    pub secret_access_key_env: String,
+    /// The access key id, read from `access_key_id_env` when `storage.media` is `s3://`.
+    #[serde(skip)]
+    pub access_key_id: Secret,
+    /// The secret access key, read from `secret_access_key_env` when `storage.media` is
+    /// `s3://`.
+    #[serde(skip)]
+    pub secret_access_key: Secret,
 }
 
 /// `[storage.retention]`: what the periodic retention job trims (see

@@ -263,11 +263,16 @@ fn channels_keep_their_own_keys() {
 #[test]
 fn production_example_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
-    let vars = env(&[("OMNIBRIDGE_WEBHOOK_CRM_SECRET", "x")]);
+    let vars = env(&[
+        ("OMNIBRIDGE_WEBHOOK_CRM_SECRET", "x"),
+        ("OMNIBRIDGE_MEDIA_S3_ACCESS_KEY_ID", "id"),
+        ("OMNIBRIDGE_MEDIA_S3_SECRET_ACCESS_KEY", "secret"),
+    ]);
     let s = Settings::load_from(Some(&path), vars).unwrap();
     assert_eq!(s.webhooks.len(), 1);
     assert_eq!(s.channels.len(), 1);
     assert!(matches!(s.storage.bus, Bus::Redis(_)));
+    assert!(matches!(s.storage.media, MediaBackend::S3 { .. }));
     let scopes: Vec<(&str, Scopes)> = s
         .api
         .keys
@@ -404,4 +409,73 @@ fn api_key_guardrails_load_and_errors_name_the_key_path() {
         msg.starts_with("unknown key `max_per_intent` in [api.keys.0.guardrails]"),
         "{msg}"
     );
+}
+
+#[test]
+fn media_is_local_by_default_and_s3_reads_its_credentials_from_env() {
+    let s = Settings::load_from(None, env(&[])).unwrap();
+    assert_eq!(s.storage.media, MediaBackend::Local);
+    assert_eq!(s.storage.s3.region, "us-east-1");
+    assert!(!s.storage.s3.allow_http && s.storage.s3.endpoint.is_none());
+
+    let f = file(
+        "[storage]\nmedia = \"s3://omni-media/prod/eu/\"\n\
+         [storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n\
+         access_key_id_env = \"MEDIA_KEY_ID\"\nsecret_access_key_env = \"MEDIA_SECRET\"\n",
+    );
+    let vars = env(&[
+        ("MEDIA_KEY_ID", "AKIDEXAMPLE"),
+        ("MEDIA_SECRET", "wJalrXUtnFEMI-secret"),
+    ]);
+    let s = Settings::load_from(Some(f.path()), vars).unwrap();
+    assert_eq!(
+        s.storage.media,
+        MediaBackend::S3 {
+            bucket: "omni-media".into(),
+            prefix: "prod/eu".into()
+        }
+    );
+    assert_eq!(s.storage.s3.access_key_id.expose(), "AKIDEXAMPLE");
+    assert_eq!(
+        s.storage.s3.secret_access_key.expose(),
+        "wJalrXUtnFEMI-secret"
+    );
+    assert!(!format!("{:?}", s.storage).contains("wJalrXUtnFEMI-secret"));
+
+    // The embedded default names AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+    let vars = env(&[
+        ("OMNIBRIDGE__STORAGE__MEDIA", "s3://omni-media"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+    ]);
+    let err = Settings::load_from(None, vars).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::MissingSecret { key, var }
+            if key == "storage.s3.secret_access_key_env" && var == "AWS_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("AKIDEXAMPLE"), "{err}");
+}
+
+#[test]
+fn bad_media_urls_are_named() {
+    for bad in [
+        "s3:/omni",
+        "gs://omni-media",
+        "s3://",
+        "s3://Upper_Case",
+        "s3://omni-media/../x",
+        "s3://omni-media/a b",
+    ] {
+        let vars = env(&[("OMNIBRIDGE__STORAGE__MEDIA", bad)]);
+        let msg = Settings::load_from(None, vars).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("invalid value for storage.media: "),
+            "{bad}: {msg}"
+        );
+    }
+    let f = file("[storage.s3]\nsecret_access_key = \"inline\"\n");
+    let msg = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("unknown key `secret_access_key`"), "{msg}");
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use super::{MediaError, MediaRef, MediaStore};
+use super::{MediaError, MediaRef, MediaStore, valid_id};
 
 /// Media in a local directory.
 #[derive(Clone, Debug)]
@@ -27,12 +27,6 @@ impl LocalMediaStore {
     fn paths(&self, id: &str) -> (PathBuf, PathBuf) {
         (self.dir.join(id), self.dir.join(format!("{id}.json")))
     }
-}
-
-/// Ids are ours (`md_` + ULID): anything else is refused before touching the file system.
-fn valid_id(id: &str) -> bool {
-    id.strip_prefix("md_")
-        .is_some_and(|rest| rest.len() == 26 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 fn io(error: std::io::Error) -> MediaError {

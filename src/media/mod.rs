@@ -11,13 +11,21 @@
 use bytes::Bytes;
 
 pub mod local;
+pub mod object;
 pub mod worker;
 
 pub use local::LocalMediaStore;
+pub use object::ObjectMediaStore;
 pub use worker::MediaWorker;
 
 /// The cap on one inbound media file unless a channel's `max_media_bytes` says otherwise.
 pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Ids are ours (`md_` + ULID): anything else is refused before touching the backend.
+pub(crate) fn valid_id(id: &str) -> bool {
+    id.strip_prefix("md_")
+        .is_some_and(|rest| rest.len() == 26 && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+}
 
 /// A stored media file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,7 +51,7 @@ pub enum MediaError {
 }
 
 /// Where inbound media lives. The embedded default is [`LocalMediaStore`] (a directory under
-/// the data dir); a shared deployment would put an object store behind the same trait.
+/// the data dir); a shared deployment uses [`ObjectMediaStore`] (an S3-compatible bucket).
 #[async_trait::async_trait]
 pub trait MediaStore: Send + Sync + 'static {
     /// Stores `bytes` of type `mime_type` under a new id.

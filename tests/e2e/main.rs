@@ -28,6 +28,7 @@ mod mcp;
 mod outbound;
 mod payments;
 mod process;
+mod s3_media;
 mod scopes;
 mod sse;
 mod studio;

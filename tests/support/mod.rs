@@ -1,5 +1,6 @@
 //! Helpers shared by test binaries (`mod support;`).
 #![allow(dead_code)]
 
+pub(crate) mod moto_server;
 pub(crate) mod redis_server;
 pub(crate) mod stripe_fake;

@@ -85,6 +85,68 @@ async fn an_inbound_image_is_downloaded_stored_and_served_to_api_clients() {
     wa.app.stop().await;
 }
 
+/// The same path with `storage.media = "s3://..."`: the worker stores into a real local S3
+/// server (moto), the API serves from it, and nothing lands in the data dir.
+#[tokio::test]
+async fn an_inbound_image_stored_in_s3_is_served_to_api_clients() {
+    use omnibridge::config::MediaBackend;
+    use omnibridge::media::MediaStore;
+
+    use crate::s3_media::{BUCKET, s3_settings};
+    use crate::support::moto_server::MotoServer;
+
+    let moto = MotoServer::start();
+    moto.create_bucket(BUCKET).await;
+    let endpoint = moto.endpoint();
+    let wa = spawn_wa_with(json!({}), |settings| {
+        settings.storage.media = MediaBackend::S3 {
+            bucket: BUCKET.to_owned(),
+            prefix: "bridge".to_owned(),
+        };
+        settings.storage.s3 = s3_settings(&endpoint);
+    })
+    .await;
+    let picture: Vec<u8> = (0..70_000u32).map(|i| (i % 249) as u8).collect();
+    wa.fake
+        .add_media("7000000000000001", "image/webp", picture.clone());
+    let customer = "16505550070";
+    post_signed(
+        &wa.app,
+        envelope(
+            customer,
+            vec![image(customer, "wamid.S3IMG1", "7000000000000001")],
+            vec![],
+        ),
+    )
+    .await;
+    let (_, stored) = media_event(&wa.app, customer, "media.stored").await;
+    let media = &stored["data"]["media"];
+    assert_eq!(media["size_bytes"], 70_000);
+    let url = media["url"].as_str().unwrap();
+    let id = url.rsplit('/').next().unwrap();
+    let served = wa.app.get(&format!("/v1/media/{id}")).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "image/webp");
+    assert_eq!(served.bytes().await.unwrap().to_vec(), picture);
+    assert_eq!(
+        wa.app
+            .get("/v1/media/md_01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            .await
+            .status(),
+        404
+    );
+    // In the bucket under the prefix, where another instance finds it; not on local disk.
+    let other =
+        omnibridge::media::ObjectMediaStore::s3(BUCKET, "bridge", &s3_settings(&endpoint)).unwrap();
+    let (found, bytes) = other.get(id).await.unwrap().expect("in the bucket");
+    assert_eq!(
+        (found.mime_type.as_str(), bytes.len()),
+        ("image/webp", 70_000)
+    );
+    assert!(!wa.app.dir.path().join("media").exists());
+    wa.app.stop().await;
+}
+
 #[tokio::test]
 async fn oversized_media_is_refused_with_an_event_saying_why() {
     let wa = spawn_wa(json!({})).await;
