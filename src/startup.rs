@@ -493,7 +493,7 @@ pub fn media_store(
             tracing::info!(
                 bucket = %bucket,
                 prefix = %prefix,
-                endpoint = storage.s3.endpoint.as_deref().unwrap_or("AWS S3"),
+                endpoint = %endpoint_for_logs(storage.s3.endpoint.as_deref()),
                 region = %storage.s3.region,
                 "media in object storage"
             );
@@ -506,6 +506,38 @@ pub fn media_store(
     Ok(media)
 }
 
+/// The S3 endpoint as logs may show it: without any user or password written into the URL.
+fn endpoint_for_logs(endpoint: Option<&str>) -> String {
+    let Some(endpoint) = endpoint else {
+        return "AWS S3".to_owned();
+    };
+    match reqwest::Url::parse(endpoint) {
+        Ok(mut url) => {
+            // Both only fail for URLs that cannot carry credentials at all.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "(unparsable endpoint)".to_owned(),
+    }
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "omnibridge".to_owned())
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::endpoint_for_logs;
+
+    #[test]
+    fn logged_endpoints_carry_no_credentials() {
+        let shown = endpoint_for_logs(Some("https://AKIDEXAMPLE:s3cr3t@minio.internal:9000/"));
+        assert_eq!(shown, "https://minio.internal:9000/");
+        assert_eq!(endpoint_for_logs(None), "AWS S3");
+        assert_eq!(
+            endpoint_for_logs(Some("not a url")),
+            "(unparsable endpoint)"
+        );
+    }
 }
