@@ -346,20 +346,22 @@ impl Application {
             .map_err(|error| StartupError::Other(format!("webhook {}: {error}", hook.name)))?;
             workers.spawn(dispatcher.run(shutdown.clone()));
         }
+        // Instances sharing the store take turns on each channel's receive loop (leases);
+        // named by host and address, so a restarted instance takes its own lease back.
+        let holder = format!("{}@{}", hostname(), local);
         for handle in channels.iter() {
-            let inbox = Arc::new(crate::ingest::ChannelInbox::new(
-                ingest.clone(),
-                handle.id.clone(),
-                handle.kind.clone(),
-            ));
-            let channel = handle.channel.clone();
-            let stop = shutdown.clone();
-            let id = handle.id.clone();
-            workers.spawn(async move {
-                if let Err(error) = channel.listen(inbox, stop).await {
-                    tracing::error!(channel_id = %id, %error, "Channel receive loop ended with an error.");
-                }
-            });
+            let listen = crate::channels::leased::LeasedListen {
+                store: store.clone(),
+                holder: holder.clone(),
+                channel_id: handle.id.clone(),
+                channel: handle.channel.clone(),
+                inbox: Arc::new(crate::ingest::ChannelInbox::new(
+                    ingest.clone(),
+                    handle.id.clone(),
+                    handle.kind.clone(),
+                )),
+            };
+            workers.spawn(listen.run(shutdown.clone()));
         }
         Ok(Self {
             listener,

@@ -5,6 +5,7 @@
 
 mod builtin;
 pub mod factories;
+pub mod leased;
 pub mod options;
 pub mod profile;
 pub mod registry;

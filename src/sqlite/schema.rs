@@ -183,6 +183,12 @@ const MIGRATIONS: &[&str] = &[
     // The event's type beside its envelope, so a consumer group skips the types it does not
     // handle without reading them (NULL for events appended before: read as wanted).
     "ALTER TABLE bus_events ADD COLUMN event_type TEXT;",
+    // Leases: which instance runs a job only one may run at a time (a pull channel's loop).
+    "CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until_ms INTEGER NOT NULL
+    );",
 ];
 
 /// Applies every migration newer than the file's `user_version`, in one write transaction

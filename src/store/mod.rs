@@ -302,6 +302,19 @@ pub trait Store: Send + Sync + 'static {
         outbound: &OutboundId,
     ) -> Result<Option<DeliveryStatus>, StoreError>;
 
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now, unless another
+    /// holder's lease is still running; answers whether `holder` holds it now. Instances
+    /// sharing the store use it so that one of them at a time runs a job (a pull channel).
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lease `name` up if `holder` holds it (another instance may take it at once).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
     /// A channel's state value under `key` (see [`omnibridge_sdk::ChannelState`]).
     async fn channel_state(
         &self,

@@ -22,6 +22,7 @@ use crate::sqlite::{Database, DbError};
 mod channel_state;
 mod companions;
 mod deliveries;
+mod leases;
 mod outbox;
 mod participants;
 mod payments;
@@ -352,6 +353,19 @@ impl Store for SqliteStore {
         outbound: &OutboundId,
     ) -> Result<Option<DeliveryStatus>, StoreError> {
         deliveries::status(&self.db, outbound).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        leases::acquire(&self.db, name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        leases::release(&self.db, name, holder).await
     }
 
     async fn channel_state(

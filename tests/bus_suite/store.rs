@@ -428,3 +428,37 @@ async fn channel_state_is_per_channel_batched_and_pruned_by_prefix_and_age() {
         .unwrap();
     assert_eq!(store.channel_state("mail", "thread:x").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_across_databases_until_given_up_or_run_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leases.sqlite");
+    let one = SqliteStore::new(Database::open(&path, Durability::Normal).unwrap());
+    let two = SqliteStore::new(Database::open(&path, Durability::Normal).unwrap());
+    let long = Duration::from_secs(60);
+    assert!(one.acquire_lease("listen:tg", "a", long).await.unwrap());
+    assert!(!two.acquire_lease("listen:tg", "b", long).await.unwrap());
+    assert!(
+        one.acquire_lease("listen:tg", "a", long).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        two.acquire_lease("listen:imap", "b", long).await.unwrap(),
+        "per name"
+    );
+    // Giving up frees it at once; only the holder can.
+    two.release_lease("listen:tg", "b").await.unwrap();
+    assert!(!two.acquire_lease("listen:tg", "b", long).await.unwrap());
+    one.release_lease("listen:tg", "a").await.unwrap();
+    assert!(two.acquire_lease("listen:tg", "b", long).await.unwrap());
+    // A holder that stops renewing loses it when it runs out.
+    assert!(
+        one.acquire_lease("listen:x", "a", Duration::from_millis(50))
+            .await
+            .unwrap()
+    );
+    assert!(!two.acquire_lease("listen:x", "b", long).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(two.acquire_lease("listen:x", "b", long).await.unwrap());
+    assert!(!one.acquire_lease("listen:x", "a", long).await.unwrap());
+}

@@ -15,7 +15,11 @@ use crate::process::{BridgeProcess, free_port, start_bridge_with_args};
 const KEY: &str = "tg-crash-test-key-0123456789";
 const UPDATES: u32 = 400;
 
-async fn start(dir: &std::path::Path, port: u16, config: &std::path::Path) -> BridgeProcess {
+pub(super) async fn start(
+    dir: &std::path::Path,
+    port: u16,
+    config: &std::path::Path,
+) -> BridgeProcess {
     let env = [
         ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
         ("TG_CRASH_TOKEN", FAKE_TOKEN.to_owned()),
@@ -37,7 +41,7 @@ async fn get(base: &str, path: &str) -> Value {
 }
 
 /// Every `message.received` id of the customer's chat (none when there is no chat yet).
-async fn received(base: &str) -> Vec<String> {
+pub(super) async fn received(base: &str) -> Vec<String> {
     let list = get(base, "/v1/conversations?limit=100").await;
     let Some(conversation) = list["data"].as_array().unwrap().iter().find_map(|c| {
         (c["conversation"]["thread"] == CUSTOMER.to_string().as_str())

@@ -4,6 +4,7 @@
 //! dead-letters a block, media is fetched, and paying works by tapping an inline button.
 
 mod crash;
+mod instances;
 mod logs;
 mod outbound;
 mod pay;

@@ -74,6 +74,9 @@ pub(crate) struct Shared {
     pub(crate) files: HashMap<String, (String, Vec<u8>)>,
     pub(crate) next_message: i64,
     pub(crate) downloads: usize,
+    /// `getUpdates` requests so far: a long poll still waiting when a newer one arrives is
+    /// answered 409, as Telegram does when two bot instances poll.
+    pub(crate) polls: u64,
 }
 
 pub(crate) struct Inner {

@@ -297,10 +297,24 @@ async fn get_updates(fake: &Fake, params: &Value) -> Answer {
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(100);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let me = {
+        let mut shared = lock(fake);
+        shared.polls += 1;
+        shared.polls
+    };
+    // An older long poll still waiting is terminated by this one.
+    fake.arrived.notify_waiters();
     loop {
         let notified = fake.arrived.notified();
         {
             let mut shared = lock(fake);
+            if shared.polls != me {
+                return Err((
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running".into(),
+                    None,
+                ));
+            }
             // Like Telegram: an offset confirms (and forgets) every update before it.
             shared
                 .updates

@@ -1,0 +1,109 @@
+//! Two instances on one store poll one bot: the lease lets one of them poll at a time (the
+//! fake answers 409 to a long poll a second poller cuts short, as Telegram does), and when
+//! the polling instance is SIGKILLed the other takes over within 10 s, nothing lost or doubled.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use omnibridge_telegram::fake::{FAKE_TOKEN, FakeBotApi};
+
+use super::crash::{received, start};
+use super::{CUSTOMER, text_update};
+use crate::process::free_port;
+
+/// The port of the instance holding the channel's lease, read from the shared SQLite file.
+fn lease_holder_port(dir: &std::path::Path) -> Option<u16> {
+    let conn = rusqlite::Connection::open(dir.join("omnibridge.sqlite")).ok()?;
+    let holder: String = conn
+        .query_row(
+            "SELECT holder FROM leases WHERE name = 'listen:tg'",
+            [],
+            |row| row.get(0),
+        )
+        .ok()?;
+    holder.rsplit(':').next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_polls_and_another_takes_over_when_it_dies() {
+    let fake = std::sync::Arc::new(FakeBotApi::start().await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tg.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[channels]]\nid = \"tg\"\ntype = \"telegram\"\nbot_token_env = \"TG_CRASH_TOKEN\"\n\
+             mode = \"polling\"\npoll_timeout_secs = 1\napi_base = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let _ = FAKE_TOKEN;
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start(dir.path(), port_a, &config).await;
+    let mut b = start(dir.path(), port_b, &config).await;
+
+    for i in 1..=20 {
+        fake.push_update(text_update(i, i64::from(i), &format!("n{i}")));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while received(&a.base).await.len() < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first updates did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A few more long polls (1 s each) with both instances up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let conflicts = fake
+        .calls()
+        .iter()
+        .filter(|call| call.method == "getUpdates" && call.status == 409)
+        .count();
+    assert_eq!(conflicts, 0, "two instances polled at once");
+
+    let holder = lease_holder_port(dir.path()).expect("one instance holds the lease");
+    let (dead, survivor) = if holder == port_a {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    dead.child.kill().unwrap(); // SIGKILL: the lease is not given up, it runs out
+    let _ = dead.child.wait();
+    let killed = tokio::time::Instant::now();
+    for i in 21..=40 {
+        fake.push_update(text_update(i, i64::from(i), &format!("n{i}")));
+    }
+    let ids = loop {
+        let ids = received(&survivor.base).await;
+        if ids.len() >= 40 {
+            break ids;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "no takeover within 10 s: {} of 40 updates",
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    for i in 1..=40 {
+        let id = format!("{CUSTOMER}:{i}");
+        assert_eq!(
+            counts.get(id.as_str()),
+            Some(&1),
+            "update {i} lost or doubled"
+        );
+    }
+    assert_eq!(
+        lease_holder_port(dir.path()),
+        Some(if holder == port_a { port_b } else { port_a }),
+        "the survivor holds the lease"
+    );
+    survivor.child.kill().unwrap();
+    let _ = survivor.child.wait();
+}
