@@ -142,6 +142,20 @@ mod tests {
         (dir, SqliteStore::new(db), bus)
     }
 
+    /// Makes every insert into the log fail from now on.
+    async fn refuse_appends(bus: &SqliteBus) {
+        bus.database()
+            .write(|conn| {
+                conn.execute_batch(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON bus_events \
+                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     fn batch(wamids: &[&str]) -> (ConversationTouch, Vec<NewEvent>) {
         let kind = ChannelKind::new("whatsapp").unwrap();
         let conversation = ConversationRef::new("pn1", "15550001");
@@ -192,16 +206,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_append_leaves_no_conversation_behind() {
         let (_dir, store, bus) = open().await;
-        bus.database()
-            .write(|conn| {
-                conn.execute_batch(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON bus_events \
-                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
-                )?;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        refuse_appends(&bus).await;
         let writer = OneSqliteTransaction::new(bus.clone());
         let (touch, events) = batch(&["wamid.c"]);
         assert!(writer.write(vec![touch.clone()], events).await.is_err());
@@ -264,16 +269,7 @@ mod tests {
         let (_dir, store, bus) = open().await;
         let (touch, events) = batch(&["wamid.f"]);
         let id = leased_record(&store, &touch).await;
-        bus.database()
-            .write(|conn| {
-                conn.execute_batch(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON bus_events \
-                     BEGIN SELECT RAISE(ABORT, 'refused'); END",
-                )?;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        refuse_appends(&bus).await;
         let writer = OneSqliteTransaction::new(bus.clone());
         assert!(
             writer

@@ -36,11 +36,7 @@ fn io(error: std::io::Error) -> MediaError {
 #[async_trait::async_trait]
 impl MediaStore for LocalMediaStore {
     async fn put(&self, bytes: Bytes, mime_type: &str) -> Result<MediaRef, MediaError> {
-        let media = MediaRef {
-            id: format!("md_{}", ulid::Ulid::new()),
-            mime_type: mime_type.to_owned(),
-            size_bytes: bytes.len() as u64,
-        };
+        let media = MediaRef::fresh(mime_type, bytes.len());
         let (file, meta) = self.paths(&media.id);
         let meta_json =
             serde_json::to_vec(&media).map_err(|error| MediaError::Corrupt(error.to_string()))?;

@@ -38,6 +38,17 @@ pub struct MediaRef {
     pub size_bytes: u64,
 }
 
+impl MediaRef {
+    /// The reference of a new file of `size_bytes` bytes of type `mime_type`, under a fresh id.
+    pub fn fresh(mime_type: &str, size_bytes: usize) -> Self {
+        Self {
+            id: format!("md_{}", ulid::Ulid::new()),
+            mime_type: mime_type.to_owned(),
+            size_bytes: size_bytes as u64,
+        }
+    }
+}
+
 /// Why media could not be stored or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -115,11 +115,7 @@ fn scrub(text: &str, secrets: &[String]) -> String {
 #[async_trait::async_trait]
 impl MediaStore for ObjectMediaStore {
     async fn put(&self, bytes: Bytes, mime_type: &str) -> Result<MediaRef, MediaError> {
-        let media = MediaRef {
-            id: format!("md_{}", ulid::Ulid::new()),
-            mime_type: mime_type.to_owned(),
-            size_bytes: bytes.len() as u64,
-        };
+        let media = MediaRef::fresh(mime_type, bytes.len());
         let key = self.key(&media.id);
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::ContentType, mime_type.to_owned().into());

@@ -1,6 +1,7 @@
 //! Helpers shared by test binaries (`mod support;`).
 #![allow(dead_code)]
 
+pub(crate) mod child_server;
 pub(crate) mod moto_server;
 pub(crate) mod redis_server;
 pub(crate) mod stripe_fake;

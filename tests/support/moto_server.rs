@@ -5,10 +5,10 @@
 //! `scripts/install-test-deps` (`~/.cache/omnibridge-moto`). Fails loudly (never skips) when
 //! it is not installed.
 
-use std::net::{TcpListener, TcpStream};
+use super::child_server::{free_port, wait_listening};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Credentials moto accepts (it checks none unless auth is on).
 pub(crate) const ACCESS_KEY_ID: &str = "AKIAMOTOTESTKEY00001";
@@ -104,17 +104,13 @@ impl MotoServer {
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("moto_server exited with {status} (port taken?)"));
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err("no connection after 30 s".to_owned())
+        wait_listening(
+            &mut self.child,
+            self.port,
+            "moto_server",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+        )
     }
 }
 
@@ -123,9 +119,4 @@ impl Drop for MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }

@@ -3,9 +3,9 @@
 //! Fails loudly (never skips) when `redis-server` is not installed: run
 //! `scripts/install-test-deps`.
 
-use std::net::{TcpListener, TcpStream};
+use super::child_server::{free_port, wait_listening};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running `redis-server`, killed when dropped.
 pub(crate) struct RedisServer {
@@ -66,17 +66,13 @@ impl RedisServer {
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("redis-server exited with {status} (port taken?)"));
-            }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("no connection after 10 s".to_owned())
+        wait_listening(
+            &mut self.child,
+            self.port,
+            "redis-server",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+        )
     }
 }
 
@@ -85,9 +81,4 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }

@@ -40,6 +40,21 @@ async fn get(base: &str, path: &str) -> Value {
         .unwrap()
 }
 
+/// A config file in `dir` with one Telegram channel `tg` polling `fake` (1 s long polls).
+pub(super) fn polling_config(dir: &std::path::Path, fake: &FakeBotApi) -> std::path::PathBuf {
+    let config = dir.join("tg.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[channels]]\nid = \"tg\"\ntype = \"telegram\"\nbot_token_env = \"TG_CRASH_TOKEN\"\n\
+             mode = \"polling\"\npoll_timeout_secs = 1\napi_base = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// Every `message.received` id of the customer's chat (none when there is no chat yet).
 pub(super) async fn received(base: &str) -> Vec<String> {
     let list = get(base, "/v1/conversations?limit=100").await;
@@ -73,16 +88,7 @@ pub(super) async fn received(base: &str) -> Vec<String> {
 async fn sigkill_while_polling_loses_and_duplicates_no_update() {
     let fake = std::sync::Arc::new(FakeBotApi::start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tg.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[channels]]\nid = \"tg\"\ntype = \"telegram\"\nbot_token_env = \"TG_CRASH_TOKEN\"\n\
-             mode = \"polling\"\npoll_timeout_secs = 1\napi_base = \"{}\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
+    let config = polling_config(dir.path(), &fake);
     let port = free_port();
     let mut bridge = start(dir.path(), port, &config).await;
 

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use omnibridge_telegram::fake::{FAKE_TOKEN, FakeBotApi};
+use omnibridge_telegram::fake::FakeBotApi;
 
-use super::crash::{received, start};
+use super::crash::{polling_config, received, start};
 use super::{CUSTOMER, text_update};
 use crate::process::free_port;
 
@@ -28,17 +28,7 @@ fn lease_holder_port(dir: &std::path::Path) -> Option<u16> {
 async fn one_instance_polls_and_another_takes_over_when_it_dies() {
     let fake = std::sync::Arc::new(FakeBotApi::start().await.unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("tg.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[channels]]\nid = \"tg\"\ntype = \"telegram\"\nbot_token_env = \"TG_CRASH_TOKEN\"\n\
-             mode = \"polling\"\npoll_timeout_secs = 1\napi_base = \"{}\"\n",
-            fake.base_url()
-        ),
-    )
-    .unwrap();
-    let _ = FAKE_TOKEN;
+    let config = polling_config(dir.path(), &fake);
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = start(dir.path(), port_a, &config).await;
     let mut b = start(dir.path(), port_b, &config).await;
