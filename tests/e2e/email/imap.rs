@@ -16,7 +16,7 @@ use crate::process::{BridgeProcess, free_port, start_bridge_with_args};
 const KEY: &str = "email-imap-test-key-0123456789";
 
 /// Mail `n` of Anna's thread (all reference the first, so they share one conversation).
-fn mail(n: usize) -> Vec<u8> {
+pub(super) fn mail(n: usize) -> Vec<u8> {
     let mail = customer_mail(
         &format!("m{n}@customer.test"),
         "Anna <anna@customer.test>",
@@ -34,7 +34,7 @@ fn mail(n: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn start(dir: &Path, port: u16, dovecot: &Dovecot) -> BridgeProcess {
+pub(super) async fn start(dir: &Path, port: u16, dovecot: &Dovecot) -> BridgeProcess {
     let config = dir.join("email.toml");
     std::fs::write(
         &config,
@@ -58,7 +58,7 @@ async fn start(dir: &Path, port: u16, dovecot: &Dovecot) -> BridgeProcess {
 }
 
 /// Every received Message-ID on the bus, in order (duplicates kept, to be counted).
-async fn received(base: &str) -> Vec<String> {
+pub(super) async fn received(base: &str) -> Vec<String> {
     let client = reqwest::Client::new();
     let list: Value = client
         .get(format!("{base}/v1/conversations"))
@@ -99,7 +99,7 @@ async fn received(base: &str) -> Vec<String> {
     ids
 }
 
-async fn wait_received(base: &str, at_least: usize) -> Vec<String> {
+pub(super) async fn wait_received(base: &str, at_least: usize) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let ids = received(base).await;
@@ -115,7 +115,7 @@ async fn wait_received(base: &str, at_least: usize) -> Vec<String> {
     }
 }
 
-fn assert_exactly(ids: &[String], expected: impl IntoIterator<Item = usize>) {
+pub(super) fn assert_exactly(ids: &[String], expected: impl IntoIterator<Item = usize>) {
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "duplicates on the bus");
     let expected: HashSet<String> = expected

@@ -4,6 +4,7 @@
 
 mod imap;
 mod inbox;
+mod instances;
 mod media;
 mod pay;
 mod webhook;
