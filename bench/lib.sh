@@ -87,3 +87,25 @@ verify_token_env = "BENCH_WA_VERIFY_TOKEN"
 api_base = "http://127.0.0.1:9"
 TOML
 }
+
+# start_pay_bridge: the payments benchmarks' bridge: $BRIDGE on the embedded defaults (fresh
+# $WORK/data, durability $DURABILITY), Stripe only (sandbox off) against the fake at $FAKE_URL
+# (network $NETWORK), API key $KEY, RUST_LOG=warn; sets `port` and BRIDGE_PID, waits for readyz.
+start_pay_bridge() {
+    port=$(free_port)
+    mkdir -p "$WORK/data"
+    OMNIBRIDGE_API_KEYS=$KEY \
+    OMNIBRIDGE__TEMPLATES__DIR="$REPO/templates" \
+    OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY \
+    OMNIBRIDGE__PAYMENTS__SANDBOX=false \
+    OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true \
+    OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE="$FAKE_URL" \
+    OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID=$NETWORK \
+    OMNIBRIDGE_STRIPE_SECRET_KEY=sk_test_fake \
+    OMNIBRIDGE_STRIPE_WEBHOOK_SECRET=whsec_fake \
+    RUST_LOG=warn \
+        "$BRIDGE" serve --bind "127.0.0.1:$port" --data-dir "$WORK/data" >"$WORK/bridge.log" 2>&1 &
+    BRIDGE_PID=$!
+    PIDS+=("$BRIDGE_PID")
+    wait_for "http://127.0.0.1:$port/readyz" omnibridge
+}

@@ -49,22 +49,7 @@ for _ in $(seq 1 300); do [[ -s $WORK/fake.out ]] && break; sleep 0.1; done
 FAKE_URL=$(head -n1 "$WORK/fake.out")
 [[ -n $FAKE_URL ]] || { echo "stripe-fake did not print its URL" >&2; exit 1; }
 
-port=$(free_port)
-mkdir -p "$WORK/data"
-OMNIBRIDGE_API_KEYS=$KEY \
-OMNIBRIDGE__TEMPLATES__DIR="$REPO/templates" \
-OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY \
-OMNIBRIDGE__PAYMENTS__SANDBOX=false \
-OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true \
-OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE="$FAKE_URL" \
-OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID=$NETWORK \
-OMNIBRIDGE_STRIPE_SECRET_KEY=sk_test_fake \
-OMNIBRIDGE_STRIPE_WEBHOOK_SECRET=whsec_fake \
-RUST_LOG=warn \
-    "$BRIDGE" serve --bind "127.0.0.1:$port" --data-dir "$WORK/data" >"$WORK/bridge.log" 2>&1 &
-BRIDGE_PID=$!
-PIDS+=("$BRIDGE_PID")
-wait_for "http://127.0.0.1:$port/readyz" omnibridge
+start_pay_bridge
 
 BENCH_API_KEY=$KEY "$LOAD" --url "http://127.0.0.1:$port" --server omnibridge \
     --concurrency "$CONCURRENCY" --secs "$SECS" --warmup-secs "$WARMUP_SECS" \

@@ -81,22 +81,7 @@ FAKE_URL=$(first_line "$WORK/fake.out" stripe-fake)
 COMMANDS+=("stripe-fake   # prints http://127.0.0.1:FAKE_PORT; zero latency, key sk_test_fake")
 
 # omnibridge: Stripe only (sandbox off), against the fake, fresh data dir, embedded defaults.
-port=$(free_port)
-mkdir -p "$WORK/data"
-OMNIBRIDGE_API_KEYS=$KEY \
-OMNIBRIDGE__TEMPLATES__DIR="$REPO/templates" \
-OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY \
-OMNIBRIDGE__PAYMENTS__SANDBOX=false \
-OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true \
-OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE="$FAKE_URL" \
-OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID=$NETWORK \
-OMNIBRIDGE_STRIPE_SECRET_KEY=sk_test_fake \
-OMNIBRIDGE_STRIPE_WEBHOOK_SECRET=whsec_fake \
-RUST_LOG=warn \
-    "$BRIDGE" serve --bind "127.0.0.1:$port" --data-dir "$WORK/data" >"$WORK/bridge.log" 2>&1 &
-BRIDGE_PID=$!
-PIDS+=("$BRIDGE_PID")
-wait_for "http://127.0.0.1:$port/readyz" omnibridge
+start_pay_bridge
 COMMANDS+=("OMNIBRIDGE_API_KEYS=<key> OMNIBRIDGE__TEMPLATES__DIR=templates OMNIBRIDGE__STORAGE__DURABILITY=$DURABILITY OMNIBRIDGE__PAYMENTS__SANDBOX=false OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED=true OMNIBRIDGE__PAYMENTS__STRIPE__API_BASE=http://127.0.0.1:FAKE_PORT OMNIBRIDGE__PAYMENTS__STRIPE__NETWORK_ID=$NETWORK OMNIBRIDGE_STRIPE_SECRET_KEY=sk_test_fake OMNIBRIDGE_STRIPE_WEBHOOK_SECRET=whsec_fake RUST_LOG=warn omnibridge serve --bind 127.0.0.1:PORT --data-dir <fresh temp dir>")
 load omnibridge omnibridge "http://127.0.0.1:$port" --intents "$INTENTS" --conversations "$CONVERSATIONS"
 if grep -qiE 'error|panic' "$WORK/bridge.log"; then

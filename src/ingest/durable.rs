@@ -92,6 +92,23 @@ impl OneSqliteTransaction {
     pub fn new(bus: SqliteBus) -> Self {
         Self { bus }
     }
+
+    /// The batch in one write job, with the outbox record `sent` finished in it if given.
+    async fn commit(
+        &self,
+        touches: &[ConversationTouch],
+        events: Vec<NewEvent>,
+        sent: Option<OutboundId>,
+    ) -> Result<Vec<Appended>, IngestError> {
+        let rows = TouchRows::new(touches)?;
+        Ok(self
+            .bus
+            .append_with(events, move |conn| {
+                rows.write(conn)?;
+                sent.map_or(Ok(()), |sent| finish_sent(conn, &sent))
+            })
+            .await?)
+    }
 }
 
 #[async_trait::async_trait]
@@ -101,11 +118,7 @@ impl BatchWriter for OneSqliteTransaction {
         touches: Vec<ConversationTouch>,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, IngestError> {
-        let rows = TouchRows::new(&touches)?;
-        Ok(self
-            .bus
-            .append_with(events, move |conn| rows.write(conn))
-            .await?)
+        self.commit(&touches, events, None).await
     }
 
     async fn write_sent(
@@ -114,14 +127,7 @@ impl BatchWriter for OneSqliteTransaction {
         events: Vec<NewEvent>,
         sent: OutboundId,
     ) -> Result<Vec<Appended>, IngestError> {
-        let rows = TouchRows::new(&touches)?;
-        Ok(self
-            .bus
-            .append_with(events, move |conn| {
-                rows.write(conn)?;
-                finish_sent(conn, &sent)
-            })
-            .await?)
+        self.commit(&touches, events, Some(sent)).await
     }
 }
 

@@ -96,3 +96,16 @@ pub async fn wait_ready(child: Child, port: u16, name: &str) -> BridgeProcess {
     }
     bridge
 }
+
+/// The port of the bridge instance holding the lease `name` (e.g. `listen:<channel id>`) in
+/// the SQLite store of `data_dir` (holders are named `<host>@<address>`); `None` when nobody
+/// holds it.
+pub fn lease_holder_port(data_dir: &Path, name: &str) -> Option<u16> {
+    let conn = rusqlite::Connection::open(data_dir.join("omnibridge.sqlite")).ok()?;
+    let holder: String = conn
+        .query_row("SELECT holder FROM leases WHERE name = ?1", [name], |row| {
+            row.get(0)
+        })
+        .ok()?;
+    holder.rsplit(':').next()?.parse().ok()
+}

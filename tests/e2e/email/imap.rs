@@ -100,7 +100,16 @@ pub(super) async fn received(base: &str) -> Vec<String> {
 }
 
 pub(super) async fn wait_received(base: &str, at_least: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    wait_received_within(base, at_least, Duration::from_secs(60)).await
+}
+
+/// Waits until `base` has at least `at_least` mails on the bus, failing after `limit`.
+pub(super) async fn wait_received_within(
+    base: &str,
+    at_least: usize,
+    limit: Duration,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         let ids = received(base).await;
         if ids.len() >= at_least {
@@ -108,7 +117,7 @@ pub(super) async fn wait_received(base: &str, at_least: usize) -> Vec<String> {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {} of {at_least} mails on the bus",
+            "only {} of {at_least} mails on the bus within {limit:?}",
             ids.len()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::dovecot::Dovecot;
-use super::imap::{assert_exactly, mail, received, start};
+use super::imap::{assert_exactly, mail, received, start, wait_received_within};
 use crate::process::free_port;
 
 /// Logins Dovecot has logged so far (the bridge's sessions and the harness's deliveries).
@@ -14,34 +14,9 @@ fn logins(dovecot: &Dovecot) -> usize {
     dovecot.log().matches("Login: user=").count()
 }
 
-/// The port of the instance holding the mailbox's lease, from the shared SQLite file.
+/// The port of the instance holding the mailbox's lease.
 fn holder_port(dir: &Path) -> Option<u16> {
-    let conn = rusqlite::Connection::open(dir.join("omnibridge.sqlite")).ok()?;
-    let holder: String = conn
-        .query_row(
-            "SELECT holder FROM leases WHERE name = 'listen:acme-mail'",
-            [],
-            |row| row.get(0),
-        )
-        .ok()?;
-    holder.rsplit(':').next()?.parse().ok()
-}
-
-/// Waits until `base` has at least `count` mails on the bus, within `limit`.
-async fn within(base: &str, count: usize, limit: Duration) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let ids = received(base).await;
-        if ids.len() >= count {
-            return ids;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {count} mails within {limit:?}",
-            ids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::process::lease_holder_port(dir, "listen:acme-mail")
 }
 
 #[tokio::test]
@@ -55,7 +30,7 @@ async fn one_instance_follows_the_mailbox_and_another_takes_over_when_it_dies() 
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = start(dir.path(), port_a, &dovecot).await;
     let mut b = start(dir.path(), port_b, &dovecot).await;
-    within(&a.base, 5, Duration::from_secs(30)).await;
+    wait_received_within(&a.base, 5, Duration::from_secs(30)).await;
     // Both up for two lease periods: the standby keeps asking for the lease, never logs in.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
@@ -77,7 +52,7 @@ async fn one_instance_follows_the_mailbox_and_another_takes_over_when_it_dies() 
     dovecot
         .deliver_many(&(5..10).map(mail).collect::<Vec<_>>())
         .await;
-    within(
+    wait_received_within(
         &survivor.base,
         10,
         Duration::from_secs(10).saturating_sub(killed.elapsed()),

@@ -11,17 +11,9 @@ use super::crash::{polling_config, received, start};
 use super::{CUSTOMER, text_update};
 use crate::process::free_port;
 
-/// The port of the instance holding the channel's lease, read from the shared SQLite file.
+/// The port of the instance holding the channel's lease.
 fn lease_holder_port(dir: &std::path::Path) -> Option<u16> {
-    let conn = rusqlite::Connection::open(dir.join("omnibridge.sqlite")).ok()?;
-    let holder: String = conn
-        .query_row(
-            "SELECT holder FROM leases WHERE name = 'listen:tg'",
-            [],
-            |row| row.get(0),
-        )
-        .ok()?;
-    holder.rsplit(':').next()?.parse().ok()
+    crate::process::lease_holder_port(dir, "listen:tg")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
