@@ -3,5 +3,6 @@
 
 pub(crate) mod child_server;
 pub(crate) mod moto_server;
+pub(crate) mod postgres;
 pub(crate) mod redis_server;
 pub(crate) mod stripe_fake;
