@@ -78,6 +78,7 @@ impl Bridge {
             None => self.serve(config, ServeArgs::default()).await,
             Some(Command::Serve(args)) => self.serve(config, args).await,
             Some(Command::Check) => Ok(self.check(config)),
+            Some(Command::Migrate) => migrate(config).await,
             Some(Command::Mcp(args)) => {
                 let key = std::env::var(crate::mcp_stdio::API_KEY_ENV).ok();
                 crate::mcp_stdio::run(&args.url, key)
@@ -146,6 +147,16 @@ impl Bridge {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+/// `omnibridge migrate`: brings the state store's schema up to date and says what it did.
+async fn migrate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config).context("loading configuration")?;
+    let done = crate::startup::migrate_state(&settings)
+        .await
+        .context("migrating")?;
+    println!("{done}");
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {

@@ -101,8 +101,12 @@ fn load(
 }
 
 /// The template versions published in the studio (in the store under `storage.data_dir`,
-/// when it exists) load over the files as `serve` would load them.
+/// when it exists) load over the files as `serve` would load them. With the state in
+/// PostgreSQL they are not read here (`serve` checks them as it loads them).
 fn check_stored_templates(settings: &Settings, report: &mut CheckReport) {
+    if settings.storage.state != crate::config::StateBackend::Sqlite {
+        return;
+    }
     let path = settings.storage.data_dir.join("omnibridge.sqlite");
     match crate::store::sqlite::templates::read_published(&path) {
         Ok(published) if published.is_empty() => {}

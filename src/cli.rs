@@ -26,6 +26,9 @@ pub enum Command {
     /// Validate the configuration and every template, reporting file and line; exit 1 on
     /// any problem.
     Check,
+    /// Bring the state store's schema up to date (`storage.state`) and exit: run it once
+    /// before rolling a new version out to several instances. `serve` migrates at start too.
+    Migrate,
     /// Serve the bridge's MCP (agent) interface over stdio, for desktop agents that launch a
     /// command: relays to `<url>/mcp` with the API key from `OMNIBRIDGE_API_KEY`.
     Mcp(McpArgs),

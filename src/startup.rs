@@ -15,7 +15,7 @@ use crate::bus::EventLog;
 use crate::bus::redis_streams::RedisBus;
 use crate::bus::sqlite::SqliteBus;
 use crate::channels::{ChannelFactories, ChannelRegistry};
-use crate::config::{Bus, MediaBackend, Settings};
+use crate::config::{Bus, MediaBackend, Settings, StateBackend, StorageSettings};
 use crate::http::{self, AppParts, AppState, HttpLimits};
 use crate::ingest::{BatchWriter, Ingest, OneSqliteTransaction, StoreThenBus};
 use crate::media::{LocalMediaStore, MediaStore, MediaWorker, ObjectMediaStore};
@@ -27,6 +27,7 @@ use crate::payments::sandbox::SandboxMethod;
 use crate::payments::store::PaymentStore;
 use crate::sqlite::{Database, Durability};
 use crate::store::Store;
+use crate::store::postgres::{PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::templates::versions::TemplateStore;
 use crate::webhooks_out::{WebhookDispatcher, WebhookEndpoint};
@@ -444,32 +445,56 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
     std::fs::create_dir_all(dir).map_err(|error| {
         StartupError::Storage(format!("cannot create {}: {error}", dir.display()))
     })?;
-    let durability = match settings.storage.durability {
-        crate::config::Durability::Full => Durability::Full,
-        crate::config::Durability::Normal => Durability::Normal,
+    let on_sqlite = settings.storage.state == StateBackend::Sqlite;
+    // The SQLite file holds the state, the event log, or both.
+    let db = if on_sqlite || settings.storage.bus == Bus::Sqlite {
+        let durability = match settings.storage.durability {
+            crate::config::Durability::Full => Durability::Full,
+            crate::config::Durability::Normal => Durability::Normal,
+        };
+        Some(
+            Database::open(dir.join("omnibridge.sqlite"), durability)
+                .map_err(|error| StartupError::Storage(error.to_string()))?,
+        )
+    } else {
+        None
     };
-    let db = Database::open(dir.join("omnibridge.sqlite"), durability)
-        .map_err(|error| StartupError::Storage(error.to_string()))?;
-    let sqlite_store = SqliteStore::new(db.clone());
-    // The SQLite bus lives in the same file: payment moves record their events with them.
-    let sqlite_store = Arc::new(match &settings.storage.bus {
-        Bus::Sqlite => sqlite_store.with_colocated_bus(),
-        Bus::Redis(_) => sqlite_store,
-    });
-    let store: Arc<dyn Store> = sqlite_store.clone();
-    let payment_store: Arc<dyn PaymentStore> = sqlite_store.clone();
-    let template_store: Arc<dyn TemplateStore> = sqlite_store;
-    // With the SQLite bus, store and bus share `db`: a batch's conversation records and
-    // events commit in one transaction.
-    let (bus, batches): (Arc<dyn EventLog>, Arc<dyn BatchWriter>) = match &settings.storage.bus {
-        Bus::Sqlite => {
+    let (store, payment_store, template_store): (
+        Arc<dyn Store>,
+        Arc<dyn PaymentStore>,
+        Arc<dyn TemplateStore>,
+    ) = match &db {
+        Some(db) if on_sqlite => {
+            let sqlite_store = SqliteStore::new(db.clone());
+            // The SQLite bus lives in the same file: payment moves record their events with
+            // them.
+            let sqlite_store = Arc::new(match &settings.storage.bus {
+                Bus::Sqlite => sqlite_store.with_colocated_bus(),
+                Bus::Redis(_) => sqlite_store,
+            });
+            (sqlite_store.clone(), sqlite_store.clone(), sqlite_store)
+        }
+        _ => {
+            let pg = Arc::new(open_postgres(&settings.storage).await?);
+            (pg.clone(), pg.clone(), pg)
+        }
+    };
+    let (bus, batches): (Arc<dyn EventLog>, Arc<dyn BatchWriter>) = match (&settings.storage.bus, db)
+    {
+        (Bus::Sqlite, Some(db)) => {
             let bus = SqliteBus::new(db)
                 .await
                 .map_err(|error| StartupError::Storage(error.to_string()))?;
-            let batches = Arc::new(OneSqliteTransaction::new(bus.clone()));
+            // With the state in the same file, a batch's conversation records and events
+            // commit in one transaction.
+            let batches: Arc<dyn BatchWriter> = if on_sqlite {
+                Arc::new(OneSqliteTransaction::new(bus.clone()))
+            } else {
+                Arc::new(StoreThenBus::new(store.clone(), Arc::new(bus.clone())))
+            };
             (Arc::new(bus), batches)
         }
-        Bus::Redis(url) => {
+        (Bus::Redis(url), _) => {
             let bus: Arc<dyn EventLog> = Arc::new(
                 RedisBus::connect(url, "omnibridge")
                     .await
@@ -478,8 +503,68 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
             let batches = Arc::new(StoreThenBus::new(store.clone(), bus.clone()));
             (bus, batches)
         }
+        (Bus::Sqlite, None) => {
+            return Err(StartupError::Storage(
+                "the SQLite event log needs the SQLite file".to_owned(),
+            ));
+        }
     };
     Ok((bus, store, payment_store, template_store, batches))
+}
+
+/// Brings the schema of the state store `storage.state` names up to date (what `serve` does
+/// at start, for `omnibridge migrate`); answers what it did, for the operator.
+pub async fn migrate_state(settings: &Settings) -> Result<String, StartupError> {
+    let storage = &settings.storage;
+    if storage.state == StateBackend::Sqlite {
+        let dir: &Path = &storage.data_dir;
+        std::fs::create_dir_all(dir).map_err(|error| {
+            StartupError::Storage(format!("cannot create {}: {error}", dir.display()))
+        })?;
+        let path = dir.join("omnibridge.sqlite");
+        // Opening the file applies its migrations.
+        Database::open(&path, Durability::Full)
+            .map_err(|error| StartupError::Storage(error.to_string()))?;
+        return Ok(format!("SQLite state at {} is up to date", path.display()));
+    }
+    let options = PgOptions {
+        max_connections: 1,
+        connect_timeout: Duration::from_secs(storage.postgres.connect_timeout_secs),
+    };
+    let url = storage.postgres.url.expose();
+    let store = PgStore::connect(url, &options)
+        .await
+        .map_err(|error| StartupError::Storage(format!("storage.state: {error}")))?;
+    let applied = store
+        .migrate()
+        .await
+        .map_err(|error| StartupError::Storage(format!("storage.state: {error}")))?;
+    Ok(format!(
+        "PostgreSQL state at {} is up to date ({applied} migration(s) applied now)",
+        crate::config::url_for_logs(url)
+    ))
+}
+
+/// Connects to the PostgreSQL state store of `storage.state` and applies its migrations.
+async fn open_postgres(storage: &StorageSettings) -> Result<PgStore, StartupError> {
+    let url = storage.postgres.url.expose();
+    tracing::info!(
+        url = %crate::config::url_for_logs(url),
+        max_connections = storage.postgres.max_connections,
+        "State in PostgreSQL."
+    );
+    let options = PgOptions {
+        max_connections: storage.postgres.max_connections,
+        connect_timeout: Duration::from_secs(storage.postgres.connect_timeout_secs),
+    };
+    let store = PgStore::connect(url, &options)
+        .await
+        .map_err(|error| StartupError::Storage(format!("storage.state: {error}")))?;
+    store
+        .migrate()
+        .await
+        .map_err(|error| StartupError::Storage(format!("storage.state: {error}")))?;
+    Ok(store)
 }
 
 /// The media store `storage.media` names: `<data_dir>/media`, or an S3-compatible bucket.
@@ -513,15 +598,7 @@ fn endpoint_for_logs(endpoint: Option<&str>) -> String {
     let Some(endpoint) = endpoint else {
         return "AWS S3".to_owned();
     };
-    match reqwest::Url::parse(endpoint) {
-        Ok(mut url) => {
-            // Both only fail for URLs that cannot carry credentials at all.
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        Err(_) => "(unparsable endpoint)".to_owned(),
-    }
+    crate::config::url_for_logs(endpoint)
 }
 
 fn hostname() -> String {
@@ -539,7 +616,7 @@ mod endpoint_tests {
         assert_eq!(endpoint_for_logs(None), "AWS S3");
         assert_eq!(
             endpoint_for_logs(Some("not a url")),
-            "(unparsable endpoint)"
+            "(unparsable URL)"
         );
     }
 }

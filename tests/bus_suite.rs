@@ -1,6 +1,6 @@
 //! The bus suite: the same contract tests against every [`EventLog`] backend (SQLite and
 //! Redis Streams), plus SQLite-only tests (reopen, two processes on one file) and the
-//! SQLite store tests.
+//! store tests (SQLite and PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;

@@ -40,12 +40,25 @@ pub use payments::{
 pub use secret::Secret;
 pub use sections::{
     ApiSettings, Bus, CHANNEL_BRIDGE_KEYS, ChannelSettings, Durability, MediaBackend,
-    OutboxSettings, RetentionSettings, S3Settings, ServerSettings, StorageSettings,
-    TemplateSettings, WebchatSettings, WebhookSettings,
+    OutboxSettings, PostgresSettings, RetentionSettings, S3Settings, ServerSettings,
+    StateBackend, StorageSettings, TemplateSettings, WebchatSettings, WebhookSettings,
 };
 
 /// The embedded defaults (`config/omnibridge.toml`).
 pub const DEFAULTS_TOML: &str = include_str!("../../config/omnibridge.toml");
+
+/// `url` without its user name and password, for logs and error messages.
+pub fn url_for_logs(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            // Both only fail for URLs that cannot carry credentials at all.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
 
 /// The figment source name of env values.
 const ENV_SOURCE: &str = "environment";
@@ -161,6 +174,28 @@ impl Settings {
     }
 
     fn resolve_secrets(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        let storage = &mut self.storage;
+        match &storage.state {
+            StateBackend::Sqlite => {}
+            StateBackend::Postgres(url) => storage.postgres.url = Secret::new(url.clone()),
+            StateBackend::PostgresFromEnv => {
+                let var = &storage.postgres.url_env;
+                let url = env.get(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    ConfigError::MissingSecret {
+                        key: "storage.postgres.url_env".to_owned(),
+                        var: var.clone(),
+                    }
+                })?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(ConfigError::Invalid {
+                        key: "storage.postgres.url_env".to_owned(),
+                        message: format!("{var} must hold a postgres:// URL"),
+                        origin: format!("from env {var}"),
+                    });
+                }
+                storage.postgres.url = Secret::new(url.clone());
+            }
+        }
         if matches!(self.storage.media, MediaBackend::S3 { .. }) {
             let s3 = &mut self.storage.s3;
             let read = |key: &str, var: &str| {

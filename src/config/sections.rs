@@ -33,6 +33,12 @@ pub struct ServerSettings {
 pub struct StorageSettings {
     /// Directory for the SQLite file `<data_dir>/omnibridge.sqlite`.
     pub data_dir: PathBuf,
+    /// Where conversations, the outbox, payment intents, channel state, leases and template
+    /// versions live: `"sqlite"` (the embedded file in `data_dir`), `"postgres"` (the URL in
+    /// the env var `[storage.postgres] url_env` names) or a `postgres://` URL.
+    pub state: StateBackend,
+    /// `[storage.postgres]`: the pool and URL source of `state = "postgres..."`.
+    pub postgres: PostgresSettings,
     /// The event bus: `"sqlite"` (embedded) or a `redis://` URL (Redis Streams).
     pub bus: Bus,
     /// SQLite `synchronous` level for the event log.
@@ -44,6 +50,57 @@ pub struct StorageSettings {
     pub media: MediaBackend,
     /// `[storage.s3]`: the S3-compatible endpoint and credentials of `media = "s3://..."`.
     pub s3: S3Settings,
+}
+
+/// Where the bridge's state (everything but the event log and media) lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateBackend {
+    /// The embedded SQLite file (`<data_dir>/omnibridge.sqlite`).
+    Sqlite,
+    /// PostgreSQL, at the URL of the env var `[storage.postgres] url_env` names.
+    PostgresFromEnv,
+    /// PostgreSQL at this `postgres://` URL (put a password in the env var form instead).
+    Postgres(String),
+}
+
+impl StateBackend {
+    /// Parses `"sqlite"`, `"postgres"` or a `postgres://` / `postgresql://` URL.
+    pub fn parse(text: &str) -> Result<StateBackend, String> {
+        match text {
+            "sqlite" => Ok(StateBackend::Sqlite),
+            "postgres" => Ok(StateBackend::PostgresFromEnv),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StateBackend::Postgres(url.to_owned()))
+            }
+            other => Err(format!(
+                "expected \"sqlite\", \"postgres\" or a postgres:// URL, got {:?}",
+                crate::config::url_for_logs(other)
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StateBackend {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        StateBackend::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[storage.postgres]`: how the PostgreSQL state store connects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// The env var holding the URL when `state = "postgres"` (a URL with a password belongs
+    /// in the environment, not in the file).
+    pub url_env: String,
+    /// Most connections this instance keeps open.
+    pub max_connections: u32,
+    /// Seconds to wait for a free connection (or for the server at start) before failing.
+    pub connect_timeout_secs: u64,
+    /// The URL, resolved from `state` or from `url_env` when the state is PostgreSQL.
+    #[serde(skip)]
+    pub url: Secret,
 }
 
 /// Where inbound media is stored.

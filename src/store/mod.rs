@@ -1,6 +1,7 @@
 //! Durable state other than the event log: conversations, the outbox, API idempotency
 //! records and dead letters. The embedded backend is [`sqlite::SqliteStore`], sharing the
-//! bus's SQLite file and writer.
+//! bus's SQLite file and writer; [`postgres::PgStore`] keeps the state of several instances
+//! in one PostgreSQL database (`storage.state`).
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use omnibridge_sdk::{
 };
 use serde::{Deserialize, Serialize};
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Errors of the store.

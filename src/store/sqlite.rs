@@ -21,10 +21,10 @@ use crate::sqlite::{Database, DbError};
 
 mod channel_state;
 mod companions;
-mod deliveries;
+pub(super) mod deliveries;
 mod leases;
-mod outbox;
-mod participants;
+pub(super) mod outbox;
+pub(super) mod participants;
 mod payments;
 mod records;
 mod retention;

@@ -1,4 +1,7 @@
-//! SQLite store tests.
+//! Store tests: the same cases against the embedded SQLite store and the PostgreSQL store
+//! (a fresh database per test on the machine's server), each with two handles on one
+//! database (two SQLite connections to one file, two PostgreSQL pools) standing for two
+//! instances.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -6,14 +9,61 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use omnibridge::sqlite::{Database, Durability};
+use omnibridge::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
+use omnibridge::payments::store::{
+    BeginOutcome, Companions, InsertOutcome, IntentKey, PaymentStore, SpendCheck,
+};
+use omnibridge::store::postgres::{PgOptions, PgStore};
 use omnibridge::store::sqlite::SqliteStore;
+use omnibridge::templates::versions::{TemplateKey, TemplateStore};
 use omnibridge::store::{IdempotentResponse, OutboxOutcome, OutboxRecord, OutboxState, Store};
 use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
 
-fn store() -> (SqliteStore, tempfile::TempDir) {
+/// Two handles on one store (two instances' view) and what must outlive them.
+pub(crate) struct Stores {
+    pub(crate) one: Arc<dyn Store>,
+    pub(crate) two: Arc<dyn Store>,
+    pub(crate) payments: [Arc<dyn PaymentStore>; 2],
+    pub(crate) templates: [Arc<dyn TemplateStore>; 2],
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+/// Two SQLite connections to one file.
+pub(crate) async fn sqlite_stores() -> Stores {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path().join("store.db"), Durability::Normal).unwrap();
-    (SqliteStore::new(db), dir)
+    let open = || {
+        Arc::new(SqliteStore::new(
+            Database::open(dir.path().join("store.db"), Durability::Normal).unwrap(),
+        ))
+    };
+    let (one, two) = (open(), open());
+    Stores {
+        one: one.clone(),
+        two: two.clone(),
+        payments: [one.clone(), two.clone()],
+        templates: [one, two],
+        _guard: Box::new(dir),
+    }
+}
+
+/// Two pools on one fresh PostgreSQL database (migrated by the first).
+pub(crate) async fn postgres_stores() -> Stores {
+    let database = crate::support::postgres::PgDatabase::create();
+    let options = PgOptions {
+        max_connections: 8,
+        connect_timeout: Duration::from_secs(10),
+    };
+    let one = Arc::new(PgStore::connect(&database.url(), &options).await.unwrap());
+    assert_eq!(one.migrate().await.unwrap(), 1, "a fresh database takes every migration");
+    let two = Arc::new(PgStore::connect(&database.url(), &options).await.unwrap());
+    assert_eq!(two.migrate().await.unwrap(), 0, "and a migrated one none");
+    Stores {
+        one: one.clone(),
+        two: two.clone(),
+        payments: [one.clone(), two.clone()],
+        templates: [one, two],
+        _guard: Box::new(database),
+    }
 }
 
 fn at(secs: i64) -> Timestamp {
@@ -21,7 +71,7 @@ fn at(secs: i64) -> Timestamp {
         .unwrap()
 }
 
-async fn touch(store: &SqliteStore, id: &str, secs: i64, inbound: bool) {
+async fn touch(store: &dyn Store, id: &str, secs: i64, inbound: bool) {
     store
         .touch_conversation(
             &ConversationId::new(id),
@@ -47,13 +97,12 @@ fn record(id: &str, created: Timestamp) -> OutboxRecord {
     }
 }
 
-#[tokio::test]
-async fn touch_conversation_never_moves_times_backwards() {
-    let (store, _dir) = store();
+pub(crate) async fn touch_conversation_never_moves_times_backwards(s: Stores) {
+    let store = s.one.clone();
     let id = ConversationId::new("c1");
     assert!(store.conversation(&id).await.unwrap().is_none());
-    touch(&store, "c1", 20, true).await;
-    touch(&store, "c1", 10, true).await;
+    touch(&*store, "c1", 20, true).await;
+    touch(&*store, "c1", 10, true).await;
     let c = store.conversation(&id).await.unwrap().unwrap();
     assert_eq!(
         (c.created_at, c.last_event_at, c.last_inbound_at),
@@ -61,10 +110,10 @@ async fn touch_conversation_never_moves_times_backwards() {
     );
     assert_eq!(c.channel_id, "wa-main");
     assert_eq!(c.conversation, ConversationRef::new("acct", "c1"));
-    touch(&store, "c1", 30, false).await;
+    touch(&*store, "c1", 30, false).await;
     let c = store.conversation(&id).await.unwrap().unwrap();
     assert_eq!((c.last_event_at, c.last_inbound_at), (at(30), Some(at(20))));
-    touch(&store, "c2", 5, false).await;
+    touch(&*store, "c2", 5, false).await;
     let c2 = store
         .conversation(&ConversationId::new("c2"))
         .await
@@ -73,11 +122,10 @@ async fn touch_conversation_never_moves_times_backwards() {
     assert_eq!(c2.last_inbound_at, None);
 }
 
-#[tokio::test]
-async fn list_conversations_pages_newest_first() {
-    let (store, _dir) = store();
+pub(crate) async fn list_conversations_pages_newest_first(s: Stores) {
+    let store = s.one.clone();
     for (id, secs) in [("a", 1), ("b", 2), ("c", 3), ("d", 3), ("e", 5)] {
-        touch(&store, id, secs, true).await;
+        touch(&*store, id, secs, true).await;
     }
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -94,9 +142,8 @@ async fn list_conversations_pages_newest_first() {
     assert_eq!(seen, ["e", "d", "c", "b", "a"]);
 }
 
-#[tokio::test]
-async fn outbox_lease_retry_and_finish() {
-    let (store, _dir) = store();
+pub(crate) async fn outbox_lease_retry_and_finish(s: Stores) {
+    let store = s.one.clone();
     let now = Utc::now();
     let lease = Duration::from_secs(30);
     store.enqueue_outbound(&record("o1", now)).await.unwrap();
@@ -210,11 +257,8 @@ async fn outbox_lease_retry_and_finish() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_leases_never_overlap_across_databases() {
-    let (store, dir) = store();
-    let other =
-        SqliteStore::new(Database::open(dir.path().join("store.db"), Durability::Normal).unwrap());
+pub(crate) async fn concurrent_leases_never_overlap_across_databases(s: Stores) {
+    let (store, other) = (s.one.clone(), s.two.clone());
     let now = Utc::now();
     for i in 0..40 {
         store
@@ -244,10 +288,8 @@ async fn concurrent_leases_never_overlap_across_databases() {
     assert_eq!(ids.len(), 40);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idempotency_first_writer_wins() {
-    let (store, _dir) = store();
-    let store = Arc::new(store);
+pub(crate) async fn idempotency_first_writer_wins(s: Stores) {
+    let store = s.one.clone();
     assert!(
         store
             .idempotent_response("key-a", "k1")
@@ -290,9 +332,8 @@ async fn idempotency_first_writer_wins() {
     assert_eq!(other_scope, response(7));
 }
 
-#[tokio::test]
-async fn dead_letters_are_kept_by_kind() {
-    let (store, _dir) = store();
+pub(crate) async fn dead_letters_are_kept_by_kind(s: Stores) {
+    let store = s.one.clone();
     let payload = serde_json::json!({"seq": 1});
     store
         .record_dead_letter("webhook", "ev_1", &payload, "HTTP 500")
@@ -315,9 +356,8 @@ async fn dead_letters_are_kept_by_kind() {
     store.ping().await.unwrap();
 }
 
-#[tokio::test]
-async fn participants_are_kept_once_with_the_newest_name() {
-    let (store, _dir) = store();
+pub(crate) async fn participants_are_kept_once_with_the_newest_name(s: Stores) {
+    let store = s.one.clone();
     let conv = ConversationId::new("cv_people");
     let t0 = chrono::Utc::now();
     let anon = omnibridge_sdk::Participant::with_role(omnibridge_sdk::Role::Customer);
@@ -354,9 +394,8 @@ async fn participants_are_kept_once_with_the_newest_name() {
     assert_eq!(people[0].last_seen_at, t0 + chrono::Duration::seconds(5));
 }
 
-#[tokio::test]
-async fn channel_state_is_per_channel_batched_and_pruned_by_prefix_and_age() {
-    let (store, _dir) = store();
+pub(crate) async fn channel_state_is_per_channel_batched_and_pruned_by_prefix_and_age(s: Stores) {
+    let store = s.one.clone();
     store
         .set_channel_states(
             "mail",
@@ -429,12 +468,10 @@ async fn channel_state_is_per_channel_batched_and_pruned_by_prefix_and_age() {
     assert_eq!(store.channel_state("mail", "thread:x").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_lease_has_one_holder_across_databases_until_given_up_or_run_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("leases.sqlite");
-    let one = SqliteStore::new(Database::open(&path, Durability::Normal).unwrap());
-    let two = SqliteStore::new(Database::open(&path, Durability::Normal).unwrap());
+pub(crate) async fn a_lease_has_one_holder_across_databases_until_given_up_or_run_out(
+    s: Stores,
+) {
+    let (one, two) = (s.one.clone(), s.two.clone());
     let long = Duration::from_secs(60);
     assert!(one.acquire_lease("listen:tg", "a", long).await.unwrap());
     assert!(!two.acquire_lease("listen:tg", "b", long).await.unwrap());
@@ -462,3 +499,293 @@ async fn a_lease_has_one_holder_across_databases_until_given_up_or_run_out() {
     assert!(two.acquire_lease("listen:x", "b", long).await.unwrap());
     assert!(!one.acquire_lease("listen:x", "a", long).await.unwrap());
 }
+
+fn intent(id: &str, conversation: &str, amount: i64) -> PaymentIntent {
+    let now = Utc::now();
+    PaymentIntent {
+        id: id.to_owned(),
+        conversation_id: ConversationId::new(conversation),
+        amount,
+        currency: "EUR".to_owned(),
+        description: "Order".to_owned(),
+        external_id: None,
+        locale: "en".to_owned(),
+        expires_at: now + chrono::Duration::hours(1),
+        metadata: Some(serde_json::json!({"order": id})),
+        state: IntentState::RequiresConfirmation,
+        refunded_minor: 0,
+        method: None,
+        reference: None,
+        settled_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub(crate) async fn racing_payers_on_one_intent_start_one_confirmation(s: Stores) {
+    let [one, two] = s.payments.clone();
+    let created = one.insert_intent(&intent("pi_race", "c", 1250), None, None).await.unwrap();
+    assert!(matches!(created, InsertOutcome::Created(_)), "{created:?}");
+    let expires = Utc::now() + chrono::Duration::minutes(5);
+    let mut tasks = Vec::new();
+    for payer in 0..50 {
+        let store = if payer % 2 == 0 { one.clone() } else { two.clone() };
+        tasks.push(tokio::spawn(async move {
+            let challenge = format!("ch-{payer}");
+            store
+                .begin_confirmation("pi_race", &challenge, expires, &Companions::default())
+                .await
+                .unwrap()
+                .0
+        }));
+    }
+    let mut started = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            BeginOutcome::Started(intent) => {
+                started += 1;
+                assert_eq!(intent.state, IntentState::Processing);
+            }
+            BeginOutcome::NotConfirmable(IntentState::Processing) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1, "one of 50 racing payers settles");
+    let stored = two.intent("pi_race").await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.amount), (IntentState::Processing, 1250));
+    assert_eq!(stored.metadata, Some(serde_json::json!({"order": "pi_race"})));
+}
+
+pub(crate) async fn a_challenge_is_consumed_once_across_instances(s: Stores) {
+    let [one, two] = s.payments.clone();
+    for id in ["pi_a", "pi_b"] {
+        one.insert_intent(&intent(id, "c", 500), None, None).await.unwrap();
+    }
+    let expires = Utc::now() + chrono::Duration::minutes(5);
+    let mut tasks = Vec::new();
+    for submission in 0..40 {
+        let store = if submission % 2 == 0 { one.clone() } else { two.clone() };
+        let target = if submission % 3 == 0 { "pi_b" } else { "pi_a" };
+        tasks.push(tokio::spawn(async move {
+            store
+                .begin_confirmation(target, "ch-shared", expires, &Companions::default())
+                .await
+                .unwrap()
+                .0
+        }));
+    }
+    let mut started = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            BeginOutcome::Started(_) => started += 1,
+            BeginOutcome::ChallengeUsed | BeginOutcome::NotConfirmable(IntentState::Processing) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1, "one credential settles once, whichever intent it names");
+    let moved = two
+        .transition("pi_a", IntentState::Processing, IntentState::Succeeded, TransitionPatch {
+            method: Some("stripe".to_owned()),
+            reference: Some("pi_ref_1".to_owned()),
+            settled_at: Some(Utc::now()),
+        })
+        .await
+        .unwrap();
+    let processing = [one.intent("pi_a").await.unwrap(), one.intent("pi_b").await.unwrap()];
+    let in_processing = processing
+        .iter()
+        .flatten()
+        .filter(|i| i.state == IntentState::Processing)
+        .count();
+    assert_eq!(in_processing + usize::from(moved.is_some()), 1);
+    if moved.is_some() {
+        let found = one.intent_by_reference("pi_ref_1").await.unwrap().unwrap();
+        assert_eq!(found.id, "pi_a");
+        assert!(one.mark_disputed("pi_a").await.unwrap());
+        assert!(!two.mark_disputed("pi_a").await.unwrap(), "announced once");
+        let refunded = two.record_refund("pi_a", 0, 200).await.unwrap().unwrap();
+        assert_eq!((refunded.state, refunded.refunded_minor), (IntentState::PartiallyRefunded, 200));
+        assert!(one.record_refund("pi_a", 0, 200).await.unwrap().is_none(), "stale total");
+    }
+}
+
+pub(crate) async fn concurrent_creates_under_one_key_create_once_within_the_daily_limit(s: Stores) {
+    let [one, two] = s.payments.clone();
+    let key = IntentKey {
+        scope: "ops:/v1/payment_intents".to_owned(),
+        key: "order-7".to_owned(),
+        fingerprint: "fp-1".to_owned(),
+    };
+    let mut tasks = Vec::new();
+    for attempt in 0..20 {
+        let store = if attempt % 2 == 0 { one.clone() } else { two.clone() };
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_intent(&intent(&format!("pi_k{attempt}"), "c", 100), Some(&key), None)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = Vec::new();
+    let mut existing = HashSet::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            InsertOutcome::Created(intent) => created.push(intent.id),
+            InsertOutcome::Existing(intent) => {
+                existing.insert(intent.id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "one intent per idempotency key");
+    assert!(existing.iter().all(|id| *id == created[0]), "{existing:?}");
+    let conflict = KeyConflict(
+        one.insert_intent(
+            &intent("pi_other", "c", 100),
+            Some(&IntentKey {
+                fingerprint: "fp-2".to_owned(),
+                ..key
+            }),
+            None,
+        )
+        .await,
+    );
+    assert!(conflict.is_conflict(), "same key, another request");
+
+    let check = SpendCheck {
+        key_name: "agent".to_owned(),
+        currency: "EUR".to_owned(),
+        per_key_limit: Some(1000),
+        per_conversation_limit: None,
+        since: Utc::now() - chrono::Duration::hours(24),
+    };
+    let mut tasks = Vec::new();
+    for attempt in 0..10 {
+        let store = if attempt % 2 == 0 { one.clone() } else { two.clone() };
+        let check = check.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_intent(&intent(&format!("pi_s{attempt}"), "c2", 300), None, Some(&check))
+                .await
+                .unwrap()
+        }));
+    }
+    let (mut made, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            InsertOutcome::Created(_) => made += 1,
+            InsertOutcome::OverLimit(refusal) => {
+                refused += 1;
+                assert_eq!((refusal.limit, refusal.remaining_minor), ("daily_limit.per_key", 100));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((made, refused), (3, 7), "concurrent creates never exceed the daily limit");
+    let listed = two.intents_for(&ConversationId::new("c2"), 10).await.unwrap();
+    assert_eq!(listed.len(), 3);
+}
+
+/// The outcome of a create expected to conflict.
+struct KeyConflict(Result<InsertOutcome, omnibridge::store::StoreError>);
+
+impl KeyConflict {
+    fn is_conflict(&self) -> bool {
+        matches!(self.0, Err(omnibridge::store::StoreError::IdempotencyConflict))
+    }
+}
+
+pub(crate) async fn overdue_and_processing_intents_are_found_for_the_sweeps(s: Stores) {
+    let [one, two] = s.payments.clone();
+    let mut late = intent("pi_late", "c", 100);
+    late.expires_at = Utc::now() - chrono::Duration::minutes(1);
+    one.insert_intent(&late, None, None).await.unwrap();
+    one.insert_intent(&intent("pi_fresh", "c", 100), None, None).await.unwrap();
+    assert_eq!(two.overdue_intents(Utc::now(), 10).await.unwrap(), vec!["pi_late".to_owned()]);
+    let expires = Utc::now() + chrono::Duration::minutes(5);
+    one.begin_confirmation("pi_fresh", "ch-x", expires, &Companions::default())
+        .await
+        .unwrap();
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    let processing = two.processing_intents(soon, 10).await.unwrap();
+    assert_eq!(processing.len(), 1);
+    assert_eq!(processing[0].id, "pi_fresh");
+    let past = Utc::now() - chrono::Duration::minutes(1);
+    assert!(two.processing_intents(past, 10).await.unwrap().is_empty());
+}
+
+pub(crate) async fn template_versions_are_numbered_once_and_publishing_moves_the_generation(
+    s: Stores,
+) {
+    let [one, two] = s.templates.clone();
+    let key = TemplateKey::parse("default", "en", "payment_request").unwrap();
+    let mut tasks = Vec::new();
+    for edit in 0..10 {
+        let store = if edit % 2 == 0 { one.clone() } else { two.clone() };
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let parts = [(String::new(), format!("Pay {{{{amount}}}} ({edit})"))].into();
+            store.add_template_version(&key, &parts, "lead", "edit").await.unwrap().version
+        }));
+    }
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.push(task.await.unwrap());
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=10).collect::<Vec<u32>>(), "distinct numbers under concurrency");
+    assert_eq!(two.template_versions(&key).await.unwrap().len(), 10);
+    let start = one.templates_generation().await.unwrap();
+    assert!(one.publish_template(&key, 99, "lead").await.unwrap().is_none(), "no such version");
+    let published = one.publish_template(&key, 3, "lead").await.unwrap().unwrap();
+    assert_eq!(published.version, 3);
+    let after_publish = two.templates_generation().await.unwrap();
+    assert!(after_publish > start, "{start} -> {after_publish}");
+    let live = two.published_templates().await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0], one.template_version(&key, 3).await.unwrap().unwrap());
+    let stored = two.stored_templates().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].1.as_ref().map(|p| p.version), stored[0].2), (Some(3), 10));
+    assert!(two.unpublish_template(&key, "lead").await.unwrap());
+    assert!(!one.unpublish_template(&key, "lead").await.unwrap(), "already the file");
+    assert!(one.templates_generation().await.unwrap() > after_publish);
+    assert!(one.published_templates().await.unwrap().is_empty());
+    assert_eq!(one.stored_templates().await.unwrap()[0].1, None);
+}
+
+/// Runs every case against one backend's [`Stores`].
+macro_rules! store_suite {
+    ($backend:ident, $make:path) => {
+        mod $backend {
+            store_suite!(@cases $make,
+                touch_conversation_never_moves_times_backwards,
+                list_conversations_pages_newest_first,
+                outbox_lease_retry_and_finish,
+                concurrent_leases_never_overlap_across_databases,
+                idempotency_first_writer_wins,
+                dead_letters_are_kept_by_kind,
+                participants_are_kept_once_with_the_newest_name,
+                channel_state_is_per_channel_batched_and_pruned_by_prefix_and_age,
+                a_lease_has_one_holder_across_databases_until_given_up_or_run_out,
+                racing_payers_on_one_intent_start_one_confirmation,
+                a_challenge_is_consumed_once_across_instances,
+                concurrent_creates_under_one_key_create_once_within_the_daily_limit,
+                overdue_and_processing_intents_are_found_for_the_sweeps,
+                template_versions_are_numbered_once_and_publishing_moves_the_generation,
+            );
+        }
+    };
+    (@cases $make:path, $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case($make().await).await;
+            }
+        )*
+    };
+}
+
+store_suite!(sqlite, super::sqlite_stores);
+store_suite!(postgres, super::postgres_stores);

@@ -105,7 +105,7 @@ pub(super) async fn status(
     Ok(found)
 }
 
-fn status_name(status: DeliveryStatus) -> Result<String, DbError> {
+pub(in crate::store) fn status_name(status: DeliveryStatus) -> Result<String, DbError> {
     match serde_json::to_value(status) {
         Ok(serde_json::Value::String(name)) => Ok(name),
         _ => Err(DbError::Corrupt(format!(
@@ -114,7 +114,7 @@ fn status_name(status: DeliveryStatus) -> Result<String, DbError> {
     }
 }
 
-fn status_from_name(name: &str) -> Result<DeliveryStatus, DbError> {
+pub(in crate::store) fn status_from_name(name: &str) -> Result<DeliveryStatus, DbError> {
     serde_json::from_value(serde_json::Value::String(name.to_owned()))
         .map_err(|error| DbError::Corrupt(format!("delivery status {name:?}: {error}")))
 }

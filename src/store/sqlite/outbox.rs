@@ -42,7 +42,7 @@ fn record_from_row(row: RecordRow) -> Result<OutboxRecord, DbError> {
     })
 }
 
-fn state_to_sql(state: OutboxState) -> &'static str {
+pub(in crate::store) fn state_to_sql(state: OutboxState) -> &'static str {
     match state {
         OutboxState::Pending => "pending",
         OutboxState::Sent => "sent",
@@ -50,7 +50,7 @@ fn state_to_sql(state: OutboxState) -> &'static str {
     }
 }
 
-fn state_from_sql(state: &str) -> Result<OutboxState, DbError> {
+pub(in crate::store) fn state_from_sql(state: &str) -> Result<OutboxState, DbError> {
     match state {
         "pending" => Ok(OutboxState::Pending),
         "sent" => Ok(OutboxState::Sent),

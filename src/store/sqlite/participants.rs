@@ -25,7 +25,7 @@ pub(super) async fn touch(
 }
 
 /// The rows to write for `participants` (those with a channel user id and a known role).
-pub(super) fn rows(
+pub(in crate::store) fn rows(
     participants: &[Participant],
 ) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
     Ok(participants
@@ -95,7 +95,7 @@ fn role_name(role: Role) -> Option<String> {
     serde_json::to_value(role).ok()?.as_str().map(str::to_owned)
 }
 
-fn role_from_name(name: &str) -> Result<Role, DbError> {
+pub(in crate::store) fn role_from_name(name: &str) -> Result<Role, DbError> {
     serde_json::from_value(serde_json::Value::String(name.to_owned()))
         .map_err(|_| DbError::Corrupt(format!("unknown participant role {name:?}")))
 }
