@@ -479,36 +479,36 @@ async fn open_storage(settings: &Settings) -> Result<Storage, StartupError> {
             (pg.clone(), pg.clone(), pg)
         }
     };
-    let (bus, batches): (Arc<dyn EventLog>, Arc<dyn BatchWriter>) = match (&settings.storage.bus, db)
-    {
-        (Bus::Sqlite, Some(db)) => {
-            let bus = SqliteBus::new(db)
-                .await
-                .map_err(|error| StartupError::Storage(error.to_string()))?;
-            // With the state in the same file, a batch's conversation records and events
-            // commit in one transaction.
-            let batches: Arc<dyn BatchWriter> = if on_sqlite {
-                Arc::new(OneSqliteTransaction::new(bus.clone()))
-            } else {
-                Arc::new(StoreThenBus::new(store.clone(), Arc::new(bus.clone())))
-            };
-            (Arc::new(bus), batches)
-        }
-        (Bus::Redis(url), _) => {
-            let bus: Arc<dyn EventLog> = Arc::new(
-                RedisBus::connect(url, "omnibridge")
+    let (bus, batches): (Arc<dyn EventLog>, Arc<dyn BatchWriter>) =
+        match (&settings.storage.bus, db) {
+            (Bus::Sqlite, Some(db)) => {
+                let bus = SqliteBus::new(db)
                     .await
-                    .map_err(|error| StartupError::Storage(error.to_string()))?,
-            );
-            let batches = Arc::new(StoreThenBus::new(store.clone(), bus.clone()));
-            (bus, batches)
-        }
-        (Bus::Sqlite, None) => {
-            return Err(StartupError::Storage(
-                "the SQLite event log needs the SQLite file".to_owned(),
-            ));
-        }
-    };
+                    .map_err(|error| StartupError::Storage(error.to_string()))?;
+                // With the state in the same file, a batch's conversation records and events
+                // commit in one transaction.
+                let batches: Arc<dyn BatchWriter> = if on_sqlite {
+                    Arc::new(OneSqliteTransaction::new(bus.clone()))
+                } else {
+                    Arc::new(StoreThenBus::new(store.clone(), Arc::new(bus.clone())))
+                };
+                (Arc::new(bus), batches)
+            }
+            (Bus::Redis(url), _) => {
+                let bus: Arc<dyn EventLog> = Arc::new(
+                    RedisBus::connect(url, "omnibridge")
+                        .await
+                        .map_err(|error| StartupError::Storage(error.to_string()))?,
+                );
+                let batches = Arc::new(StoreThenBus::new(store.clone(), bus.clone()));
+                (bus, batches)
+            }
+            (Bus::Sqlite, None) => {
+                return Err(StartupError::Storage(
+                    "the SQLite event log needs the SQLite file".to_owned(),
+                ));
+            }
+        };
     Ok((bus, store, payment_store, template_store, batches))
 }
 
@@ -614,9 +614,6 @@ mod endpoint_tests {
         let shown = endpoint_for_logs(Some("https://AKIDEXAMPLE:s3cr3t@minio.internal:9000/"));
         assert_eq!(shown, "https://minio.internal:9000/");
         assert_eq!(endpoint_for_logs(None), "AWS S3");
-        assert_eq!(
-            endpoint_for_logs(Some("not a url")),
-            "(unparsable URL)"
-        );
+        assert_eq!(endpoint_for_logs(Some("not a url")), "(unparsable URL)");
     }
 }

@@ -40,8 +40,8 @@ pub use payments::{
 pub use secret::Secret;
 pub use sections::{
     ApiSettings, Bus, CHANNEL_BRIDGE_KEYS, ChannelSettings, Durability, MediaBackend,
-    OutboxSettings, PostgresSettings, RetentionSettings, S3Settings, ServerSettings,
-    StateBackend, StorageSettings, TemplateSettings, WebchatSettings, WebhookSettings,
+    OutboxSettings, PostgresSettings, RetentionSettings, S3Settings, ServerSettings, StateBackend,
+    StorageSettings, TemplateSettings, WebchatSettings, WebhookSettings,
 };
 
 /// The embedded defaults (`config/omnibridge.toml`).
@@ -186,13 +186,6 @@ impl Settings {
                         var: var.clone(),
                     }
                 })?;
-                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                    return Err(ConfigError::Invalid {
-                        key: "storage.postgres.url_env".to_owned(),
-                        message: format!("{var} must hold a postgres:// URL"),
-                        origin: format!("from env {var}"),
-                    });
-                }
                 storage.postgres.url = Secret::new(url.clone());
             }
         }

@@ -52,8 +52,9 @@ pub struct StorageSettings {
     pub s3: S3Settings,
 }
 
-/// Where the bridge's state (everything but the event log and media) lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the bridge's state (everything but the event log and media) lives. Its `Debug`
+/// shows a URL without user name and password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StateBackend {
     /// The embedded SQLite file (`<data_dir>/omnibridge.sqlite`).
     Sqlite,
@@ -76,6 +77,19 @@ impl StateBackend {
                 "expected \"sqlite\", \"postgres\" or a postgres:// URL, got {:?}",
                 crate::config::url_for_logs(other)
             )),
+        }
+    }
+}
+
+impl std::fmt::Debug for StateBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateBackend::Sqlite => f.write_str("Sqlite"),
+            StateBackend::PostgresFromEnv => f.write_str("PostgresFromEnv"),
+            StateBackend::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&crate::config::url_for_logs(url))
+                .finish(),
         }
     }
 }

@@ -479,3 +479,45 @@ fn bad_media_urls_are_named() {
         .to_string();
     assert!(msg.contains("unknown key `secret_access_key`"), "{msg}");
 }
+
+#[test]
+fn state_is_sqlite_by_default_and_postgres_from_a_url_or_the_named_env_var() {
+    let s = Settings::load_from(None, env(&[])).unwrap();
+    assert_eq!(s.storage.state, StateBackend::Sqlite);
+    assert_eq!(s.storage.postgres.url_env, "OMNIBRIDGE_POSTGRES_URL");
+    assert_eq!(s.storage.postgres.max_connections, 16);
+
+    let url = "postgres://bridge:s3cr3t-pw@db.internal:5432/omnibridge";
+    let s = Settings::load_from(None, env(&[("OMNIBRIDGE__STORAGE__STATE", url)])).unwrap();
+    assert_eq!(s.storage.postgres.url.expose(), url);
+    let shown = format!("{:?}", s.storage);
+    assert!(
+        !shown.contains("s3cr3t-pw") && !shown.contains("bridge:"),
+        "{shown}"
+    );
+    assert!(shown.contains("db.internal:5432/omnibridge"), "{shown}");
+
+    let f = file("[storage]\nstate = \"postgres\"\n[storage.postgres]\nurl_env = \"PG_URL\"\n");
+    let s = Settings::load_from(Some(f.path()), env(&[("PG_URL", url)])).unwrap();
+    assert_eq!(s.storage.state, StateBackend::PostgresFromEnv);
+    assert_eq!(s.storage.postgres.url.expose(), url);
+    let missing = Settings::load_from(Some(f.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("storage.postgres.url_env") && missing.contains("PG_URL"),
+        "{missing}"
+    );
+
+    let bad = Settings::load_from(
+        None,
+        env(&[("OMNIBRIDGE__STORAGE__STATE", "mysql://x:pw@h/db")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("expected \"sqlite\", \"postgres\" or a postgres:// URL"),
+        "{bad}"
+    );
+    assert!(!bad.contains("pw@"), "{bad}");
+}

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use omnibridge::sqlite::{Database, Durability};
 use omnibridge::payments::intent::{IntentState, PaymentIntent, TransitionPatch};
 use omnibridge::payments::store::{
     BeginOutcome, Companions, InsertOutcome, IntentKey, PaymentStore, SpendCheck,
 };
+use omnibridge::sqlite::{Database, Durability};
 use omnibridge::store::postgres::{PgOptions, PgStore};
 use omnibridge::store::sqlite::SqliteStore;
-use omnibridge::templates::versions::{TemplateKey, TemplateStore};
 use omnibridge::store::{IdempotentResponse, OutboxOutcome, OutboxRecord, OutboxState, Store};
+use omnibridge::templates::versions::{TemplateKey, TemplateStore};
 use omnibridge_sdk::{ChannelKind, ConversationId, ConversationRef, OutboundId, Timestamp};
 
 /// Two handles on one store (two instances' view) and what must outlive them.
@@ -54,7 +54,11 @@ pub(crate) async fn postgres_stores() -> Stores {
         connect_timeout: Duration::from_secs(10),
     };
     let one = Arc::new(PgStore::connect(&database.url(), &options).await.unwrap());
-    assert_eq!(one.migrate().await.unwrap(), 1, "a fresh database takes every migration");
+    assert_eq!(
+        one.migrate().await.unwrap(),
+        1,
+        "a fresh database takes every migration"
+    );
     let two = Arc::new(PgStore::connect(&database.url(), &options).await.unwrap());
     assert_eq!(two.migrate().await.unwrap(), 0, "and a migrated one none");
     Stores {
@@ -468,9 +472,7 @@ pub(crate) async fn channel_state_is_per_channel_batched_and_pruned_by_prefix_an
     assert_eq!(store.channel_state("mail", "thread:x").await.unwrap(), None);
 }
 
-pub(crate) async fn a_lease_has_one_holder_across_databases_until_given_up_or_run_out(
-    s: Stores,
-) {
+pub(crate) async fn a_lease_has_one_holder_across_databases_until_given_up_or_run_out(s: Stores) {
     let (one, two) = (s.one.clone(), s.two.clone());
     let long = Duration::from_secs(60);
     assert!(one.acquire_lease("listen:tg", "a", long).await.unwrap());
@@ -524,12 +526,19 @@ fn intent(id: &str, conversation: &str, amount: i64) -> PaymentIntent {
 
 pub(crate) async fn racing_payers_on_one_intent_start_one_confirmation(s: Stores) {
     let [one, two] = s.payments.clone();
-    let created = one.insert_intent(&intent("pi_race", "c", 1250), None, None).await.unwrap();
+    let created = one
+        .insert_intent(&intent("pi_race", "c", 1250), None, None)
+        .await
+        .unwrap();
     assert!(matches!(created, InsertOutcome::Created(_)), "{created:?}");
     let expires = Utc::now() + chrono::Duration::minutes(5);
     let mut tasks = Vec::new();
     for payer in 0..50 {
-        let store = if payer % 2 == 0 { one.clone() } else { two.clone() };
+        let store = if payer % 2 == 0 {
+            one.clone()
+        } else {
+            two.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let challenge = format!("ch-{payer}");
             store
@@ -552,19 +561,31 @@ pub(crate) async fn racing_payers_on_one_intent_start_one_confirmation(s: Stores
     }
     assert_eq!(started, 1, "one of 50 racing payers settles");
     let stored = two.intent("pi_race").await.unwrap().unwrap();
-    assert_eq!((stored.state, stored.amount), (IntentState::Processing, 1250));
-    assert_eq!(stored.metadata, Some(serde_json::json!({"order": "pi_race"})));
+    assert_eq!(
+        (stored.state, stored.amount),
+        (IntentState::Processing, 1250)
+    );
+    assert_eq!(
+        stored.metadata,
+        Some(serde_json::json!({"order": "pi_race"}))
+    );
 }
 
 pub(crate) async fn a_challenge_is_consumed_once_across_instances(s: Stores) {
     let [one, two] = s.payments.clone();
     for id in ["pi_a", "pi_b"] {
-        one.insert_intent(&intent(id, "c", 500), None, None).await.unwrap();
+        one.insert_intent(&intent(id, "c", 500), None, None)
+            .await
+            .unwrap();
     }
     let expires = Utc::now() + chrono::Duration::minutes(5);
     let mut tasks = Vec::new();
     for submission in 0..40 {
-        let store = if submission % 2 == 0 { one.clone() } else { two.clone() };
+        let store = if submission % 2 == 0 {
+            one.clone()
+        } else {
+            two.clone()
+        };
         let target = if submission % 3 == 0 { "pi_b" } else { "pi_a" };
         tasks.push(tokio::spawn(async move {
             store
@@ -578,20 +599,32 @@ pub(crate) async fn a_challenge_is_consumed_once_across_instances(s: Stores) {
     for task in tasks {
         match task.await.unwrap() {
             BeginOutcome::Started(_) => started += 1,
-            BeginOutcome::ChallengeUsed | BeginOutcome::NotConfirmable(IntentState::Processing) => {}
+            BeginOutcome::ChallengeUsed | BeginOutcome::NotConfirmable(IntentState::Processing) => {
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(started, 1, "one credential settles once, whichever intent it names");
+    assert_eq!(
+        started, 1,
+        "one credential settles once, whichever intent it names"
+    );
     let moved = two
-        .transition("pi_a", IntentState::Processing, IntentState::Succeeded, TransitionPatch {
-            method: Some("stripe".to_owned()),
-            reference: Some("pi_ref_1".to_owned()),
-            settled_at: Some(Utc::now()),
-        })
+        .transition(
+            "pi_a",
+            IntentState::Processing,
+            IntentState::Succeeded,
+            TransitionPatch {
+                method: Some("stripe".to_owned()),
+                reference: Some("pi_ref_1".to_owned()),
+                settled_at: Some(Utc::now()),
+            },
+        )
         .await
         .unwrap();
-    let processing = [one.intent("pi_a").await.unwrap(), one.intent("pi_b").await.unwrap()];
+    let processing = [
+        one.intent("pi_a").await.unwrap(),
+        one.intent("pi_b").await.unwrap(),
+    ];
     let in_processing = processing
         .iter()
         .flatten()
@@ -604,8 +637,14 @@ pub(crate) async fn a_challenge_is_consumed_once_across_instances(s: Stores) {
         assert!(one.mark_disputed("pi_a").await.unwrap());
         assert!(!two.mark_disputed("pi_a").await.unwrap(), "announced once");
         let refunded = two.record_refund("pi_a", 0, 200).await.unwrap().unwrap();
-        assert_eq!((refunded.state, refunded.refunded_minor), (IntentState::PartiallyRefunded, 200));
-        assert!(one.record_refund("pi_a", 0, 200).await.unwrap().is_none(), "stale total");
+        assert_eq!(
+            (refunded.state, refunded.refunded_minor),
+            (IntentState::PartiallyRefunded, 200)
+        );
+        assert!(
+            one.record_refund("pi_a", 0, 200).await.unwrap().is_none(),
+            "stale total"
+        );
     }
 }
 
@@ -618,11 +657,19 @@ pub(crate) async fn concurrent_creates_under_one_key_create_once_within_the_dail
     };
     let mut tasks = Vec::new();
     for attempt in 0..20 {
-        let store = if attempt % 2 == 0 { one.clone() } else { two.clone() };
+        let store = if attempt % 2 == 0 {
+            one.clone()
+        } else {
+            two.clone()
+        };
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .insert_intent(&intent(&format!("pi_k{attempt}"), "c", 100), Some(&key), None)
+                .insert_intent(
+                    &intent(&format!("pi_k{attempt}"), "c", 100),
+                    Some(&key),
+                    None,
+                )
                 .await
                 .unwrap()
         }));
@@ -662,11 +709,19 @@ pub(crate) async fn concurrent_creates_under_one_key_create_once_within_the_dail
     };
     let mut tasks = Vec::new();
     for attempt in 0..10 {
-        let store = if attempt % 2 == 0 { one.clone() } else { two.clone() };
+        let store = if attempt % 2 == 0 {
+            one.clone()
+        } else {
+            two.clone()
+        };
         let check = check.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .insert_intent(&intent(&format!("pi_s{attempt}"), "c2", 300), None, Some(&check))
+                .insert_intent(
+                    &intent(&format!("pi_s{attempt}"), "c2", 300),
+                    None,
+                    Some(&check),
+                )
                 .await
                 .unwrap()
         }));
@@ -677,13 +732,23 @@ pub(crate) async fn concurrent_creates_under_one_key_create_once_within_the_dail
             InsertOutcome::Created(_) => made += 1,
             InsertOutcome::OverLimit(refusal) => {
                 refused += 1;
-                assert_eq!((refusal.limit, refusal.remaining_minor), ("daily_limit.per_key", 100));
+                assert_eq!(
+                    (refusal.limit, refusal.remaining_minor),
+                    ("daily_limit.per_key", 100)
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!((made, refused), (3, 7), "concurrent creates never exceed the daily limit");
-    let listed = two.intents_for(&ConversationId::new("c2"), 10).await.unwrap();
+    assert_eq!(
+        (made, refused),
+        (3, 7),
+        "concurrent creates never exceed the daily limit"
+    );
+    let listed = two
+        .intents_for(&ConversationId::new("c2"), 10)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 3);
 }
 
@@ -692,7 +757,10 @@ struct KeyConflict(Result<InsertOutcome, omnibridge::store::StoreError>);
 
 impl KeyConflict {
     fn is_conflict(&self) -> bool {
-        matches!(self.0, Err(omnibridge::store::StoreError::IdempotencyConflict))
+        matches!(
+            self.0,
+            Err(omnibridge::store::StoreError::IdempotencyConflict)
+        )
     }
 }
 
@@ -701,8 +769,13 @@ pub(crate) async fn overdue_and_processing_intents_are_found_for_the_sweeps(s: S
     let mut late = intent("pi_late", "c", 100);
     late.expires_at = Utc::now() - chrono::Duration::minutes(1);
     one.insert_intent(&late, None, None).await.unwrap();
-    one.insert_intent(&intent("pi_fresh", "c", 100), None, None).await.unwrap();
-    assert_eq!(two.overdue_intents(Utc::now(), 10).await.unwrap(), vec!["pi_late".to_owned()]);
+    one.insert_intent(&intent("pi_fresh", "c", 100), None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        two.overdue_intents(Utc::now(), 10).await.unwrap(),
+        vec!["pi_late".to_owned()]
+    );
     let expires = Utc::now() + chrono::Duration::minutes(5);
     one.begin_confirmation("pi_fresh", "ch-x", expires, &Companions::default())
         .await
@@ -722,11 +795,19 @@ pub(crate) async fn template_versions_are_numbered_once_and_publishing_moves_the
     let key = TemplateKey::parse("default", "en", "payment_request").unwrap();
     let mut tasks = Vec::new();
     for edit in 0..10 {
-        let store = if edit % 2 == 0 { one.clone() } else { two.clone() };
+        let store = if edit % 2 == 0 {
+            one.clone()
+        } else {
+            two.clone()
+        };
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
             let parts = [(String::new(), format!("Pay {{{{amount}}}} ({edit})"))].into();
-            store.add_template_version(&key, &parts, "lead", "edit").await.unwrap().version
+            store
+                .add_template_version(&key, &parts, "lead", "edit")
+                .await
+                .unwrap()
+                .version
         }));
     }
     let mut numbers = Vec::new();
@@ -734,22 +815,45 @@ pub(crate) async fn template_versions_are_numbered_once_and_publishing_moves_the
         numbers.push(task.await.unwrap());
     }
     numbers.sort_unstable();
-    assert_eq!(numbers, (1..=10).collect::<Vec<u32>>(), "distinct numbers under concurrency");
+    assert_eq!(
+        numbers,
+        (1..=10).collect::<Vec<u32>>(),
+        "distinct numbers under concurrency"
+    );
     assert_eq!(two.template_versions(&key).await.unwrap().len(), 10);
     let start = one.templates_generation().await.unwrap();
-    assert!(one.publish_template(&key, 99, "lead").await.unwrap().is_none(), "no such version");
-    let published = one.publish_template(&key, 3, "lead").await.unwrap().unwrap();
+    assert!(
+        one.publish_template(&key, 99, "lead")
+            .await
+            .unwrap()
+            .is_none(),
+        "no such version"
+    );
+    let published = one
+        .publish_template(&key, 3, "lead")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(published.version, 3);
     let after_publish = two.templates_generation().await.unwrap();
     assert!(after_publish > start, "{start} -> {after_publish}");
     let live = two.published_templates().await.unwrap();
     assert_eq!(live.len(), 1);
-    assert_eq!(live[0], one.template_version(&key, 3).await.unwrap().unwrap());
+    assert_eq!(
+        live[0],
+        one.template_version(&key, 3).await.unwrap().unwrap()
+    );
     let stored = two.stored_templates().await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!((stored[0].1.as_ref().map(|p| p.version), stored[0].2), (Some(3), 10));
+    assert_eq!(
+        (stored[0].1.as_ref().map(|p| p.version), stored[0].2),
+        (Some(3), 10)
+    );
     assert!(two.unpublish_template(&key, "lead").await.unwrap());
-    assert!(!one.unpublish_template(&key, "lead").await.unwrap(), "already the file");
+    assert!(
+        !one.unpublish_template(&key, "lead").await.unwrap(),
+        "already the file"
+    );
     assert!(one.templates_generation().await.unwrap() > after_publish);
     assert!(one.published_templates().await.unwrap().is_empty());
     assert_eq!(one.stored_templates().await.unwrap()[0].1, None);

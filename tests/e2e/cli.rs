@@ -242,3 +242,81 @@ async fn sigterm_drains_and_exits_cleanly() {
     assert!(exit.success(), "exit status {exit:?}");
     drop(stream);
 }
+
+/// `omnibridge migrate` with `env` set; answers (success, stdout, stderr).
+fn migrate(env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .arg("migrate")
+        .env("OMNIBRIDGE__TEMPLATES__DIR", repo_templates())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_brings_a_fresh_postgres_database_up_to_date_once_and_then_the_bridge_serves_on_it() {
+    let database = crate::support::postgres::PgDatabase::create();
+    let url = database.url();
+    let env = [
+        ("OMNIBRIDGE_POSTGRES_URL", url.as_str()),
+        ("OMNIBRIDGE__STORAGE__STATE", "postgres"),
+    ];
+    let (ok, first, stderr) = migrate(&env);
+    assert!(ok, "{stderr}");
+    assert!(
+        first.contains("PostgreSQL state") && first.contains("1 migration(s) applied now"),
+        "{first}"
+    );
+    let (ok, again, stderr) = migrate(&env);
+    assert!(ok, "{stderr}");
+    assert!(again.contains("0 migration(s) applied now"), "{again}");
+
+    // A bridge serves on it (its data dir holds the SQLite event log only).
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("OMNIBRIDGE__STORAGE__STATE", url.clone()),
+        ("OMNIBRIDGE_API_KEYS", "cli-pg-key-0123456789".to_owned()),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let bridge = start_bridge(dir.path(), free_port(), "pg", &env).await;
+        let answer = reqwest::Client::new()
+            .get(format!("{}/v1/conversations", bridge.base))
+            .bearer_auth("cli-pg-key-0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    });
+}
+
+#[test]
+fn migrate_without_the_postgres_url_names_the_variable_and_a_bad_server_fails_clearly() {
+    let (ok, _, stderr) = migrate(&[("OMNIBRIDGE__STORAGE__STATE", "postgres")]);
+    assert!(!ok);
+    assert!(stderr.contains("OMNIBRIDGE_POSTGRES_URL"), "{stderr}");
+    let closed = free_port();
+    let url = format!("postgres://bridge:pw-not-in-logs@127.0.0.1:{closed}/x");
+    let (ok, _, stderr) = migrate(&[
+        ("OMNIBRIDGE__STORAGE__STATE", url.as_str()),
+        ("OMNIBRIDGE__STORAGE__POSTGRES__CONNECT_TIMEOUT_SECS", "2"),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("storage.state"), "{stderr}");
+    assert!(!stderr.contains("pw-not-in-logs"), "{stderr}");
+}
+
+#[test]
+fn migrate_on_the_embedded_state_opens_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let (ok, out, stderr) = migrate(&[("OMNIBRIDGE__STORAGE__DATA_DIR", data.as_str())]);
+    assert!(ok, "{stderr}");
+    assert!(out.contains("SQLite state"), "{out}");
+    assert!(dir.path().join("omnibridge.sqlite").exists());
+}

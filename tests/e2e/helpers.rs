@@ -19,6 +19,11 @@ use crate::test_channel::{self, TestChannel};
 pub const API_KEY: &str = "test-api-key-0123456789";
 pub const CHANNEL_ID: &str = "tc";
 
+/// Set to `postgres` to run every in-process test bridge on its own fresh PostgreSQL
+/// database instead of the embedded SQLite state (the suite against the other backend:
+/// `OMNIBRIDGE_TEST_STATE=postgres cargo nextest run --test e2e`).
+pub const STATE_ENV: &str = "OMNIBRIDGE_TEST_STATE";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -27,6 +32,9 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The sandbox payment method (its settlement counter), when enabled.
     pub sandbox: Option<Arc<omnibridge::payments::sandbox::SandboxMethod>>,
+    /// The app's own PostgreSQL database, when the suite runs on PostgreSQL (see
+    /// [`STATE_ENV`]).
+    pub postgres: Option<crate::support::postgres::PgDatabase>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -73,6 +81,14 @@ pub async fn spawn_app_with_env(
     settings.outbox.initial_backoff_ms = 10;
     settings.outbox.max_backoff_ms = 50;
     configure(&mut settings);
+    let postgres = (std::env::var(STATE_ENV).as_deref() == Ok("postgres")
+        && settings.storage.state == omnibridge::config::StateBackend::Sqlite)
+        .then(|| {
+            let database = crate::support::postgres::PgDatabase::create();
+            settings.storage.state = omnibridge::config::StateBackend::Postgres(database.url());
+            settings.storage.postgres.url = omnibridge::config::Secret::new(database.url());
+            database
+        });
     let channel = TestChannel::new();
     let mut channels: Vec<(String, Arc<dyn omnibridge_sdk::Channel>)> =
         vec![(CHANNEL_ID.into(), channel.clone())];
@@ -97,6 +113,7 @@ pub async fn spawn_app_with_env(
         channel,
         dir,
         sandbox,
+        postgres,
         stop: Some(stop),
         server: Some(server),
     }

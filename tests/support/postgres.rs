@@ -49,7 +49,10 @@ impl PgDatabase {
     /// # Panics
     /// When no PostgreSQL server answers at the admin URL.
     pub(crate) fn create() -> Self {
-        let name = format!("omnibridge_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let name = format!(
+            "omnibridge_test_{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        );
         if let Err(error) = admin_sql(&format!("CREATE DATABASE {name}")) {
             panic!(
                 "cannot create a test database: {error}\nThese tests need a PostgreSQL server: \
@@ -74,8 +77,10 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        if let Err(error) = admin_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-        {
+        if let Err(error) = admin_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )) {
             eprintln!("could not drop test database {}: {error}", self.name);
         }
     }

@@ -29,7 +29,10 @@ struct PersonRow {
 }
 
 /// Records the batch: conversations created or moved forward, participants upserted.
-pub(super) async fn touch(store: &PgStore, touches: &[ConversationTouch]) -> Result<(), StoreError> {
+pub(super) async fn touch(
+    store: &PgStore,
+    touches: &[ConversationTouch],
+) -> Result<(), StoreError> {
     if touches.is_empty() {
         return Ok(());
     }

@@ -8,8 +8,8 @@ use omnibridge_sdk::{ConversationId, OutboundId, Timestamp};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::{PgStore, json_from_sql, json_to_sql, limit_to_sql, time_from_sql, time_to_sql};
 use super::unavailable;
+use super::{PgStore, json_from_sql, json_to_sql, limit_to_sql, time_from_sql, time_to_sql};
 use crate::store::sqlite::outbox::{state_from_sql, state_to_sql};
 use crate::store::{OutboxOutcome, OutboxRecord, OutboxState, StoreError};
 
@@ -76,7 +76,12 @@ pub(super) async fn lease_due(
     .map_err(unavailable)?;
     let mut leased = rows
         .iter()
-        .map(|row| Ok((row.try_get::<i64, _>(7).map_err(unavailable)?, record_from_row(row)?)))
+        .map(|row| {
+            Ok((
+                row.try_get::<i64, _>(7).map_err(unavailable)?,
+                record_from_row(row)?,
+            ))
+        })
         .collect::<Result<Vec<_>, StoreError>>()?;
     leased.sort_by(|a, b| (a.0, a.1.id.as_str()).cmp(&(b.0, b.1.id.as_str())));
     Ok(leased.into_iter().map(|(_, record)| record).collect())

@@ -85,12 +85,13 @@ async fn keyed_intent(
     tx: &mut Transaction<'_, Postgres>,
     key: &IntentKey,
 ) -> Result<Keyed, StoreError> {
-    let row = sqlx::query("SELECT fingerprint, body FROM idempotency WHERE scope = $1 AND key = $2")
-        .bind(&key.scope)
-        .bind(&key.key)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(unavailable)?;
+    let row =
+        sqlx::query("SELECT fingerprint, body FROM idempotency WHERE scope = $1 AND key = $2")
+            .bind(&key.scope)
+            .bind(&key.key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unavailable)?;
     let Some(row) = row else {
         return Ok(Keyed::New);
     };
@@ -98,7 +99,8 @@ async fn keyed_intent(
     if fingerprint != key.fingerprint {
         return Ok(Keyed::Conflict);
     }
-    let body: serde_json::Value = json_from_sql(&row.try_get::<String, _>(1).map_err(unavailable)?)?;
+    let body: serde_json::Value =
+        json_from_sql(&row.try_get::<String, _>(1).map_err(unavailable)?)?;
     let id = body["id"]
         .as_str()
         .ok_or_else(|| StoreError::Corrupt("idempotency record without an intent id".to_owned()))?;
@@ -115,7 +117,10 @@ async fn spent(
     check: &SpendCheck,
     conversation: Option<&str>,
 ) -> Result<i64, StoreError> {
-    let uncounted: Vec<&str> = UNCOUNTED_STATES.iter().map(|state| state.as_str()).collect();
+    let uncounted: Vec<&str> = UNCOUNTED_STATES
+        .iter()
+        .map(|state| state.as_str())
+        .collect();
     let total: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(amount), 0)::BIGINT FROM payment_intents \
          WHERE created_by_key = $1 AND currency = $2 AND created_at >= $3 \

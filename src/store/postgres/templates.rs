@@ -6,8 +6,8 @@
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::{PgStore, advisory_lock, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
 use super::unavailable;
+use super::{PgStore, advisory_lock, json_from_sql, json_to_sql, time_from_sql, time_to_sql};
 use crate::store::StoreError;
 use crate::templates::versions::{Parts, Publication, TemplateKey, TemplateStore, TemplateVersion};
 
