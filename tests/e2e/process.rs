@@ -97,15 +97,74 @@ pub async fn wait_ready(child: Child, port: u16, name: &str) -> BridgeProcess {
     bridge
 }
 
-/// The port of the bridge instance holding the lease `name` (e.g. `listen:<channel id>`) in
-/// the SQLite store of `data_dir` (holders are named `<host>@<address>`); `None` when nobody
-/// holds it.
-pub fn lease_holder_port(data_dir: &Path, name: &str) -> Option<u16> {
-    let conn = rusqlite::Connection::open(data_dir.join("omnibridge.sqlite")).ok()?;
-    let holder: String = conn
-        .query_row("SELECT holder FROM leases WHERE name = ?1", [name], |row| {
-            row.get(0)
-        })
-        .ok()?;
-    holder.rsplit(':').next()?.parse().ok()
+/// Where two bridge instances under test keep what they share: one SQLite file (one data
+/// dir, one host), or PostgreSQL + Redis Streams with a data dir each (as on two machines).
+pub enum Shared {
+    /// Both instances on one data dir.
+    OneFile(tempfile::TempDir),
+    /// A fresh PostgreSQL database for the state and a Redis server for the bus.
+    Distributed {
+        /// The state.
+        postgres: crate::support::postgres::PgDatabase,
+        /// The bus.
+        redis: crate::support::redis_server::RedisServer,
+        /// Each instance's own data dir.
+        dirs: [tempfile::TempDir; 2],
+    },
+}
+
+impl Shared {
+    /// One SQLite file in one data dir.
+    pub fn one_file() -> Self {
+        Shared::OneFile(tempfile::tempdir().unwrap())
+    }
+
+    /// PostgreSQL state and a Redis bus, a data dir per instance.
+    pub fn distributed() -> Self {
+        Shared::Distributed {
+            postgres: crate::support::postgres::PgDatabase::create(),
+            redis: crate::support::redis_server::RedisServer::start(),
+            dirs: [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()],
+        }
+    }
+
+    /// The data dir of instance `index` (0 or 1).
+    pub fn data_dir(&self, index: usize) -> &Path {
+        match self {
+            Shared::OneFile(dir) => dir.path(),
+            Shared::Distributed { dirs, .. } => dirs[index % 2].path(),
+        }
+    }
+
+    /// The env every instance needs on top of its own (`storage.state`, `storage.bus`).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Shared::OneFile(_) => Vec::new(),
+            Shared::Distributed {
+                postgres, redis, ..
+            } => vec![
+                ("OMNIBRIDGE__STORAGE__STATE", postgres.url()),
+                ("OMNIBRIDGE__STORAGE__BUS", redis.url()),
+            ],
+        }
+    }
+
+    /// The port of the instance holding the lease `name` (e.g. `listen:<channel id>`;
+    /// holders are named `<host>@<address>`); `None` when nobody holds it.
+    pub fn lease_holder_port(&self, name: &str) -> Option<u16> {
+        let holder = match self {
+            Shared::OneFile(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("omnibridge.sqlite")).ok()?;
+                conn.query_row("SELECT holder FROM leases WHERE name = ?1", [name], |row| {
+                    row.get::<_, String>(0)
+                })
+                .ok()?
+            }
+            Shared::Distributed { postgres, .. } => postgres.query_text(&format!(
+                "SELECT holder FROM leases WHERE name = '{}'",
+                name.replace('\'', "''")
+            ))?,
+        };
+        holder.rsplit(':').next()?.parse().ok()
+    }
 }

@@ -22,20 +22,25 @@ fn admin() -> (String, String, String) {
     (host.to_owned(), port.to_owned(), user.to_owned())
 }
 
-/// Runs one SQL statement as the admin user on the `postgres` database.
-fn admin_sql(sql: &str) -> Result<(), String> {
+/// Runs one SQL statement as the admin user on `database`; answers what it printed
+/// (unaligned, tuples only).
+fn psql(database: &str, sql: &str) -> Result<String, String> {
     let (host, port, user) = admin();
     let output = Command::new("psql")
-        .args(["-h", &host, "-p", &port, "-U", &user, "-d", "postgres"])
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .args(["-h", &host, "-p", &port, "-U", &user, "-d", database])
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run psql (install postgresql-client): {e}"))?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     } else {
         Err(String::from_utf8_lossy(&output.stderr).into_owned())
     }
+}
+
+fn admin_sql(sql: &str) -> Result<String, String> {
+    psql("postgres", sql)
 }
 
 /// A fresh database, dropped with everything in it when this is dropped.
@@ -72,6 +77,15 @@ impl PgDatabase {
     /// The database's name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The first column of the first row `sql` answers, as text; `None` for no row or an
+    /// error.
+    pub(crate) fn query_text(&self, sql: &str) -> Option<String> {
+        psql(&self.name, sql)
+            .ok()
+            .and_then(|out| out.lines().next().map(str::to_owned))
+            .filter(|line| !line.is_empty())
     }
 }
 

@@ -35,6 +35,17 @@ pub(super) fn mail(n: usize) -> Vec<u8> {
 }
 
 pub(super) async fn start(dir: &Path, port: u16, dovecot: &Dovecot) -> BridgeProcess {
+    start_sharing(dir, port, dovecot, &[]).await
+}
+
+/// [`start`] with the env of what it shares with other instances
+/// ([`crate::process::Shared::env`]).
+pub(super) async fn start_sharing(
+    dir: &Path,
+    port: u16,
+    dovecot: &Dovecot,
+    shared: &[(&str, String)],
+) -> BridgeProcess {
     let config = dir.join("email.toml");
     std::fs::write(
         &config,
@@ -49,10 +60,11 @@ pub(super) async fn start(dir: &Path, port: u16, dovecot: &Dovecot) -> BridgePro
         ),
     )
     .unwrap();
-    let env = [
+    let mut env = vec![
         ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
         ("E2E_IMAP_PASSWORD", PASSWORD.to_owned()),
     ];
+    env.extend(shared.iter().cloned());
     let config = config.to_string_lossy().into_owned();
     start_bridge_with_args(dir, port, "bridge", &env, &["--config", &config]).await
 }

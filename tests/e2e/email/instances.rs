@@ -1,35 +1,39 @@
 //! Two instances on one store follow one mailbox: only the lease holder logs in to Dovecot
 //! (its log counts the logins), and when the holder is SIGKILLed the other takes over within
-//! 10 s, no mail lost or doubled.
+//! 10 s, no mail lost or doubled. Once on one SQLite file (one host), once on PostgreSQL +
+//! Redis with a data dir each (two machines' shape).
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::dovecot::Dovecot;
-use super::imap::{assert_exactly, mail, received, start, wait_received_within};
-use crate::process::free_port;
+use super::imap::{assert_exactly, mail, received, start_sharing, wait_received_within};
+use crate::process::{Shared, free_port};
 
 /// Logins Dovecot has logged so far (the bridge's sessions and the harness's deliveries).
 fn logins(dovecot: &Dovecot) -> usize {
     dovecot.log().matches("Login: user=").count()
 }
 
-/// The port of the instance holding the mailbox's lease.
-fn holder_port(dir: &Path) -> Option<u16> {
-    crate::process::lease_holder_port(dir, "listen:acme-mail")
+#[tokio::test]
+async fn one_instance_follows_the_mailbox_and_another_takes_over_when_it_dies() {
+    follows_once_and_fails_over(Shared::one_file()).await;
 }
 
 #[tokio::test]
-async fn one_instance_follows_the_mailbox_and_another_takes_over_when_it_dies() {
+async fn on_postgres_and_redis_one_instance_follows_the_mailbox_and_another_takes_over() {
+    follows_once_and_fails_over(Shared::distributed()).await;
+}
+
+async fn follows_once_and_fails_over(shared: Shared) {
     let dovecot = Dovecot::start();
-    let dir = tempfile::tempdir().unwrap();
     dovecot
         .deliver_many(&(0..5).map(mail).collect::<Vec<_>>())
         .await;
     let before = logins(&dovecot);
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = start(dir.path(), port_a, &dovecot).await;
-    let mut b = start(dir.path(), port_b, &dovecot).await;
+    let env = shared.env();
+    let mut a = start_sharing(shared.data_dir(0), port_a, &dovecot, &env).await;
+    let mut b = start_sharing(shared.data_dir(1), port_b, &dovecot, &env).await;
     wait_received_within(&a.base, 5, Duration::from_secs(30)).await;
     // Both up for two lease periods: the standby keeps asking for the lease, never logs in.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -40,7 +44,9 @@ async fn one_instance_follows_the_mailbox_and_another_takes_over_when_it_dies() 
         dovecot.log()
     );
 
-    let holder = holder_port(dir.path()).expect("one instance holds the lease");
+    let holder = shared
+        .lease_holder_port("listen:acme-mail")
+        .expect("one instance holds the lease");
     let (dead, survivor) = if holder == port_a {
         (&mut a, &mut b)
     } else {

@@ -19,11 +19,13 @@ pub(super) async fn start(
     dir: &std::path::Path,
     port: u16,
     config: &std::path::Path,
+    shared: &[(&str, String)],
 ) -> BridgeProcess {
-    let env = [
+    let mut env = vec![
         ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
         ("TG_CRASH_TOKEN", FAKE_TOKEN.to_owned()),
     ];
+    env.extend(shared.iter().cloned());
     let args = ["--config", config.to_str().unwrap()];
     start_bridge_with_args(dir, port, "bridge", &env, &args).await
 }
@@ -90,7 +92,7 @@ async fn sigkill_while_polling_loses_and_duplicates_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let config = polling_config(dir.path(), &fake);
     let port = free_port();
-    let mut bridge = start(dir.path(), port, &config).await;
+    let mut bridge = start(dir.path(), port, &config, &[]).await;
 
     let feeder = tokio::spawn({
         let fake = fake.clone();
@@ -118,7 +120,7 @@ async fn sigkill_while_polling_loses_and_duplicates_no_update() {
     let _ = bridge.child.wait();
     feeder.await.unwrap();
 
-    let restarted = start(dir.path(), port, &config).await;
+    let restarted = start(dir.path(), port, &config, &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let ids = loop {
         let ids = received(&restarted.base).await;

@@ -1,6 +1,8 @@
 //! Two instances on one store poll one bot: the lease lets one of them poll at a time (the
 //! fake answers 409 to a long poll a second poller cuts short, as Telegram does), and when
 //! the polling instance is SIGKILLed the other takes over within 10 s, nothing lost or doubled.
+//! Once on one SQLite file (one host), once on PostgreSQL + Redis with a data dir each (two
+//! machines' shape).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,21 +11,25 @@ use omnibridge_telegram::fake::FakeBotApi;
 
 use super::crash::{polling_config, received, start};
 use super::{CUSTOMER, text_update};
-use crate::process::free_port;
-
-/// The port of the instance holding the channel's lease.
-fn lease_holder_port(dir: &std::path::Path) -> Option<u16> {
-    crate::process::lease_holder_port(dir, "listen:tg")
-}
+use crate::process::{Shared, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_polls_and_another_takes_over_when_it_dies() {
+    polls_once_and_fails_over(Shared::one_file()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_and_redis_one_instance_polls_and_another_takes_over_when_it_dies() {
+    polls_once_and_fails_over(Shared::distributed()).await;
+}
+
+async fn polls_once_and_fails_over(shared: Shared) {
     let fake = std::sync::Arc::new(FakeBotApi::start().await.unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let config = polling_config(dir.path(), &fake);
+    let config = polling_config(shared.data_dir(0), &fake);
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = start(dir.path(), port_a, &config).await;
-    let mut b = start(dir.path(), port_b, &config).await;
+    let env = shared.env();
+    let mut a = start(shared.data_dir(0), port_a, &config, &env).await;
+    let mut b = start(shared.data_dir(1), port_b, &config, &env).await;
 
     for i in 1..=20 {
         fake.push_update(text_update(i, i64::from(i), &format!("n{i}")));
@@ -45,7 +51,9 @@ async fn one_instance_polls_and_another_takes_over_when_it_dies() {
         .count();
     assert_eq!(conflicts, 0, "two instances polled at once");
 
-    let holder = lease_holder_port(dir.path()).expect("one instance holds the lease");
+    let holder = shared
+        .lease_holder_port("listen:tg")
+        .expect("one instance holds the lease");
     let (dead, survivor) = if holder == port_a {
         (&mut a, &mut b)
     } else {
@@ -82,7 +90,7 @@ async fn one_instance_polls_and_another_takes_over_when_it_dies() {
         );
     }
     assert_eq!(
-        lease_holder_port(dir.path()),
+        shared.lease_holder_port("listen:tg"),
         Some(if holder == port_a { port_b } else { port_a }),
         "the survivor holds the lease"
     );

@@ -1,19 +1,29 @@
 //! Two bridge processes on one store: a version published through one is rendered by the
-//! other within two seconds, without a restart.
+//! other within two seconds, without a restart. Once on one SQLite file, once on PostgreSQL +
+//! Redis with a data dir each.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::process::{free_port, start_bridge};
+use crate::process::{Shared, free_port, start_bridge};
 use crate::visitor::Visitor;
 
 #[tokio::test]
 async fn a_version_published_on_one_instance_is_rendered_by_the_other_within_two_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let env = [("OMNIBRIDGE_API_KEYS", "studio-key".to_owned())];
-    let a = start_bridge(dir.path(), free_port(), "a", &env).await;
-    let b = start_bridge(dir.path(), free_port(), "b", &env).await;
+    published_on_one_rendered_by_the_other(Shared::one_file()).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_version_published_on_one_instance_is_rendered_by_the_other() {
+    published_on_one_rendered_by_the_other(Shared::distributed()).await;
+}
+
+async fn published_on_one_rendered_by_the_other(shared: Shared) {
+    let mut env = shared.env();
+    env.push(("OMNIBRIDGE_API_KEYS", "studio-key".to_owned()));
+    let a = start_bridge(shared.data_dir(0), free_port(), "a", &env).await;
+    let b = start_bridge(shared.data_dir(1), free_port(), "b", &env).await;
     let mut visitor = Visitor::open(&a.base).await;
     visitor.say("hi").await;
     let client = reqwest::Client::new();
