@@ -261,6 +261,7 @@ mod tests {
             "OMNIBRIDGE_WEBHOOK_CRM_SECRET",
             "OMNIBRIDGE_MEDIA_S3_ACCESS_KEY_ID",
             "OMNIBRIDGE_MEDIA_S3_SECRET_ACCESS_KEY",
+            "OMNIBRIDGE_POSTGRES_URL",
         ]
         .map(|var| (var.to_owned(), "x".to_owned()));
         Settings::load_from(Some(&path), vars).unwrap().channels

@@ -267,9 +267,14 @@ fn production_example_parses() {
         ("OMNIBRIDGE_WEBHOOK_CRM_SECRET", "x"),
         ("OMNIBRIDGE_MEDIA_S3_ACCESS_KEY_ID", "id"),
         ("OMNIBRIDGE_MEDIA_S3_SECRET_ACCESS_KEY", "secret"),
+        (
+            "OMNIBRIDGE_POSTGRES_URL",
+            "postgres://bridge:pw@db.internal/omnibridge",
+        ),
     ]);
     let s = Settings::load_from(Some(&path), vars).unwrap();
     assert_eq!(s.webhooks.len(), 1);
+    assert_eq!(s.storage.state, StateBackend::PostgresFromEnv);
     assert_eq!(s.channels.len(), 1);
     assert!(matches!(s.storage.bus, Bus::Redis(_)));
     assert!(matches!(s.storage.media, MediaBackend::S3 { .. }));
