@@ -89,6 +89,38 @@ pub struct SpendCheck {
     pub since: Timestamp,
 }
 
+impl SpendCheck {
+    /// The limits set for `intent`, in the order they are checked: the limit's name, its
+    /// amount, and the conversation its sum covers (`None`: all of the key's intents).
+    pub fn limits<'a>(
+        &self,
+        intent: &'a PaymentIntent,
+    ) -> impl Iterator<Item = (&'static str, i64, Option<&'a str>)> + use<'a> {
+        [
+            (
+                "daily_limit.per_conversation",
+                self.per_conversation_limit,
+                Some(intent.conversation_id.as_str()),
+            ),
+            ("daily_limit.per_key", self.per_key_limit, None),
+        ]
+        .into_iter()
+        .filter_map(|(name, limit, conversation)| Some((name, limit?, conversation)))
+    }
+}
+
+impl SpendRefusal {
+    /// The refusal of `amount` under the limit `limit` of `limit_minor` when `used` is spent
+    /// already; `None` when it fits.
+    pub fn of(limit: &'static str, limit_minor: i64, used: i64, amount: i64) -> Option<Self> {
+        (used.saturating_add(amount) > limit_minor).then(|| SpendRefusal {
+            limit,
+            limit_minor,
+            remaining_minor: (limit_minor - used).max(0),
+        })
+    }
+}
+
 /// Intents that count against a daily limit: all but these (never payable any more).
 pub const UNCOUNTED_STATES: [IntentState; 4] = [
     IntentState::Canceled,

@@ -143,25 +143,10 @@ async fn over_limit(
     check: &SpendCheck,
     intent: &PaymentIntent,
 ) -> Result<Option<SpendRefusal>, StoreError> {
-    let limits = [
-        (
-            "daily_limit.per_conversation",
-            check.per_conversation_limit,
-            Some(intent.conversation_id.as_str()),
-        ),
-        ("daily_limit.per_key", check.per_key_limit, None),
-    ];
-    for (limit, limit_minor, conversation) in limits {
-        let Some(limit_minor) = limit_minor else {
-            continue;
-        };
+    for (limit, limit_minor, conversation) in check.limits(intent) {
         let used = spent(tx, check, conversation).await?;
-        if used.saturating_add(intent.amount) > limit_minor {
-            return Ok(Some(SpendRefusal {
-                limit,
-                limit_minor,
-                remaining_minor: (limit_minor - used).max(0),
-            }));
+        if let Some(refusal) = SpendRefusal::of(limit, limit_minor, used, intent.amount) {
+            return Ok(Some(refusal));
         }
     }
     Ok(None)
