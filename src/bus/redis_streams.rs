@@ -16,7 +16,8 @@
 //! One Lua script per [`EventLog::append`] call checks the dedup key, INCRs the counter,
 //! XADDs and records the key atomically, so concurrent redeliveries produce one event.
 //! Consumer groups are native: `XGROUP CREATE ... 0 MKSTREAM`, `XREADGROUP >`, `XACK`,
-//! `XAUTOCLAIM`, `XPENDING`. [`EventLog::watch_head`] is fed by a background task blocked in
+//! `XAUTOCLAIM`, `XPENDING`; `alive:<consumer>` keys (renewed while a process runs) let the
+//! others take over a killed process's pending events within seconds (see `liveness`). [`EventLog::watch_head`] is fed by a background task blocked in
 //! `XREAD` on the events stream, so another instance's append moves it at once (and at least
 //! every [`POLL_INTERVAL`]); it ends when the bus is dropped.
 //!
@@ -41,8 +42,11 @@ use tokio::sync::watch;
 use super::{Appended, BusError, EventLog, LogTrim, LogTrimmed, NewEvent, Seq};
 
 mod groups;
+mod liveness;
 mod scripts;
 mod trim;
+
+pub use liveness::ALIVE_TTL;
 
 /// How long the head follower's blocking `XREAD` waits for another instance's append before
 /// it re-reads the seq counter anyway (and checks that the bus still exists).
@@ -64,6 +68,7 @@ struct Inner {
     events_key: String,
     head: watch::Sender<Seq>,
     groups: Mutex<HashSet<String>>,
+    liveness: liveness::Liveness,
 }
 
 impl std::fmt::Debug for RedisBus {
@@ -101,10 +106,12 @@ impl RedisBus {
             prefix,
             head: watch::Sender::new(0),
             groups: Mutex::new(HashSet::new()),
+            liveness: liveness::Liveness::default(),
         });
         let head = inner.read_head().await?;
         inner.advance(head);
         spawn_follower(client, Arc::downgrade(&inner));
+        liveness::spawn_heartbeat(Arc::downgrade(&inner));
         tracing::info!(namespace, "redis bus connected");
         Ok(Self { inner })
     }

@@ -107,3 +107,57 @@ async fn another_instances_append_moves_the_head_watch_at_once() {
         "the head follows another instance's appends by push, not by polling: median {median:?}"
     );
 }
+
+/// A process that dies leaves its read events pending; another instance takes them over
+/// once its consumer's alive key ran out (`ALIVE_TTL`), long before the caller's `min_idle`.
+/// A live instance's pending events stay its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instances_pending_events_move_on_within_seconds_a_live_ones_stay() {
+    use omnibridge::bus::redis_streams::ALIVE_TTL;
+
+    let server = RedisServer::start();
+    let dying = RedisBus::connect(&server.url(), "ns").await.unwrap();
+    let live = RedisBus::connect(&server.url(), "ns").await.unwrap();
+    let taker = RedisBus::connect(&server.url(), "ns").await.unwrap();
+    for i in 0..5 {
+        dying
+            .append(vec![event("webchat", "c", &format!("m{i}"), None)])
+            .await
+            .unwrap();
+    }
+    let orphaned = dying.group_read("hooks", "dying-1", 3).await.unwrap();
+    let kept = live.group_read("hooks", "live-2", 2).await.unwrap();
+    assert_eq!((orphaned.len(), kept.len()), (3, 2));
+    drop(dying); // its heartbeat stops with it; nothing is acked
+
+    let long = Duration::from_secs(600);
+    let dropped = tokio::time::Instant::now();
+    let mut taken = Vec::new();
+    while taken.len() < 3 {
+        assert!(
+            dropped.elapsed() < ALIVE_TTL * 2 + Duration::from_secs(2),
+            "the dead consumer's events were not taken over: {taken:?}"
+        );
+        let claimed = taker
+            .claim_stale("hooks", "taker-3", long, 10)
+            .await
+            .unwrap();
+        taken.extend(claimed.into_iter().map(|e| e.seq.unwrap()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        dropped.elapsed() >= ALIVE_TTL,
+        "taken over before the consumer's alive key ran out"
+    );
+    let orphaned: Vec<Seq> = orphaned.iter().map(|e| e.seq.unwrap()).collect();
+    taken.sort_unstable();
+    assert_eq!(taken, orphaned, "exactly the dead consumer's events");
+    // The live instance renews its key: however long, its events are not taken.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let claimed = taker
+        .claim_stale("hooks", "taker-3", long, 10)
+        .await
+        .unwrap();
+    assert!(claimed.is_empty(), "a live consumer's events were taken");
+    assert_eq!(live.pending_count("hooks").await.unwrap(), 5);
+}

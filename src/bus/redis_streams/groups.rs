@@ -72,6 +72,7 @@ impl Inner {
             return Ok(Vec::new());
         }
         self.ensure_group(group).await?;
+        self.note_consumer(consumer).await?;
         let reply = match self.xreadgroup(group, consumer, count).await {
             Err(error) if is_code(&error, "NOGROUP") => {
                 // The group vanished (server restarted without persistence): recreate it.
@@ -110,7 +111,8 @@ impl Inner {
     }
 
     /// `XAUTOCLAIM` from the oldest pending entry until `count` are claimed or the pending
-    /// list is scanned.
+    /// list is scanned; then, short of `count`, the events of consumers that are gone
+    /// (`Inner::claim_from_dead`).
     pub(super) async fn claim(
         &self,
         group: &str,
@@ -118,6 +120,7 @@ impl Inner {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Envelope>, BusError> {
+        self.note_consumer(consumer).await?;
         let min_idle_ms = u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX);
         let mut claimed = Vec::new();
         let mut start = "0-0".to_owned();
@@ -143,6 +146,8 @@ impl Inner {
             }
             start = reply.next_stream_id;
         }
+        let short = count.saturating_sub(claimed.len());
+        claimed.extend(self.claim_from_dead(group, consumer, short).await?);
         if !claimed.is_empty() {
             let count = claimed.len();
             tracing::info!(group, consumer, count, "bus: claimed stale pending events");
