@@ -78,33 +78,38 @@ async fn stream_and_kill(
     (acked, conversation)
 }
 
-async fn received_ids(base: &str, conversation: &str) -> Vec<String> {
+/// Every event of `conversation`, oldest first, paged through the history API of `base`.
+pub async fn history(base: &str, key: &str, conversation: &str) -> Vec<Value> {
     let client = reqwest::Client::new();
     let mut after = 0u64;
-    let mut ids = Vec::new();
+    let mut events = Vec::new();
     loop {
         let page: Value = client
             .get(format!(
                 "{base}/v1/conversations/{conversation}/events?after={after}&limit=500"
             ))
-            .bearer_auth(KEY)
+            .bearer_auth(key)
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let events = page["data"].as_array().unwrap();
-        for event in events {
-            if event["type"] == "message.received" {
-                ids.push(event["provider_message_id"].as_str().unwrap().to_owned());
-            }
-        }
+        events.extend(page["data"].as_array().unwrap().iter().cloned());
         match page["next_after"].as_u64() {
             Some(next) => after = next,
-            None => return ids,
+            None => return events,
         }
     }
+}
+
+async fn received_ids(base: &str, conversation: &str) -> Vec<String> {
+    history(base, KEY, conversation)
+        .await
+        .iter()
+        .filter(|event| event["type"] == "message.received")
+        .map(|event| event["provider_message_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn crash_and_check(bus: &str) {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -12,34 +13,54 @@ use sha2::Sha256;
 
 use crate::helpers::spawn_app_with;
 
-const SECRET: &str = "whsec-test-0123456789";
+/// The signing secret of the test endpoints.
+pub const SECRET: &str = "whsec-test-0123456789";
 
+/// A business's webhook receiver: records what each endpoint `<base>/<name>` was sent.
 #[derive(Default)]
-struct Receiver {
-    down: AtomicBool,
-    received: Mutex<Vec<(String, Vec<u8>)>>,
+pub struct Receiver {
+    /// While set, every delivery is answered 503.
+    pub down: AtomicBool,
+    /// `(endpoint name, signature header, body)` of each delivery answered 200, in order.
+    pub received: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
 
-async fn start_receiver() -> (Arc<Receiver>, String) {
+impl Receiver {
+    /// The deliveries answered 200 at `<base>/<name>`: `(signature, body)`.
+    pub fn received_at(&self, name: &str) -> Vec<(String, Vec<u8>)> {
+        let received = self.received.lock().unwrap();
+        received
+            .iter()
+            .filter(|(endpoint, _, _)| endpoint == name)
+            .map(|(_, signature, body)| (signature.clone(), body.clone()))
+            .collect()
+    }
+}
+
+/// Starts a receiver on a free port; returns it and its base URL (`http://…/hook`), under
+/// which each endpoint is `<base>/<name>`.
+pub async fn start_receiver() -> (Arc<Receiver>, String) {
     let receiver = Arc::new(Receiver::default());
     let state = receiver.clone();
     let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let state = state.clone();
-            async move {
-                if state.down.load(Ordering::SeqCst) {
-                    return StatusCode::SERVICE_UNAVAILABLE;
+        "/hook/{name}",
+        axum::routing::post(
+            move |Path(name): Path<String>, headers: HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    if state.down.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let signature = headers["omnibridge-signature"].to_str().unwrap().to_owned();
+                    state
+                        .received
+                        .lock()
+                        .unwrap()
+                        .push((name, signature, body.to_vec()));
+                    StatusCode::OK
                 }
-                let signature = headers["omnibridge-signature"].to_str().unwrap().to_owned();
-                state
-                    .received
-                    .lock()
-                    .unwrap()
-                    .push((signature, body.to_vec()));
-                StatusCode::OK
-            }
-        }),
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -48,7 +69,7 @@ async fn start_receiver() -> (Arc<Receiver>, String) {
 }
 
 /// The README's verification recipe, written independently of the bridge's code.
-fn verify(header: &str, body: &[u8]) -> bool {
+pub fn verify(header: &str, body: &[u8]) -> bool {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {
@@ -68,8 +89,13 @@ fn verify(header: &str, body: &[u8]) -> bool {
     age.abs() <= 300 && mac.verify_slice(&hex::decode(v1).unwrap()).is_ok()
 }
 
-fn webhook(url: &str, max_attempts: u32) -> omnibridge::config::WebhookSettings {
-    omnibridge::config::WebhookSettings::for_tests("crm", url, SECRET, max_attempts)
+fn webhook(base: &str, max_attempts: u32) -> omnibridge::config::WebhookSettings {
+    omnibridge::config::WebhookSettings::for_tests(
+        "crm",
+        &format!("{base}/crm"),
+        SECRET,
+        max_attempts,
+    )
 }
 
 #[tokio::test]
@@ -89,14 +115,14 @@ async fn receiver_down_for_a_while_gets_everything_signed_and_in_order() {
     assert!(receiver.received.lock().unwrap().is_empty());
     receiver.down.store(false, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while receiver.received.lock().unwrap().len() < 5 {
+    while receiver.received_at("crm").len() < 5 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "receiver did not get all events"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let received = receiver.received.lock().unwrap().clone();
+    let received = receiver.received_at("crm");
     let bodies: Vec<String> = received
         .iter()
         .map(|(signature, body)| {

@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::stripe::spt_credential;
 use super::{SUCCESS, challenges, credential};
+use crate::cluster::instance_metric;
 use crate::process::{BridgeProcess, free_port, start_bridge};
 use crate::support::stripe_fake::StripeFake;
 
@@ -56,6 +57,9 @@ pub async fn webchat_conversation(base: &str) -> String {
 }
 
 const SUBMISSIONS: usize = 100;
+/// The settlements counter and the label of the successful ones.
+pub const SETTLED: &str = "omnibridge_payment_settlements_total";
+pub const SUCCEEDED: &str = "outcome=\"succeeded\"";
 
 #[tokio::test]
 async fn two_processes_sharing_one_store_settle_a_credential_once() {
@@ -66,7 +70,17 @@ async fn two_processes_sharing_one_store_settle_a_credential_once() {
 #[tokio::test]
 async fn two_processes_sharing_one_store_make_one_stripe_payment_intent() {
     let fake = StripeFake::start().await;
-    let env = [
+    let env = stripe_env(&fake);
+    let auth = |challenge: &mpp::protocol::core::PaymentChallenge| {
+        spt_credential(challenge, "spt_success_two_processes")
+    };
+    settle_once_across_processes(&env, auth).await;
+    assert_eq!(fake.payment_intents_created(), 1);
+}
+
+/// Env of a bridge process paying with Stripe only (no sandbox) at `fake`.
+pub fn stripe_env(fake: &StripeFake) -> Vec<(&'static str, String)> {
+    vec![
         ("OMNIBRIDGE__PAYMENTS__SANDBOX", "false".to_owned()),
         ("OMNIBRIDGE__PAYMENTS__STRIPE__ENABLED", "true".to_owned()),
         (
@@ -82,12 +96,55 @@ async fn two_processes_sharing_one_store_make_one_stripe_payment_intent() {
             "E2E_STRIPE_KEY".to_owned(),
         ),
         ("E2E_STRIPE_KEY", fake.secret_key().to_owned()),
-    ];
-    let auth = |challenge: &mpp::protocol::core::PaymentChallenge| {
-        spt_credential(challenge, "spt_success_two_processes")
-    };
-    settle_once_across_processes(&env, auth).await;
-    assert_eq!(fake.payment_intents_created(), 1);
+    ]
+}
+
+/// Submits `POST <base>/pay/{id}` with `auths[i]`, all at once (behind a barrier),
+/// submission `i` to `bases[i % bases.len()]`; returns each answer's status and whether it
+/// carried a `Payment-Receipt`.
+pub async fn race(bases: &[String], id: &str, auths: &[String]) -> Vec<(u16, bool)> {
+    let client = reqwest::Client::new();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(auths.len()));
+    let tasks: Vec<_> = auths
+        .iter()
+        .enumerate()
+        .map(|(i, auth)| {
+            let url = format!("{}/pay/{id}", bases[i % bases.len()]);
+            let (client, auth, barrier) = (client.clone(), auth.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let answer = client
+                    .post(url)
+                    .header("authorization", auth)
+                    .send()
+                    .await
+                    .unwrap();
+                let receipt = answer.headers().contains_key("payment-receipt");
+                (answer.status().as_u16(), receipt)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+/// Asserts that exactly one of `answers` is a 200 with a receipt and every other one a 402
+/// or 409 without.
+pub fn assert_one_paid(answers: &[(u16, bool)]) {
+    assert_eq!(
+        answers.iter().filter(|a| **a == (200, true)).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == (200, true) || matches!(a, (402 | 409, false))),
+        "{answers:?}"
+    );
 }
 
 async fn settle_once_across_processes(
@@ -117,61 +174,12 @@ async fn settle_once_across_processes(
         .await
         .unwrap();
     let auth = auth(&challenges(&probe).remove(0));
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(SUBMISSIONS));
-    let tasks: Vec<_> = (0..SUBMISSIONS)
-        .map(|i| {
-            let base = if i % 2 == 0 {
-                a.base.clone()
-            } else {
-                b.base.clone()
-            };
-            let (client, auth, id, barrier) =
-                (client.clone(), auth.clone(), id.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                client
-                    .post(format!("{base}/pay/{id}"))
-                    .header("authorization", auth)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| [200, 402, 409].contains(s)),
-        "{statuses:?}"
-    );
+    let bases = [a.base.clone(), b.base.clone()];
+    assert_one_paid(&race(&bases, &id, &vec![auth; SUBMISSIONS]).await);
     // Settlements counted by each process's metrics, summed.
     let mut settled = 0;
     for bridge in [&a, &b] {
-        let metrics = client
-            .get(format!("{}/metrics", bridge.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        settled += metrics
-            .lines()
-            .filter(|l| {
-                l.starts_with("omnibridge_payment_settlements_total")
-                    && l.contains("outcome=\"succeeded\"")
-            })
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-            .sum::<u64>();
+        settled += instance_metric(&bridge.base, SETTLED, &[SUCCEEDED]).await;
     }
     assert_eq!(settled, 1);
     let intent: Value = client

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app_with_channels};
 
 const ID: &str = "acme-wa";
-const PN: &str = "106540352242922";
+pub const PN: &str = "106540352242922";
 const APP_SECRET: &str = "e2e-app-secret";
 const VERIFY: &str = "e2e-verify-token";
 

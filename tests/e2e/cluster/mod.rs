@@ -1,0 +1,233 @@
+//! Several real `omnibridge serve` processes behind HAProxy on one address, sharing their
+//! state and one Redis Streams bus: the harness of the scale-out acceptance tests.
+//!
+//! - `ingest`: signed WhatsApp webhooks at a steady rate while an instance is SIGKILLed and
+//!   restarted; every acked message on the bus once, each business webhook group gets it.
+//! - `payments`: one MPP credential submitted 100 times across the instances, and 50 racing
+//!   payers on one intent: one settlement, one receipt.
+//! - `webchat`: a visitor on one instance gets replies posted through another within 100 ms.
+//!
+//! The shared state is [`STATE`]; HAProxy runs the repo's own `scripts/cluster.haproxy.cfg`.
+
+mod ingest;
+mod payments;
+mod webchat;
+
+use std::path::{Path, PathBuf};
+
+use crate::process::{BridgeProcess, free_port, start_bridge_with_args};
+use crate::support::haproxy::Haproxy;
+use crate::support::postgres::PgDatabase;
+use crate::support::redis_server::RedisServer;
+
+/// The API key of every instance.
+pub const KEY: &str = "cluster-test-key-0123456789";
+/// The web chat's session secret, the same on every instance (a visitor may reconnect
+/// through another one).
+const WEBCHAT_SECRET: &str = "cluster-webchat-secret-0123456789abcdef";
+/// The challenge-binding secret, the same on every instance (a challenge issued by one is
+/// verified by another).
+const PAYMENTS_SECRET: &str = "cluster-payments-secret-0123456789abcdef";
+
+/// Where the instances keep their shared state.
+#[derive(Clone, Copy, Debug)]
+pub enum State {
+    /// One SQLite file in a data dir every instance opens (instances on one host only).
+    SharedSqlite,
+    /// A fresh PostgreSQL database (`storage.state = "postgres://…"`), each instance its own
+    /// data dir, as on several machines.
+    Postgres,
+}
+
+/// The state the cluster tests run on.
+pub const STATE: State = State::SharedSqlite;
+
+/// What to start.
+pub struct Options {
+    /// How many instances.
+    pub instances: usize,
+    /// Where their state lives.
+    pub state: State,
+    /// A TOML file's text given to every instance with `--config` (channels, webhooks).
+    pub config: Option<String>,
+    /// Extra env vars of every instance (channel secrets, payment methods).
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            instances: 3,
+            state: STATE,
+            config: None,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// One instance: its name in HAProxy, port and data dir, and the process while it runs.
+pub struct Instance {
+    /// `a`, `b`, `c`...: the server name in HAProxy and the log file's name.
+    pub name: String,
+    /// `http://127.0.0.1:<port>`: the instance itself, not through HAProxy.
+    pub base: String,
+    port: u16,
+    data_dir: PathBuf,
+    process: Option<BridgeProcess>,
+}
+
+/// The running cluster; everything is stopped (and the database dropped) on drop.
+pub struct Cluster {
+    /// HAProxy: [`Cluster::base`] is its address.
+    pub proxy: Haproxy,
+    /// The instances, in start order.
+    pub instances: Vec<Instance>,
+    env: Vec<(&'static str, String)>,
+    args: Vec<String>,
+    _redis: RedisServer,
+    _database: Option<PgDatabase>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts Redis, the state (per `options.state`), HAProxy and the instances, and waits
+    /// until HAProxy sees every instance up.
+    pub async fn start(options: Options) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let redis = RedisServer::start();
+        let names: Vec<String> = (0..options.instances)
+            .map(|i| char::from(b'a' + u8::try_from(i).unwrap()).to_string())
+            .collect();
+        let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+        let servers: Vec<(String, u16)> = names.iter().cloned().zip(ports.clone()).collect();
+        let proxy = Haproxy::start(&servers);
+        let mut env = vec![
+            ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
+            ("OMNIBRIDGE__STORAGE__BUS", redis.url()),
+            ("OMNIBRIDGE_WEBCHAT_SECRET", WEBCHAT_SECRET.to_owned()),
+            ("OMNIBRIDGE_PAYMENTS_SECRET", PAYMENTS_SECRET.to_owned()),
+            ("OMNIBRIDGE__SERVER__PUBLIC_URL", proxy.base()),
+        ];
+        let database = match options.state {
+            State::SharedSqlite => None,
+            State::Postgres => {
+                let database = PgDatabase::create();
+                env.push(("OMNIBRIDGE__STORAGE__STATE", database.url()));
+                Some(database)
+            }
+        };
+        env.extend(options.env);
+        let mut args = Vec::new();
+        if let Some(config) = options.config {
+            let file = dir.path().join("cluster.toml");
+            std::fs::write(&file, config).unwrap();
+            args = vec!["--config".to_owned(), file.to_str().unwrap().to_owned()];
+        }
+        let instances = servers
+            .into_iter()
+            .map(|(name, port)| {
+                let data_dir = match options.state {
+                    State::SharedSqlite => dir.path().join("shared"),
+                    State::Postgres => dir.path().join(&name),
+                };
+                std::fs::create_dir_all(&data_dir).unwrap();
+                Instance {
+                    base: format!("http://127.0.0.1:{port}"),
+                    name,
+                    port,
+                    data_dir,
+                    process: None,
+                }
+            })
+            .collect();
+        let mut cluster = Cluster {
+            proxy,
+            instances,
+            env,
+            args,
+            _redis: redis,
+            _database: database,
+            dir,
+        };
+        for i in 0..cluster.instances.len() {
+            cluster.restart(i).await;
+        }
+        cluster
+    }
+
+    /// HAProxy's address: the one address of the whole cluster.
+    pub fn base(&self) -> String {
+        self.proxy.base()
+    }
+
+    /// SIGKILLs instance `i` (no shutdown: leases run out, pending work is left behind).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut process) = self.instances[i].process.take() {
+            process.child.kill().unwrap();
+            process.child.wait().unwrap();
+        }
+    }
+
+    /// Starts instance `i` (again) on its port and data dir, and waits until it is ready and
+    /// HAProxy sends it requests again.
+    pub async fn restart(&mut self, i: usize) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let instance = &mut self.instances[i];
+        assert!(instance.process.is_none(), "{} is running", instance.name);
+        let process = start_bridge_with_args(
+            &instance.data_dir,
+            instance.port,
+            &instance.name,
+            &self.env,
+            &args,
+        )
+        .await;
+        instance.process = Some(process);
+        self.proxy.wait_status(&self.instances[i].name, "UP").await;
+    }
+
+    /// The sum of the metric series starting with `series` and containing every one of
+    /// `labels` (`method="POST"`...), over the running instances' `/metrics`.
+    pub async fn metric_sum(&self, series: &str, labels: &[&str]) -> u64 {
+        let mut sum = 0;
+        for instance in self.instances.iter().filter(|i| i.process.is_some()) {
+            sum += instance_metric(&instance.base, series, labels).await;
+        }
+        sum
+    }
+
+    /// Every instance's log and HAProxy's, for a failing test's output.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for instance in &self.instances {
+            let log = log_of(&instance.data_dir, &instance.name);
+            out.push_str(&format!("--- {}.log\n{log}\n", instance.name));
+        }
+        out.push_str(&format!("--- haproxy.log\n{}", self.proxy.log()));
+        out
+    }
+
+    /// A directory for the test's own files, removed with the cluster.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The sum of the series of one instance's `/metrics` (see [`Cluster::metric_sum`]).
+pub async fn instance_metric(base: &str, series: &str, labels: &[&str]) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(series) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
+
+fn log_of(data_dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(data_dir.join(format!("{name}.log"))).unwrap_or_default()
+}
