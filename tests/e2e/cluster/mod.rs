@@ -6,11 +6,13 @@
 //! - `payments`: one MPP credential submitted 100 times across the instances, and 50 racing
 //!   payers on one intent: one settlement, one receipt.
 //! - `webchat`: a visitor on one instance gets replies posted through another within 100 ms.
+//! - `script`: `scripts/cluster` itself, as the README shows it.
 //!
 //! The shared state is [`STATE`]; HAProxy runs the repo's own `scripts/cluster.haproxy.cfg`.
 
 mod ingest;
 mod payments;
+mod script;
 mod webchat;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +42,7 @@ pub enum State {
 }
 
 /// The state the cluster tests run on.
-pub const STATE: State = State::SharedSqlite;
+pub const STATE: State = State::Postgres;
 
 /// What to start.
 pub struct Options {
@@ -85,7 +87,8 @@ pub struct Cluster {
     env: Vec<(&'static str, String)>,
     args: Vec<String>,
     _redis: RedisServer,
-    _database: Option<PgDatabase>,
+    /// The PostgreSQL database of [`State::Postgres`], dropped with the cluster.
+    database: Option<PgDatabase>,
     dir: tempfile::TempDir,
 }
 
@@ -146,7 +149,7 @@ impl Cluster {
             env,
             args,
             _redis: redis,
-            _database: database,
+            database,
             dir,
         };
         for i in 0..cluster.instances.len() {
@@ -183,6 +186,13 @@ impl Cluster {
         )
         .await;
         instance.process = Some(process);
+        if self.database.is_some() {
+            assert!(
+                log_of(&instance.data_dir, &instance.name).contains("State in PostgreSQL."),
+                "instance {} does not keep its state in PostgreSQL",
+                instance.name
+            );
+        }
         self.proxy.wait_status(&self.instances[i].name, "UP").await;
     }
 
