@@ -1,5 +1,6 @@
 //! Several real `omnibridge serve` processes behind HAProxy on one address, sharing their
-//! state and one Redis Streams bus: the harness of the scale-out acceptance tests.
+//! state in a fresh PostgreSQL database and one Redis Streams bus, each with a data dir of its
+//! own (as on separate machines): the harness of the scale-out acceptance tests.
 //!
 //! - `ingest`: signed WhatsApp webhooks at a steady rate while an instance is SIGKILLed and
 //!   restarted; every acked message on the bus once, each business webhook group gets it.
@@ -8,7 +9,7 @@
 //! - `webchat`: a visitor on one instance gets replies posted through another within 100 ms.
 //! - `script`: `scripts/cluster` itself, as the README shows it.
 //!
-//! The shared state is [`STATE`]; HAProxy runs the repo's own `scripts/cluster.haproxy.cfg`.
+//! HAProxy runs the repo's own `scripts/cluster.haproxy.cfg`.
 
 mod ingest;
 mod payments;
@@ -30,26 +31,13 @@ const WEBCHAT_SECRET: &str = "cluster-webchat-secret-0123456789abcdef";
 /// The challenge-binding secret, the same on every instance (a challenge issued by one is
 /// verified by another).
 const PAYMENTS_SECRET: &str = "cluster-payments-secret-0123456789abcdef";
-
-/// Where the instances keep their shared state.
-#[derive(Clone, Copy, Debug)]
-pub enum State {
-    /// One SQLite file in a data dir every instance opens (instances on one host only).
-    SharedSqlite,
-    /// A fresh PostgreSQL database (`storage.state = "postgres://…"`), each instance its own
-    /// data dir, as on several machines.
-    Postgres,
-}
-
-/// The state the cluster tests run on.
-pub const STATE: State = State::Postgres;
+/// What an instance logs once it listens.
+const LISTENING: &str = "omnibridge is listening";
 
 /// What to start.
 pub struct Options {
     /// How many instances.
     pub instances: usize,
-    /// Where their state lives.
-    pub state: State,
     /// A TOML file's text given to every instance with `--config` (channels, webhooks).
     pub config: Option<String>,
     /// Extra env vars of every instance (channel secrets, payment methods).
@@ -60,7 +48,6 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             instances: 3,
-            state: STATE,
             config: None,
             env: Vec::new(),
         }
@@ -87,14 +74,14 @@ pub struct Cluster {
     env: Vec<(&'static str, String)>,
     args: Vec<String>,
     _redis: RedisServer,
-    /// The PostgreSQL database of [`State::Postgres`], dropped with the cluster.
-    database: Option<PgDatabase>,
+    /// The state, dropped with the cluster.
+    _database: PgDatabase,
     dir: tempfile::TempDir,
 }
 
 impl Cluster {
-    /// Starts Redis, the state (per `options.state`), HAProxy and the instances, and waits
-    /// until HAProxy sees every instance up.
+    /// Starts Redis, a fresh database, HAProxy and the instances, and waits until HAProxy
+    /// sees every instance up.
     pub async fn start(options: Options) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let redis = RedisServer::start();
@@ -104,21 +91,15 @@ impl Cluster {
         let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
         let servers: Vec<(String, u16)> = names.iter().cloned().zip(ports.clone()).collect();
         let proxy = Haproxy::start(&servers);
+        let database = PgDatabase::create();
         let mut env = vec![
+            ("OMNIBRIDGE__STORAGE__STATE", database.url()),
             ("OMNIBRIDGE_API_KEYS", KEY.to_owned()),
             ("OMNIBRIDGE__STORAGE__BUS", redis.url()),
             ("OMNIBRIDGE_WEBCHAT_SECRET", WEBCHAT_SECRET.to_owned()),
             ("OMNIBRIDGE_PAYMENTS_SECRET", PAYMENTS_SECRET.to_owned()),
             ("OMNIBRIDGE__SERVER__PUBLIC_URL", proxy.base()),
         ];
-        let database = match options.state {
-            State::SharedSqlite => None,
-            State::Postgres => {
-                let database = PgDatabase::create();
-                env.push(("OMNIBRIDGE__STORAGE__STATE", database.url()));
-                Some(database)
-            }
-        };
         env.extend(options.env);
         let mut args = Vec::new();
         if let Some(config) = options.config {
@@ -129,10 +110,7 @@ impl Cluster {
         let instances = servers
             .into_iter()
             .map(|(name, port)| {
-                let data_dir = match options.state {
-                    State::SharedSqlite => dir.path().join("shared"),
-                    State::Postgres => dir.path().join(&name),
-                };
+                let data_dir = dir.path().join(&name);
                 std::fs::create_dir_all(&data_dir).unwrap();
                 Instance {
                     base: format!("http://127.0.0.1:{port}"),
@@ -149,7 +127,7 @@ impl Cluster {
             env,
             args,
             _redis: redis,
-            database,
+            _database: database,
             dir,
         };
         for i in 0..cluster.instances.len() {
@@ -177,7 +155,13 @@ impl Cluster {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let instance = &mut self.instances[i];
         assert!(instance.process.is_none(), "{} is running", instance.name);
-        let process = start_bridge_with_args(
+        let listening = |instance: &Instance| {
+            log_of(&instance.data_dir, &instance.name)
+                .matches(LISTENING)
+                .count()
+        };
+        let before = listening(instance);
+        let mut process = start_bridge_with_args(
             &instance.data_dir,
             instance.port,
             &instance.name,
@@ -185,14 +169,32 @@ impl Cluster {
             &args,
         )
         .await;
-        instance.process = Some(process);
-        if self.database.is_some() {
+        // Ready on the port, but is it this process? Ports come from `free_port`, and another
+        // test's process may have bound the same one meanwhile.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while listening(instance) == before {
+            if let Some(status) = process.child.try_wait().unwrap() {
+                panic!(
+                    "instance {} exited ({status}) while something answered on its port {}: \
+                     another process took the port\n{}",
+                    instance.name,
+                    instance.port,
+                    log_of(&instance.data_dir, &instance.name)
+                );
+            }
             assert!(
-                log_of(&instance.data_dir, &instance.name).contains("State in PostgreSQL."),
-                "instance {} does not keep its state in PostgreSQL",
+                tokio::time::Instant::now() < deadline,
+                "instance {} never said it listens",
                 instance.name
             );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        instance.process = Some(process);
+        assert!(
+            log_of(&instance.data_dir, &instance.name).contains("State in PostgreSQL."),
+            "instance {} does not keep its state in PostgreSQL",
+            instance.name
+        );
         self.proxy.wait_status(&self.instances[i].name, "UP").await;
     }
 
