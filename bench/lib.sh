@@ -19,7 +19,9 @@ bench_cleanup() {
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 20000))
+        # Below Linux's ephemeral range (32768+), so a client's outgoing connection cannot
+        # take the port between this check and the server's bind.
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return

@@ -127,7 +127,7 @@ jq -s '
       setup: .[0].setup, instances: .[0].instances,
       req_per_s: (map(.req_per_s) | median | round),
       per_round: map(.req_per_s | round),
-      p50_ms: (map(.p50_ms) | median), p99_ms: (map(.p99_ms) | median),
+      p50_ms: (map(.p50_ms) | median * 10 | round / 10), p99_ms: (map(.p99_ms) | median * 10 | round / 10),
       errors: (map(.errors) | add),
       ratio_to_sqlite: ((map(.req_per_s) | median) / $base * 100 | round / 100)})
   | sort_by(if .setup == "sqlite" then 0 else .instances end)' "$JSONL" >"$WORK/summary.json"
