@@ -99,10 +99,18 @@ fn run_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Runs one of the writer's own transaction-control statements (`BEGIN IMMEDIATE`,
+/// `SAVEPOINT job`, `RELEASE job`, `COMMIT`, ...) from the connection's statement cache: they
+/// run several times per job, and parsing them each time (`execute_batch`) was a visible part
+/// of the writer's instructions.
+pub(crate) fn control(conn: &Connection, sql: &str) -> Result<(), DbError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     let size = batch.len();
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = DbError::from(error);
+    if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
         tracing::warn!(%error, jobs = size, "sqlite write transaction could not start");
         for job in batch {
             job.fail(error.clone());
@@ -116,26 +124,25 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             job.fail(error.clone());
             continue;
         }
-        if let Err(error) = conn.execute_batch("SAVEPOINT job") {
-            let error = DbError::from(error);
+        if let Err(error) = control(conn, "SAVEPOINT job") {
             broken = Some(error.clone());
             job.fail(error);
             continue;
         }
         let (ok, answer) = job.run(conn);
         let end = if ok {
-            "RELEASE job"
+            control(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
         };
-        if let Err(error) = conn.execute_batch(end) {
-            broken = Some(DbError::from(error));
+        if let Err(error) = end {
+            broken = Some(error);
         }
         answers.push(answer);
     }
     let commit = match broken {
         Some(error) => Err(error),
-        None => conn.execute_batch("COMMIT").map_err(DbError::from),
+        None => control(conn, "COMMIT"),
     };
     if let Err(error) = &commit {
         tracing::warn!(%error, jobs = size, "sqlite write transaction failed; rolled back");

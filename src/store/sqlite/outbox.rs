@@ -141,12 +141,14 @@ pub(super) async fn lease_due(
                 })?
                 .collect::<Result<Vec<(RecordRow, i64)>, _>>()?;
             rows.sort_by(|a, b| (a.1, &a.0.0).cmp(&(b.1, &b.0.0)));
-            rows.into_iter()
-                .map(|(row, _)| record_from_row(row))
-                .collect::<Result<Vec<_>, _>>()
+            Ok(rows)
         })
         .await?;
-    Ok(rows)
+    // Decoded here, not on the writer thread (the messages' JSON is the bulk of a row).
+    Ok(rows
+        .into_iter()
+        .map(|(row, _)| record_from_row(row))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Counts the attempt, releases the lease and records the outcome.
