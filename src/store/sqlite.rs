@@ -32,7 +32,8 @@ mod spend;
 pub mod templates;
 mod touches;
 
-pub use outbox::finish_sent;
+pub use deliveries::{advance_in, link_in};
+pub use outbox::finish_sent_once;
 pub use touches::TouchRows;
 
 /// The SQLite store. Cheap to clone.
