@@ -29,6 +29,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 mod checkpoint;
+pub(crate) mod deferred;
 mod schema;
 mod vacuum;
 mod writer;

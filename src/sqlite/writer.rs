@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{DbError, MAX_BATCH};
+use super::{DbError, MAX_BATCH, deferred};
 
 /// A queued write.
 pub(super) type Job = Box<dyn Run>;
@@ -117,6 +117,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
         }
         return;
     }
+    deferred::begin();
     let mut answers = Vec::with_capacity(size);
     let mut broken: Option<DbError> = None;
     for job in batch {
@@ -129,10 +130,12 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             job.fail(error);
             continue;
         }
+        let mark = deferred::mark();
         let (ok, answer) = job.run(conn);
         let end = if ok {
             control(conn, "RELEASE job")
         } else {
+            deferred::drop_since(mark);
             control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
         };
         if let Err(error) = end {
@@ -142,8 +145,9 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     }
     let commit = match broken {
         Some(error) => Err(error),
-        None => control(conn, "COMMIT"),
+        None => deferred::flush(conn).and_then(|()| control(conn, "COMMIT")),
     };
+    deferred::discard();
     if let Err(error) = &commit {
         tracing::warn!(%error, jobs = size, "sqlite write transaction failed; rolled back");
         if !conn.is_autocommit() {

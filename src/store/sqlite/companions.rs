@@ -10,7 +10,7 @@ use super::outbox::OutboxRow;
 use super::{ConversationKey, SqliteStore, conversation_key, time_to_sql, upsert_conversation};
 use crate::bus::sqlite::{Row, insert_rows};
 use crate::payments::store::{Companions, Recorded};
-use crate::sqlite::{DbError, control};
+use crate::sqlite::{DbError, control, deferred};
 
 /// Companions serialised for the writer thread; `None` when this store cannot record them.
 #[derive(Debug)]
@@ -66,6 +66,7 @@ impl CompanionRows {
     /// Writes them in the caller's write job, inside a savepoint of their own.
     pub(super) fn record(self, conn: &Connection) -> Result<Recorded, DbError> {
         control(conn, "SAVEPOINT companions")?;
+        let mark = deferred::mark();
         match self.write(conn) {
             Ok(appended) => {
                 control(conn, "RELEASE companions")?;
@@ -73,6 +74,7 @@ impl CompanionRows {
             }
             Err(error) => {
                 tracing::warn!(%error, "payment companions not recorded with the move; recorded after it");
+                deferred::drop_since(mark);
                 control(conn, "ROLLBACK TO companions")?;
                 control(conn, "RELEASE companions")?;
                 Ok(Recorded::No)
