@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Payments benchmark: challenges/s and confirmations/s through omnibridge's MPP endpoint
-# (`GET|POST /pay/{intent_id}`, Stripe method) and through `mpp-baseline` (a minimal server on
-# the `mpp` crate's own Stripe support), both against one zero-latency Stripe fake, same load.
-# Writes bench/results/payments.{md,jsonl}.
+# (`GET|POST /pay/{intent_id}`, Stripe method), through `mpp-baseline` (a minimal server on
+# the `mpp` crate's own Stripe support, single-use guard in memory: the reference) and through
+# `mpp-baseline --durable` (the same with its guard and settlements in SQLite, two fsynced
+# commits per payment: a minimal correct server), all against one zero-latency Stripe fake,
+# same load. Writes bench/results/payments.{md,jsonl}.
 #
 # Usage: bench/run-payments.sh      (from anywhere inside the repository)
 # Knobs (env): SECS=10 WARMUP_SECS=2 CONCURRENCY=32 INTENTS=40000 CONVERSATIONS=8
 #              DURABILITY=full (the bridge's storage.durability: full or normal)
 #              RESULTS_DIR=bench/results (binaries come from cargo's target dir)
 #              BRIDGE=<omnibridge binary> (skips its build; the results name it)
+#              DURABLE_BASELINE=1 (0 skips the durable reference)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +22,7 @@ CONCURRENCY=${CONCURRENCY:-32}
 INTENTS=${INTENTS:-40000}
 CONVERSATIONS=${CONVERSATIONS:-8}
 DURABILITY=${DURABILITY:-full}
+DURABLE_BASELINE=${DURABLE_BASELINE:-1}
 RESULTS_DIR=${RESULTS_DIR:-$REPO/bench/results}
 KEY=bench-key-0123456789abcdef
 NETWORK=profile_bench
@@ -101,6 +105,19 @@ COMMANDS+=("mpp-baseline --bind 127.0.0.1:PORT --stripe-api-base http://127.0.0.
 load mpp-baseline baseline "http://127.0.0.1:$port"
 stop "$BASELINE_PID"
 
+# The durable reference: the same server, its guard and settlements in a fresh SQLite file.
+if [[ $DURABLE_BASELINE != 0 ]]; then
+    port=$(free_port)
+    "$BASELINE" --bind "127.0.0.1:$port" --stripe-api-base "$FAKE_URL" --network-id $NETWORK \
+        --durable "$WORK/durable.sqlite" >"$WORK/durable.out" 2>"$WORK/durable.log" &
+    DURABLE_PID=$!
+    PIDS+=("$DURABLE_PID")
+    first_line "$WORK/durable.out" "mpp-baseline --durable" >/dev/null
+    COMMANDS+=("mpp-baseline --bind 127.0.0.1:PORT --stripe-api-base http://127.0.0.1:FAKE_PORT --network-id $NETWORK --durable <fresh temp file>")
+    load mpp-baseline-durable baseline "http://127.0.0.1:$port"
+    stop "$DURABLE_PID"
+fi
+
 stop "$FAKE_PID"
 cat "$WORK/fake.log" >&2
 
@@ -121,15 +138,18 @@ cp "$JSONL" "$RESULTS_DIR/payments.jsonl"
     echo "- load: $CONCURRENCY concurrent workers (closed loop, HTTP/1.1 keep-alive, loopback), per phase"
     echo "  ${WARMUP_SECS} s warm-up + ${SECS} s measured; the fake, the server and the load generator share the cores"
     echo
-    echo "| server | challenges/s | p50 | p99 | confirmations/s | p50 | p99 | POST p50 | POST p99 | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    jq -r '"| \(.label) | \(.challenges_per_s) | \(.challenge_p50_ms) ms | \(.challenge_p99_ms) ms | \(.confirmations_per_s)\(if .exhausted then " (intents ran out after \(.confirmation_window_secs) s)" else "" end) | \(.confirmation_p50_ms) ms | \(.confirmation_p99_ms) ms | \(.confirmation_post_p50_ms) ms | \(.confirmation_post_p99_ms) ms | \(.challenge_errors + .confirmation_errors) |"' "$JSONL"
+    echo "| server | challenges/s | p50 | p99 | confirmations/s | ratio | p50 | p99 | POST p50 | POST p99 | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    jq -rs '(map(select(.label == "mpp-baseline"))[0].confirmations_per_s) as $ref | .[] | "| \(.label) | \(.challenges_per_s) | \(.challenge_p50_ms) ms | \(.challenge_p99_ms) ms | \(.confirmations_per_s)\(if .exhausted then " (intents ran out after \(.confirmation_window_secs) s)" else "" end) | \(if $ref then ((.confirmations_per_s / $ref * 100 | round) / 100 | tostring) + "x" else "" end) | \(.confirmation_p50_ms) ms | \(.confirmation_p99_ms) ms | \(.confirmation_post_p50_ms) ms | \(.confirmation_post_p99_ms) ms | \(.challenge_errors + .confirmation_errors) |"' "$JSONL"
     echo
     echo "A *challenge* is \`GET /pay/{id}\` → \`402\` with a parsed \`stripe\` challenge. A *confirmation*"
     echo "is a fresh challenge plus \`POST /pay/{id}\` with a credential carrying a new magic SPT → \`200\`"
     echo "with a success \`Payment-Receipt\` (one PaymentIntent created at the fake); its p50/p99 cover"
     echo "both requests, *POST* the POST alone. omnibridge's confirmations each pay their own intent,"
-    echo "created through \`POST /v1/payment-intents\` before timing (setup not measured)."
+    echo "created through \`POST /v1/payment-intents\` before timing (setup not measured). *ratio* is"
+    echo "confirmations/s over mpp-baseline's (the reference: single-use guard in memory);"
+    echo "*mpp-baseline-durable* keeps its guard and settlements in SQLite (WAL, \`synchronous = FULL\`):"
+    echo "the challenge consumed in a commit before the charge, the settlement in a second before the 200."
     echo
     echo "## Commands"
     echo

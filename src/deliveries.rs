@@ -12,16 +12,19 @@
 //! ([`UNKNOWN_THREAD`]) is filed under its outbound message's conversation, or dropped when
 //! it links to none.
 
-use omnibridge_sdk::{EventBody, InboundEvent, UNKNOWN_THREAD};
+use omnibridge_sdk::{EventBody, InboundEvent, OutboundId, UNKNOWN_THREAD};
 
 use crate::store::{Store, StoreError};
 
 /// Links and orders the `delivery.updated` events of a batch from the channel `channel_id`;
-/// returns the events to append (others untouched, in order).
+/// returns the events to append (others untouched, in order). The statuses of `own` (the
+/// outbox record whose send the batch records) are left as they are: the write that finishes
+/// the record advances them (see [`crate::ingest::BatchWriter::write_sent`]).
 pub async fn settle(
     store: &dyn Store,
     channel_id: &str,
     events: Vec<InboundEvent>,
+    own: Option<&OutboundId>,
 ) -> Result<Vec<InboundEvent>, StoreError> {
     let mut kept = Vec::with_capacity(events.len());
     for mut event in events {
@@ -30,6 +33,10 @@ pub async fn settle(
             kept.push(event);
             continue;
         };
+        if own.is_some() && delivery.outbound_id.as_ref() == own {
+            kept.push(event);
+            continue;
+        }
         if delivery.outbound_id.is_none()
             && let Some(provider_id) = &provider_id
         {

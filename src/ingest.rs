@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use omnibridge_sdk::{
     ChannelKind, ConversationId, ConversationRef, Envelope, EventBody, InboundEvent, Inbox,
-    InboxError, OutboundId, Timestamp,
+    InboxError, Timestamp,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -18,7 +18,7 @@ use crate::store::{ConversationTouch, Store, StoreError};
 
 mod durable;
 
-pub use durable::{BatchWriter, OneSqliteTransaction, StoreThenBus};
+pub use durable::{BatchWriter, OneSqliteTransaction, SentRecord, StoreThenBus};
 
 /// Why events could not be taken; the caller must not acknowledge its provider.
 #[derive(Debug, thiserror::Error)]
@@ -126,20 +126,21 @@ impl Ingest {
         self.append(channel_id, kind, events, None).await
     }
 
-    /// [`Ingest::accept`] for the events of the outbox record `sent`, which the channel
-    /// accepted: records it as sent with the events (one write where the backends allow).
+    /// [`Ingest::accept`] for the events of the outbox record `sent` (its `message.sent` and
+    /// `delivery.updated`), which the channel accepted: records it as sent, links its provider
+    /// ids and advances its delivery status with the events (one write where the backends
+    /// allow, see [`BatchWriter::write_sent`]). Answers the events appended.
     pub async fn accept_sent(
         &self,
         channel_id: &str,
         kind: &ChannelKind,
         events: Vec<InboundEvent>,
-        sent: &OutboundId,
+        sent: SentRecord,
     ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
         if let Some(event) = events.iter().find(|event| event.body.is_bridge_only()) {
             return Err(IngestError::BridgeOnly(event.body.type_name()));
         }
-        self.append(channel_id, kind, events, Some(sent.clone()))
-            .await
+        self.append(channel_id, kind, events, Some(sent)).await
     }
 
     /// Appends one `payment.*` event on the conversation `conversation` of the channel
@@ -167,13 +168,15 @@ impl Ingest {
         channel_id: &str,
         kind: &ChannelKind,
         events: Vec<InboundEvent>,
-        sent: Option<OutboundId>,
+        sent: Option<SentRecord>,
     ) -> Result<Vec<(Appended, Envelope)>, IngestError> {
         let span =
             tracing::debug_span!("ingest", channel = %kind, channel_id, count = events.len());
         async move {
             let now = chrono::Utc::now();
-            let events = crate::deliveries::settle(self.store.as_ref(), channel_id, events).await?;
+            let own = sent.as_ref().map(|sent| &sent.id);
+            let events =
+                crate::deliveries::settle(self.store.as_ref(), channel_id, events, own).await?;
             let events =
                 crate::channels::options::resolve(self.store.as_ref(), channel_id, events).await?;
             // One record per distinct conversation in the batch, durable no later than the
@@ -217,9 +220,16 @@ impl Ingest {
                 })
                 .collect();
             let envelopes: Vec<Envelope> = batch.iter().map(|e| e.envelope.clone()).collect();
-            let appended = match sent {
-                Some(sent) => self.writer.write_sent(touches, batch, sent).await?,
-                None => self.writer.write(touches, batch).await?,
+            let (appended, envelopes) = match sent {
+                Some(sent) => self
+                    .writer
+                    .write_sent(touches, batch, sent)
+                    .await?
+                    .into_iter()
+                    .zip(envelopes)
+                    .filter_map(|(appended, envelope)| Some((appended?, envelope)))
+                    .unzip(),
+                None => (self.writer.write(touches, batch).await?, envelopes),
             };
             Ok(self.announce_appended(kind, appended, envelopes))
         }

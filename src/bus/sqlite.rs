@@ -176,6 +176,58 @@ impl SqliteBus {
     }
 }
 
+impl SqliteBus {
+    /// Appends those of `events` that `choose` picks, in one write transaction with what
+    /// `choose` writes: it runs first and answers, per event, whether to append it (`None`:
+    /// none). The results are in the order of `events` (`None` for an event not appended).
+    ///
+    /// The events are appended **without de-duplication records**: `choose` guarantees that
+    /// they are new, e.g. by a compare-and-set in the same transaction that only one write can
+    /// win (an outbox record's move to sent, for the events of its send).
+    pub async fn append_chosen<F>(
+        &self,
+        events: Vec<NewEvent>,
+        choose: F,
+    ) -> Result<Vec<Option<Appended>>, BusError>
+    where
+        F: FnOnce(&Connection) -> Result<Option<Vec<bool>>, DbError> + Send + 'static,
+    {
+        let rows = events
+            .iter()
+            .map(|event| {
+                Row::of(event).map(|mut row| {
+                    row.dedup_key = None;
+                    row
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let appended = self
+            .inner
+            .db
+            .write(move |conn| {
+                let count = rows.len();
+                let Some(keep) = choose(conn)? else {
+                    return Ok((0..count).map(|_| None).collect());
+                };
+                let chosen = rows
+                    .into_iter()
+                    .zip(&keep)
+                    .filter_map(|(row, keep)| keep.then_some(row))
+                    .collect();
+                let mut done = append::insert(conn, chosen)?.into_iter();
+                Ok(keep
+                    .iter()
+                    .map(|keep| if *keep { done.next() } else { None })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if let Some(max) = appended.iter().flatten().map(|a| a.seq).max() {
+            self.inner.advance(max);
+        }
+        Ok(appended)
+    }
+}
+
 #[async_trait::async_trait]
 impl EventLog for SqliteBus {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, BusError> {

@@ -4,14 +4,54 @@
 
 use std::sync::Arc;
 
+use omnibridge_sdk::{DeliveryStatus, EventBody, OutboundId, ProviderMessageId};
+
 use crate::bus::sqlite::SqliteBus;
 use crate::bus::{Appended, EventLog, NewEvent};
-use omnibridge_sdk::OutboundId;
-
-use crate::store::sqlite::{TouchRows, finish_sent};
+use crate::store::sqlite::{TouchRows, advance_in, finish_sent_once, link_in};
 use crate::store::{ConversationTouch, OutboxOutcome, Store};
 
 use super::IngestError;
+
+/// An outbox record the channel accepted, as the write of its events records it.
+#[derive(Clone, Debug)]
+pub struct SentRecord {
+    /// The record.
+    pub id: OutboundId,
+    /// The channel it went through (`[[channels]] id`), which knows it by `provider_ids`.
+    pub channel_id: String,
+    /// The provider's ids of what was sent, linked to the record for later statuses.
+    pub provider_ids: Vec<ProviderMessageId>,
+}
+
+impl SentRecord {
+    /// The record `id`, sent without provider ids.
+    pub fn new(id: OutboundId) -> Self {
+        Self {
+            id,
+            channel_id: String::new(),
+            provider_ids: Vec::new(),
+        }
+    }
+
+    /// The delivery status `event` reports for this record, if it is one of its own.
+    fn own_status(&self, event: &NewEvent) -> Option<DeliveryStatus> {
+        match &event.envelope.body {
+            EventBody::DeliveryUpdated(delivery)
+                if delivery.outbound_id.as_ref() == Some(&self.id) =>
+            {
+                Some(delivery.status)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<OutboundId> for SentRecord {
+    fn from(id: OutboundId) -> Self {
+        Self::new(id)
+    }
+}
 
 /// Makes a batch durable: its conversation records no later than its events.
 #[async_trait::async_trait]
@@ -24,16 +64,18 @@ pub trait BatchWriter: Send + Sync + 'static {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, IngestError>;
 
-    /// [`BatchWriter::write`] for the events of an outbox record the channel accepted, which
-    /// also records the record as sent: in the same transaction where the backend allows,
-    /// otherwise right after the events (a crash in between sends it again; its events are
-    /// de-duplicated).
+    /// [`BatchWriter::write`] for the events of the outbox record `sent` (its own
+    /// `message.sent` and `delivery.updated`), which the channel accepted; also links the
+    /// record's provider ids, advances its delivery status (a status of its own that would go
+    /// backwards is not appended: `None` in its place) and records it as sent. In one
+    /// transaction where the backend allows; otherwise in that order, the finish last (a crash
+    /// before it sends the record again, and its events are de-duplicated).
     async fn write_sent(
         &self,
         touches: Vec<ConversationTouch>,
         events: Vec<NewEvent>,
-        sent: OutboundId,
-    ) -> Result<Vec<Appended>, IngestError>;
+        sent: SentRecord,
+    ) -> Result<Vec<Option<Appended>>, IngestError>;
 }
 
 /// The store's write, then the bus append: any store with any bus. A crash in between leaves
@@ -68,14 +110,37 @@ impl BatchWriter for StoreThenBus {
         &self,
         touches: Vec<ConversationTouch>,
         events: Vec<NewEvent>,
-        sent: OutboundId,
-    ) -> Result<Vec<Appended>, IngestError> {
-        let appended = self.write(touches, events).await?;
+        sent: SentRecord,
+    ) -> Result<Vec<Option<Appended>>, IngestError> {
         self.store
-            .finish_outbound(&sent, OutboxOutcome::Sent)
+            .link_provider_messages(&sent.channel_id, &sent.id, &sent.provider_ids)
             .await?;
-        Ok(appended)
+        let mut keep = Vec::with_capacity(events.len());
+        for event in &events {
+            keep.push(match sent.own_status(event) {
+                Some(status) => self.store.advance_delivery(&sent.id, status).await?,
+                None => true,
+            });
+        }
+        let chosen = events
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(event, keep)| keep.then_some(event))
+            .collect();
+        let appended = self.write(touches, chosen).await?;
+        self.store
+            .finish_outbound(&sent.id, OutboxOutcome::Sent)
+            .await?;
+        Ok(spread(&keep, appended))
     }
+}
+
+/// The results of the events kept (`keep`) in the places of all of them.
+fn spread(keep: &[bool], appended: Vec<Appended>) -> Vec<Option<Appended>> {
+    let mut appended = appended.into_iter();
+    keep.iter()
+        .map(|keep| if *keep { appended.next() } else { None })
+        .collect()
 }
 
 /// The SQLite store and the SQLite bus on one database: the conversation rows, participants,
@@ -92,23 +157,6 @@ impl OneSqliteTransaction {
     pub fn new(bus: SqliteBus) -> Self {
         Self { bus }
     }
-
-    /// The batch in one write job, with the outbox record `sent` finished in it if given.
-    async fn commit(
-        &self,
-        touches: &[ConversationTouch],
-        events: Vec<NewEvent>,
-        sent: Option<OutboundId>,
-    ) -> Result<Vec<Appended>, IngestError> {
-        let rows = TouchRows::new(touches)?;
-        Ok(self
-            .bus
-            .append_with(events, move |conn| {
-                rows.write(conn)?;
-                sent.map_or(Ok(()), |sent| finish_sent(conn, &sent))
-            })
-            .await?)
-    }
 }
 
 #[async_trait::async_trait]
@@ -118,16 +166,43 @@ impl BatchWriter for OneSqliteTransaction {
         touches: Vec<ConversationTouch>,
         events: Vec<NewEvent>,
     ) -> Result<Vec<Appended>, IngestError> {
-        self.commit(&touches, events, None).await
+        let rows = TouchRows::new(&touches)?;
+        Ok(self
+            .bus
+            .append_with(events, move |conn| rows.write(conn))
+            .await?)
     }
 
+    /// One write job: the record's finish is a compare-and-set (still pending → sent), so the
+    /// record's own events are appended once, with no de-duplication records; a record
+    /// already finished (by another worker, after its lease ran out) appends nothing.
     async fn write_sent(
         &self,
         touches: Vec<ConversationTouch>,
         events: Vec<NewEvent>,
-        sent: OutboundId,
-    ) -> Result<Vec<Appended>, IngestError> {
-        self.commit(&touches, events, Some(sent)).await
+        sent: SentRecord,
+    ) -> Result<Vec<Option<Appended>>, IngestError> {
+        let rows = TouchRows::new(&touches)?;
+        let statuses: Vec<Option<DeliveryStatus>> =
+            events.iter().map(|event| sent.own_status(event)).collect();
+        Ok(self
+            .bus
+            .append_chosen(events, move |conn| {
+                if !finish_sent_once(conn, &sent.id)? {
+                    return Ok(None);
+                }
+                link_in(conn, &sent.channel_id, &sent.id, &sent.provider_ids)?;
+                let mut keep = Vec::with_capacity(statuses.len());
+                for status in statuses {
+                    keep.push(match status {
+                        Some(status) => advance_in(conn, &sent.id, status)?,
+                        None => true,
+                    });
+                }
+                rows.write(conn)?;
+                Ok(Some(keep))
+            })
+            .await?)
     }
 }
 
@@ -262,7 +337,7 @@ mod tests {
         let (touch, events) = batch(&["wamid.e"]);
         let id = leased_record(&store, &touch).await;
         let appended = writer
-            .write_sent(vec![touch.clone()], events, id.clone())
+            .write_sent(vec![touch.clone()], events, id.clone().into())
             .await
             .unwrap();
         assert_eq!(appended.len(), 1);
@@ -279,7 +354,7 @@ mod tests {
         let writer = OneSqliteTransaction::new(bus.clone());
         assert!(
             writer
-                .write_sent(vec![touch], events, id.clone())
+                .write_sent(vec![touch], events, id.clone().into())
                 .await
                 .is_err()
         );
@@ -291,6 +366,108 @@ mod tests {
         );
     }
 
+    /// The outbox worker's events for the record `id`: `message.sent` and its `sent` status.
+    fn own_events(touch: &ConversationTouch, id: &OutboundId) -> Vec<NewEvent> {
+        let mut message = omnibridge_sdk::Message::new(Content::text("paid"));
+        message.outbound_id = Some(id.clone());
+        let events = [
+            InboundEvent::new(touch.conversation.clone(), EventBody::MessageSent(message))
+                .with_dedup_key(format!("sent:{id}")),
+            InboundEvent::delivery(
+                touch.conversation.clone(),
+                omnibridge_sdk::Delivery::new(DeliveryStatus::Sent).for_outbound(id.clone()),
+            )
+            .with_dedup_key(format!("delivery:{id}:Sent")),
+        ];
+        events
+            .into_iter()
+            .map(|event| NewEvent {
+                dedup_key: event.effective_dedup_key().map(str::to_owned),
+                envelope: Envelope::stamp(
+                    event,
+                    touch.channel.clone(),
+                    touch.id.clone(),
+                    chrono::Utc::now(),
+                ),
+            })
+            .collect()
+    }
+
+    fn writers(store: &SqliteStore, bus: &SqliteBus) -> Vec<Box<dyn BatchWriter>> {
+        vec![
+            Box::new(OneSqliteTransaction::new(bus.clone())),
+            Box::new(StoreThenBus::new(
+                Arc::new(store.clone()),
+                Arc::new(bus.clone()),
+            )),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_sent_record_is_linked_advanced_and_appended_once() {
+        for (n, kind) in ["one transaction", "store then bus"].iter().enumerate() {
+            let (_dir, store, bus) = open().await;
+            let writer = writers(&store, &bus).swap_remove(n);
+            let (touch, _) = batch(&[]);
+            let id = leased_record(&store, &touch).await;
+            let wamid = ProviderMessageId::new("wamid.s");
+            let sent = SentRecord {
+                id: id.clone(),
+                channel_id: "wa".to_owned(),
+                provider_ids: vec![wamid.clone()],
+            };
+            let appended = writer
+                .write_sent(vec![touch.clone()], own_events(&touch, &id), sent.clone())
+                .await
+                .unwrap();
+            assert!(appended.iter().all(Option::is_some), "{kind}");
+            assert_sent_once(&store, &id).await;
+            let linked = store.outbound_for_provider_message("wa", &wamid).await;
+            assert_eq!(linked.unwrap(), Some(id.clone()), "{kind}");
+            let status = store.delivery_status(&id).await.unwrap();
+            assert_eq!(status, Some(DeliveryStatus::Sent), "{kind}");
+            // The same send recorded again (a second worker after the lease ran out, or a
+            // retry): the events are not appended twice.
+            let again = writer
+                .write_sent(vec![touch.clone()], own_events(&touch, &id), sent)
+                .await
+                .unwrap();
+            assert_eq!(again.len(), 2, "{kind}");
+            assert_eq!(bus.read_after(0, 10).await.unwrap().len(), 2, "{kind}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_status_of_its_own_that_would_go_backwards_is_not_appended() {
+        for (n, kind) in ["one transaction", "store then bus"].iter().enumerate() {
+            let (_dir, store, bus) = open().await;
+            let writer = writers(&store, &bus).swap_remove(n);
+            let (touch, _) = batch(&[]);
+            let id = leased_record(&store, &touch).await;
+            // The provider reported it delivered before the send was recorded.
+            assert!(
+                store
+                    .advance_delivery(&id, DeliveryStatus::Delivered)
+                    .await
+                    .unwrap()
+            );
+            let appended = writer
+                .write_sent(
+                    vec![touch.clone()],
+                    own_events(&touch, &id),
+                    id.clone().into(),
+                )
+                .await
+                .unwrap();
+            assert!(appended[0].is_some(), "{kind}: message.sent is appended");
+            assert!(appended[1].is_none(), "{kind}: the late `sent` is not");
+            let status = store.delivery_status(&id).await.unwrap();
+            assert_eq!(status, Some(DeliveryStatus::Delivered), "{kind}");
+            assert_sent_once(&store, &id).await;
+            assert_eq!(bus.read_after(0, 10).await.unwrap().len(), 1, "{kind}");
+        }
+    }
+
     #[tokio::test]
     async fn store_then_bus_finishes_the_sent_record_after_the_events() {
         let (_dir, store, bus) = open().await;
@@ -298,7 +475,7 @@ mod tests {
         let (touch, events) = batch(&["wamid.g"]);
         let id = leased_record(&store, &touch).await;
         writer
-            .write_sent(vec![touch], events, id.clone())
+            .write_sent(vec![touch], events, id.clone().into())
             .await
             .unwrap();
         assert_sent_once(&store, &id).await;

@@ -15,7 +15,7 @@ use super::send::{self, Sent};
 use super::{Outbox, RetryPolicy};
 use crate::channels::window::{self, Window};
 use crate::channels::{ChannelHandle, ChannelRegistry, options, shape};
-use crate::ingest::{Ingest, IngestError};
+use crate::ingest::{Ingest, IngestError, SentRecord};
 use crate::metrics::Metrics;
 use crate::store::{OutboxOutcome, OutboxRecord, Store, StoreError};
 
@@ -282,9 +282,11 @@ impl OutboxWorker {
         sent: Sent,
     ) -> Result<OutboxOutcome, DispatchError> {
         let receipt = sent.receipt;
-        self.store
-            .link_provider_messages(&handle.id, &record.id, &sent.provider_ids)
-            .await?;
+        let record_sent = SentRecord {
+            id: record.id.clone(),
+            channel_id: handle.id.clone(),
+            provider_ids: sent.provider_ids,
+        };
         let mut sent = Message::new(Content::text(message.text.clone()));
         sent.outbound_id = Some(record.id.clone());
         sent.buttons.clone_from(&message.buttons);
@@ -306,7 +308,7 @@ impl OutboxWorker {
                 &handle.id,
                 &handle.kind,
                 vec![sent_event, delivery],
-                &record.id,
+                record_sent,
             )
             .await?;
         tracing::info!("Outbound message sent.");

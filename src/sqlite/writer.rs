@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::{DbError, MAX_BATCH};
+use super::{DbError, MAX_BATCH, deferred};
 
 /// A queued write.
 pub(super) type Job = Box<dyn Run>;
@@ -99,16 +99,25 @@ fn run_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Runs one of the writer's own transaction-control statements (`BEGIN IMMEDIATE`,
+/// `SAVEPOINT job`, `RELEASE job`, `COMMIT`, ...) from the connection's statement cache: they
+/// run several times per job, and parsing them each time (`execute_batch`) was a visible part
+/// of the writer's instructions.
+pub(crate) fn control(conn: &Connection, sql: &str) -> Result<(), DbError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn commit_batch(conn: &Connection, batch: Vec<Job>) {
     let size = batch.len();
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let error = DbError::from(error);
+    if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
         tracing::warn!(%error, jobs = size, "sqlite write transaction could not start");
         for job in batch {
             job.fail(error.clone());
         }
         return;
     }
+    deferred::begin();
     let mut answers = Vec::with_capacity(size);
     let mut broken: Option<DbError> = None;
     for job in batch {
@@ -116,27 +125,29 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             job.fail(error.clone());
             continue;
         }
-        if let Err(error) = conn.execute_batch("SAVEPOINT job") {
-            let error = DbError::from(error);
+        if let Err(error) = control(conn, "SAVEPOINT job") {
             broken = Some(error.clone());
             job.fail(error);
             continue;
         }
+        let mark = deferred::mark();
         let (ok, answer) = job.run(conn);
         let end = if ok {
-            "RELEASE job"
+            control(conn, "RELEASE job")
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            deferred::drop_since(mark);
+            control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
         };
-        if let Err(error) = conn.execute_batch(end) {
-            broken = Some(DbError::from(error));
+        if let Err(error) = end {
+            broken = Some(error);
         }
         answers.push(answer);
     }
     let commit = match broken {
         Some(error) => Err(error),
-        None => conn.execute_batch("COMMIT").map_err(DbError::from),
+        None => deferred::flush(conn).and_then(|()| control(conn, "COMMIT")),
     };
+    deferred::discard();
     if let Err(error) = &commit {
         tracing::warn!(%error, jobs = size, "sqlite write transaction failed; rolled back");
         if !conn.is_autocommit() {

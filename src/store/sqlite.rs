@@ -17,7 +17,7 @@ use super::{
     Conversation, ConversationTouch, IdempotentResponse, OutboxOutcome, OutboxRecord,
     ParticipantRecord, PruneBefore, Pruned, Store, StoreError,
 };
-use crate::sqlite::{Database, DbError};
+use crate::sqlite::{Database, DbError, deferred};
 
 mod channel_state;
 mod companions;
@@ -32,7 +32,8 @@ mod spend;
 pub mod templates;
 mod touches;
 
-pub use outbox::finish_sent;
+pub use deliveries::{advance_in, link_in};
+pub use outbox::finish_sent_once;
 pub use touches::TouchRows;
 
 /// The SQLite store. Cheap to clone.
@@ -114,24 +115,64 @@ fn conversation_key(
 }
 
 /// Records the conversation (first sight) or moves its `last_event_at` (and
-/// `last_inbound_at`, for a customer's message) forward, in the caller's write.
+/// `last_inbound_at`, for a customer's message) forward, in the caller's write transaction:
+/// at its end, merged with the other touches of the same conversation in that transaction
+/// (one row update per conversation and group commit, see [`crate::sqlite::deferred`]).
 fn upsert_conversation(
     conn: &Connection,
     row: &ConversationKey,
     at: i64,
     inbound_at: Option<i64>,
 ) -> Result<(), DbError> {
-    conn.prepare_cached(
-        "INSERT INTO conversations \
-         (id, channel_id, channel, conversation, created_at, last_event_at, last_inbound_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
-         ON CONFLICT (id) DO UPDATE SET \
-         last_event_at = max(last_event_at, excluded.last_event_at), \
-         last_inbound_at = CASE WHEN ?6 IS NOT NULL \
-           THEN max(coalesce(last_inbound_at, ?6), ?6) ELSE last_inbound_at END",
-    )?
-    .execute(params![row.0, row.1, row.2, row.3, at, inbound_at])?;
-    Ok(())
+    let touch = Touch {
+        key: row.clone(),
+        first: at,
+        last: at,
+        inbound_at,
+    };
+    deferred::defer(conn, row.0.clone(), touch)
+}
+
+/// A conversation's touches of one transaction, merged.
+struct Touch {
+    key: ConversationKey,
+    /// The earliest `at` (its `created_at` if the conversation is new).
+    first: i64,
+    /// The latest `at`.
+    last: i64,
+    /// The latest customer message's time, if any.
+    inbound_at: Option<i64>,
+}
+
+impl deferred::Merge for Touch {
+    fn merge(&mut self, later: Self) {
+        self.first = self.first.min(later.first);
+        self.last = self.last.max(later.last);
+        self.inbound_at = self.inbound_at.max(later.inbound_at);
+    }
+
+    fn write(&self, conn: &Connection) -> Result<(), DbError> {
+        let row = &self.key;
+        conn.prepare_cached(
+            "INSERT INTO conversations \
+             (id, channel_id, channel, conversation, created_at, last_event_at, last_inbound_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (id) DO UPDATE SET \
+             last_event_at = max(last_event_at, excluded.last_event_at), \
+             last_inbound_at = CASE WHEN ?7 IS NOT NULL \
+               THEN max(coalesce(last_inbound_at, ?7), ?7) ELSE last_inbound_at END",
+        )?
+        .execute(params![
+            row.0,
+            row.1,
+            row.2,
+            row.3,
+            self.first,
+            self.last,
+            self.inbound_at
+        ])?;
+        Ok(())
+    }
 }
 
 const CONVERSATION_COLUMNS: &str =

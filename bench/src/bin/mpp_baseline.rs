@@ -18,6 +18,12 @@
 //! invalid-challenge`. The set is memory only (lost on restart, never trimmed): the bridge
 //! keeps the same guard durably in SQLite. Otherwise it keeps no state: it records no intent,
 //! appends no events and sends no messages. Prints its base URL as the first line of stdout.
+//!
+//! `--durable <file>` makes it a minimal *correct* pay server instead: the guard is a SQLite
+//! table (WAL, `synchronous = FULL`), the challenge id is consumed in a commit before the
+//! charge and the settlement recorded in a second commit before the `200` (see
+//! [`durable`]): the two commits any payment server that survives a crash needs, and nothing
+//! else the bridge does (no intents, events or messages).
 
 use std::collections::{HashMap, HashSet};
 use std::future::{Future, ready};
@@ -35,6 +41,11 @@ use mpp::protocol::core::{PaymentChallenge, Receipt, parse_authorization};
 use mpp::server::axum::{ChallengeOptions, ChargeChallenger, ChargeConfig, MppCharge, WithReceipt};
 use mpp::server::{Mpp, StripeChargeMethod, StripeChargeOptions, StripeConfig, stripe};
 use serde_json::{Value, json};
+
+#[path = "mpp_baseline/durable.rs"]
+mod durable;
+
+use durable::DurableGuard;
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -69,6 +80,10 @@ struct Args {
         default_value = "bench-only-hmac-secret-not-for-production-use"
     )]
     hmac_secret: String,
+    /// Keep the single-use guard and the settlements in this SQLite file (fsync per group
+    /// commit) instead of in memory.
+    #[arg(long, value_name = "SQLITE_FILE")]
+    durable: Option<String>,
 }
 
 /// The one price, as omnibridge's benchmark intents: €12.50 (`amount` "1250", `eur`).
@@ -85,27 +100,69 @@ impl ChargeConfig for Price {
 }
 
 /// The crate's Stripe server with a single-use guard: nonce-carrying challenges, and each
-/// challenge id accepted once (an in-memory set, consumed before verification and settlement).
+/// challenge id accepted once (consumed before verification and settlement).
 struct SingleUse {
     mpp: Mpp<StripeChargeMethod>,
-    used: Mutex<HashSet<String>>,
+    guard: Guard,
+}
+
+/// Where consumed challenge ids are kept.
+enum Guard {
+    /// An in-memory set (the reference of issue 15).
+    Memory(Mutex<HashSet<String>>),
+    /// SQLite, with the settlements (`--durable`).
+    Durable(DurableGuard),
 }
 
 /// A boxed verification result, as the crate's trait returns it.
 type Verified<E> = Pin<Box<dyn Future<Output = Result<Receipt, E>> + Send>>;
 
 impl SingleUse {
-    /// Consumes the challenge id of `credential_str`; `false` if it was consumed before (or
-    /// the credential does not parse: the crate rejects it then).
-    fn consume(&self, credential_str: &str) -> bool {
-        let Ok(credential) = parse_authorization(credential_str) else {
+    /// Consumes the challenge id of `credential_str` in memory; `false` if it was consumed
+    /// before (a credential that does not parse passes: the crate rejects it then).
+    fn consume(used: &Mutex<HashSet<String>>, credential_str: &str) -> bool {
+        let Some(id) = challenge_id(credential_str) else {
             return true;
         };
-        self.used
-            .lock()
+        used.lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(credential.challenge.id)
+            .insert(id)
     }
+}
+
+/// The challenge id a credential names, if it parses.
+fn challenge_id(credential_str: &str) -> Option<String> {
+    parse_authorization(credential_str)
+        .ok()
+        .map(|credential| credential.challenge.id)
+}
+
+/// `verify` (the crate's verification and settlement) between the durable guard's two
+/// commits: the challenge consumed before, the settlement recorded after; `refuse` makes the
+/// error of a used challenge (or of the guard itself).
+fn durably<E: Send + 'static>(
+    guard: &DurableGuard,
+    credential_str: &str,
+    verify: Verified<E>,
+    refuse: fn(String) -> E,
+) -> Verified<E> {
+    let Some(id) = challenge_id(credential_str) else {
+        return verify;
+    };
+    let guard = guard.clone();
+    Box::pin(async move {
+        match guard.consume(id.clone()).await {
+            Ok(true) => {}
+            Ok(false) => return Err(refuse("challenge already used".to_owned())),
+            Err(error) => return Err(refuse(format!("single-use guard unavailable: {error}"))),
+        }
+        let receipt = verify.await?;
+        guard
+            .settled(id, receipt.reference.clone())
+            .await
+            .map_err(|error| refuse(format!("settlement not recorded: {error}")))?;
+        Ok(receipt)
+    })
 }
 
 impl ChargeChallenger for SingleUse {
@@ -129,10 +186,20 @@ impl ChargeChallenger for SingleUse {
     }
 
     fn verify_payment(&self, credential_str: &str) -> Verified<String> {
-        if !self.consume(credential_str) {
-            return Box::pin(ready(Err("challenge already used".to_owned())));
+        match &self.guard {
+            Guard::Memory(used) => {
+                if !Self::consume(used, credential_str) {
+                    return Box::pin(ready(Err("challenge already used".to_owned())));
+                }
+                self.mpp.verify_payment(credential_str)
+            }
+            Guard::Durable(guard) => durably(
+                guard,
+                credential_str,
+                self.mpp.verify_payment(credential_str),
+                |reason| reason,
+            ),
         }
-        self.mpp.verify_payment(credential_str)
     }
 
     fn verify_payment_for_route_with_realm(
@@ -143,18 +210,31 @@ impl ChargeChallenger for SingleUse {
         body: Option<&[u8]>,
         request_realm: Option<&str>,
     ) -> Verified<MppError> {
-        if !self.consume(credential_str) {
-            return Box::pin(ready(Err(MppError::invalid_challenge_reason(
-                "challenge already used",
-            ))));
+        let verify = |mpp: &Mpp<StripeChargeMethod>| {
+            mpp.verify_payment_for_route_with_realm(
+                credential_str,
+                amount,
+                mppx_scope,
+                body,
+                request_realm,
+            )
+        };
+        match &self.guard {
+            Guard::Memory(used) => {
+                if !Self::consume(used, credential_str) {
+                    return Box::pin(ready(Err(MppError::invalid_challenge_reason(
+                        "challenge already used",
+                    ))));
+                }
+                verify(&self.mpp)
+            }
+            Guard::Durable(guard) => durably(
+                guard,
+                credential_str,
+                verify(&self.mpp),
+                MppError::invalid_challenge_reason,
+            ),
         }
-        self.mpp.verify_payment_for_route_with_realm(
-            credential_str,
-            amount,
-            mppx_scope,
-            body,
-            request_realm,
-        )
     }
 }
 
@@ -183,12 +263,13 @@ async fn main() -> Result<()> {
         .stripe_api_base(args.stripe_api_base.trim_end_matches('/')),
     )
     .map_err(|error| anyhow!("configuring the mpp crate's Stripe method: {error}"))?;
+    let guard = match &args.durable {
+        Some(path) => Guard::Durable(DurableGuard::open(path)?),
+        None => Guard::Memory(Mutex::new(HashSet::new())),
+    };
     let app = Router::new()
         .route("/pay/{id}", get(pay).post(pay))
-        .with_state(Arc::new(SingleUse {
-            mpp,
-            used: Mutex::new(HashSet::new()),
-        }) as Arc<dyn ChargeChallenger>);
+        .with_state(Arc::new(SingleUse { mpp, guard }) as Arc<dyn ChargeChallenger>);
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::seq_from_sql;
 use crate::bus::{Appended, BusError, NewEvent};
-use crate::sqlite::{DbError, now_millis};
+use crate::sqlite::{DbError, deferred, now_millis};
 
 /// One event ready for the writer thread (serialised off it, by [`Row::of`]).
 #[derive(Debug)]
@@ -90,8 +90,22 @@ pub(crate) fn insert(conn: &Connection, rows: Vec<Row>) -> Result<Vec<Appended>,
         });
     }
     if added_bytes > 0 {
-        conn.prepare_cached("UPDATE bus_stats SET bytes = bytes + ?1 WHERE id = 1")?
-            .execute([added_bytes])?;
+        deferred::defer(conn, "", LogBytes(added_bytes))?;
     }
     Ok(out)
+}
+
+/// Bytes added to the log (`bus_stats`), counted once per transaction.
+struct LogBytes(i64);
+
+impl deferred::Merge for LogBytes {
+    fn merge(&mut self, later: Self) {
+        self.0 = self.0.saturating_add(later.0);
+    }
+
+    fn write(&self, conn: &Connection) -> Result<(), DbError> {
+        conn.prepare_cached("UPDATE bus_stats SET bytes = bytes + ?1 WHERE id = 1")?
+            .execute([self.0])?;
+        Ok(())
+    }
 }

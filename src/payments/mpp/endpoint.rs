@@ -33,7 +33,9 @@ pub async fn pay(
     let span = tracing::info_span!("mpp.pay", payment_intent_id = %intent_id);
     let mpp = state.mpp.clone();
     async move {
-        match handle(&mpp, &state, &intent_id, &headers).await {
+        // Boxed: the confirmation's state machine is large, and every layer between here and
+        // the connection would otherwise copy it whole when it wraps this future.
+        match Box::pin(handle(&mpp, &state, &intent_id, &headers)).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
         }

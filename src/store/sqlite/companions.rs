@@ -10,7 +10,7 @@ use super::outbox::OutboxRow;
 use super::{ConversationKey, SqliteStore, conversation_key, time_to_sql, upsert_conversation};
 use crate::bus::sqlite::{Row, insert_rows};
 use crate::payments::store::{Companions, Recorded};
-use crate::sqlite::DbError;
+use crate::sqlite::{DbError, control, deferred};
 
 /// Companions serialised for the writer thread; `None` when this store cannot record them.
 #[derive(Debug)]
@@ -65,15 +65,18 @@ impl CompanionRows {
 
     /// Writes them in the caller's write job, inside a savepoint of their own.
     pub(super) fn record(self, conn: &Connection) -> Result<Recorded, DbError> {
-        conn.execute_batch("SAVEPOINT companions")?;
+        control(conn, "SAVEPOINT companions")?;
+        let mark = deferred::mark();
         match self.write(conn) {
             Ok(appended) => {
-                conn.execute_batch("RELEASE companions")?;
+                control(conn, "RELEASE companions")?;
                 Ok(Recorded::Yes(appended))
             }
             Err(error) => {
                 tracing::warn!(%error, "payment companions not recorded with the move; recorded after it");
-                conn.execute_batch("ROLLBACK TO companions; RELEASE companions")?;
+                deferred::drop_since(mark);
+                control(conn, "ROLLBACK TO companions")?;
+                control(conn, "RELEASE companions")?;
                 Ok(Recorded::No)
             }
         }

@@ -18,23 +18,36 @@ pub(super) async fn link(
         return Ok(());
     }
     let channel_id = channel_id.to_owned();
-    let outbound = outbound.as_str().to_owned();
-    let ids: Vec<String> = provider_ids
-        .iter()
-        .map(|id| id.as_str().to_owned())
-        .collect();
-    db.write(move |conn| {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO provider_messages \
-             (channel_id, provider_message_id, outbound_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?;
-        for id in &ids {
-            insert.execute(params![channel_id, id, outbound, now_millis()])?;
-        }
-        Ok(())
-    })
-    .await?;
+    let outbound = outbound.clone();
+    let ids = provider_ids.to_vec();
+    db.write(move |conn| link_in(conn, &channel_id, &outbound, &ids))
+        .await?;
+    Ok(())
+}
+
+/// Links `provider_ids` of the channel `channel_id` to `outbound` in the caller's write.
+pub fn link_in(
+    conn: &rusqlite::Connection,
+    channel_id: &str,
+    outbound: &OutboundId,
+    provider_ids: &[ProviderMessageId],
+) -> Result<(), DbError> {
+    if provider_ids.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO provider_messages \
+         (channel_id, provider_message_id, outbound_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?;
+    for id in provider_ids {
+        insert.execute(params![
+            channel_id,
+            id.as_str(),
+            outbound.as_str(),
+            now_millis()
+        ])?;
+    }
     Ok(())
 }
 
@@ -63,29 +76,37 @@ pub(super) async fn advance(
     outbound: &OutboundId,
     status: DeliveryStatus,
 ) -> Result<bool, StoreError> {
-    let outbound = outbound.as_str().to_owned();
+    let outbound = outbound.clone();
+    Ok(db
+        .write(move |conn| advance_in(conn, &outbound, status))
+        .await?)
+}
+
+/// [`crate::store::Store::advance_delivery`] in the caller's write: moves the status of
+/// `outbound` to `status` unless it already reached a higher one; answers whether `status` is
+/// now the current one.
+pub fn advance_in(
+    conn: &rusqlite::Connection,
+    outbound: &OutboundId,
+    status: DeliveryStatus,
+) -> Result<bool, DbError> {
     let name = status_name(status)?;
-    let advanced = db
-        .write(move |conn| {
-            let current: Option<String> = conn
-                .prepare_cached("SELECT status FROM deliveries WHERE outbound_id = ?1")?
-                .query_row([&outbound], |row| row.get(0))
-                .optional()?;
-            if let Some(current) = current
-                && status < status_from_name(&current)?
-            {
-                return Ok(false);
-            }
-            conn.prepare_cached(
-                "INSERT INTO deliveries (outbound_id, status, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (outbound_id) DO UPDATE SET status = excluded.status, \
-                 updated_at = excluded.updated_at",
-            )?
-            .execute(params![outbound, name, now_millis()])?;
-            Ok(true)
-        })
-        .await?;
-    Ok(advanced)
+    let current: Option<String> = conn
+        .prepare_cached("SELECT status FROM deliveries WHERE outbound_id = ?1")?
+        .query_row([outbound.as_str()], |row| row.get(0))
+        .optional()?;
+    if let Some(current) = current
+        && status < status_from_name(&current)?
+    {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO deliveries (outbound_id, status, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (outbound_id) DO UPDATE SET status = excluded.status, \
+         updated_at = excluded.updated_at",
+    )?
+    .execute(params![outbound.as_str(), name, now_millis()])?;
+    Ok(true)
 }
 
 pub(super) async fn status(

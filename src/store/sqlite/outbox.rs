@@ -141,12 +141,14 @@ pub(super) async fn lease_due(
                 })?
                 .collect::<Result<Vec<(RecordRow, i64)>, _>>()?;
             rows.sort_by(|a, b| (a.1, &a.0.0).cmp(&(b.1, &b.0.0)));
-            rows.into_iter()
-                .map(|(row, _)| record_from_row(row))
-                .collect::<Result<Vec<_>, _>>()
+            Ok(rows)
         })
         .await?;
-    Ok(rows)
+    // Decoded here, not on the writer thread (the messages' JSON is the bulk of a row).
+    Ok(rows
+        .into_iter()
+        .map(|(row, _)| record_from_row(row))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Counts the attempt, releases the lease and records the outcome.
@@ -175,14 +177,22 @@ pub(super) async fn finish(
     Ok(())
 }
 
-/// Records that the outbox record `id` was sent (counts the attempt, releases the lease) in
-/// the caller's write, e.g. the one appending its `message.sent` event
-/// ([`crate::ingest::OneSqliteTransaction`]).
-pub fn finish_sent(conn: &rusqlite::Connection, id: &OutboundId) -> Result<(), DbError> {
-    if record_outcome(conn, id.as_str(), OutboxState::Sent, None, None)? == 0 {
-        tracing::warn!(outbound_id = %id, "finish_outbound for an unknown outbox record");
+/// Records that the outbox record `id`, leased and still pending, was sent, in the caller's
+/// write; answers `false` (and changes nothing) when it is no longer pending: another worker
+/// finished it after its lease ran out, so what its send produced is already recorded. The
+/// compare-and-set that lets [`crate::ingest::OneSqliteTransaction`] append the record's own
+/// events exactly once without de-duplication records.
+pub fn finish_sent_once(conn: &rusqlite::Connection, id: &OutboundId) -> Result<bool, DbError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, lease_until = NULL, state = 'sent' \
+             WHERE id = ?1 AND state = 'pending'",
+        )?
+        .execute([id.as_str()])?;
+    if changed == 0 {
+        tracing::warn!(outbound_id = %id, "a sent outbox record was no longer pending; its events are not appended again");
     }
-    Ok(())
+    Ok(changed == 1)
 }
 
 /// The outcome's update; answers how many records it changed (0: unknown id).

@@ -41,6 +41,9 @@ pub(super) fn upsert(
     rows: &[(String, Option<String>, String)],
     at: i64,
 ) -> Result<(), DbError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO participants \
          (conversation_id, user_id, display_name, role, first_seen_at, last_seen_at) \
