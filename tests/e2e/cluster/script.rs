@@ -73,9 +73,9 @@ fn run(mut command: Command, what: &str) -> Output {
     output
 }
 
-/// Waits (30 s at most) until `url` answers 200.
+/// Waits (60 s at most: a busy machine starts a cluster slowly) until `url` answers 200.
 async fn wait_ok(url: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(answer) = reqwest::get(url).await
             && answer.status() == 200
