@@ -4,7 +4,9 @@
 //! - `whatsapp-load serve --bind ADDR`: a minimal server that only verifies
 //!   `X-Hub-Signature-256` and parses + normalises the body with the real adapter
 //!   (`omnibridge-whatsapp`), then answers 200. No storage: the ceiling the bridge's durable
-//!   ingest is compared with.
+//!   ingest is compared with. With `--durable <file>` it is the minimal *correct*
+//!   server instead: it also de-duplicates and appends each event to a SQLite log with an
+//!   fsync per group commit before answering (see [`durable`]).
 //! - `whatsapp-load load --url URL`: signed one-message `text` webhooks (each with a fresh
 //!   `wamid`, so nothing is de-duplicated) to `POST /webhooks/{channel}`, for a warm-up and
 //!   then `--secs`. The bridge answers 200 only after the durable append, so 200s per second
@@ -26,6 +28,8 @@
 //! Every loop is bounded in time; the result is one JSON line (starting with `{`) on stdout,
 //! and a short table on stderr.
 
+#[path = "whatsapp/durable.rs"]
+mod durable;
 #[path = "whatsapp/fsync.rs"]
 mod fsync;
 #[path = "whatsapp/load.rs"]
@@ -59,7 +63,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The minimal verify-and-parse server (no storage).
+    /// The minimal verify-and-parse server (no storage), or with `--durable` the minimal
+    /// correct one (de-dup and durable append).
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -70,6 +75,10 @@ enum Command {
         /// The phone-number id the webhooks are for.
         #[arg(long, default_value = PHONE_NUMBER_ID)]
         phone_number_id: String,
+        /// A SQLite file to de-duplicate and append every event in (fsync per group commit)
+        /// before answering.
+        #[arg(long)]
+        durable: Option<String>,
     },
     /// The load generator.
     Load(LoadArgs),
@@ -135,41 +144,68 @@ async fn main() -> Result<()> {
             bind,
             app_secret,
             phone_number_id,
-        } => serve(bind, &app_secret, &phone_number_id).await,
+            durable,
+        } => serve(bind, &app_secret, &phone_number_id, durable.as_deref()).await,
         Command::Load(args) => load::run(args).await,
         Command::Fsync(args) => tokio::task::spawn_blocking(move || fsync::run(&args)).await?,
     }
 }
 
-async fn serve(bind: SocketAddr, app_secret: &str, phone_number_id: &str) -> Result<()> {
+/// What the minimal server's handler needs.
+struct Minimal {
+    channel: WhatsAppChannel,
+    /// The durable log, with `--durable`.
+    log: Option<durable::DurableLog>,
+}
+
+async fn serve(
+    bind: SocketAddr,
+    app_secret: &str,
+    phone_number_id: &str,
+    durable: Option<&str>,
+) -> Result<()> {
     let config = WhatsAppConfig::new(phone_number_id).with_api_base("http://127.0.0.1:9");
     let secrets = WhatsAppSecrets::new("unused", app_secret, "unused");
-    let channel = Arc::new(WhatsAppChannel::new(config, secrets)?);
+    let minimal = Arc::new(Minimal {
+        channel: WhatsAppChannel::new(config, secrets)?,
+        log: durable.map(durable::DurableLog::open).transpose()?,
+    });
     let app = axum::Router::new()
         .route("/webhooks/{id}", axum::routing::post(receive))
-        .with_state(channel);
+        .with_state(minimal);
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    eprintln!("minimal verify-and-parse server on {bind}");
+    match durable {
+        Some(file) => eprintln!("minimal correct server (durable log {file}) on {bind}"),
+        None => eprintln!("minimal verify-and-parse server on {bind}"),
+    }
     axum::serve(listener, app).await?;
     Ok(())
 }
 
-/// Verify, parse, normalise; nothing stored.
+/// Verify, parse, normalise; with `--durable`, de-duplicate and append durably.
 async fn receive(
-    State(channel): State<Arc<WhatsAppChannel>>,
-    Path(_id): Path<String>,
+    State(minimal): State<Arc<Minimal>>,
+    Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
-    let request = WebhookRequest::new(&Method::POST, &headers, None, &body);
-    if channel.verify(&request).is_err() {
-        return (StatusCode::UNAUTHORIZED, String::new());
+    let events = {
+        let request = WebhookRequest::new(&Method::POST, &headers, None, &body);
+        if minimal.channel.verify(&request).is_err() {
+            return (StatusCode::UNAUTHORIZED, String::new());
+        }
+        match minimal.channel.normalize(&request) {
+            Ok(events) => events,
+            Err(_) => return (StatusCode::BAD_REQUEST, String::new()),
+        }
+    };
+    if let Some(log) = &minimal.log
+        && let Err(error) = log.append(&events, &id).await
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, error.to_string());
     }
-    match channel.normalize(&request) {
-        Ok(events) => (StatusCode::OK, format!("{{\"accepted\":{}}}", events.len())),
-        Err(_) => (StatusCode::BAD_REQUEST, String::new()),
-    }
+    (StatusCode::OK, format!("{{\"accepted\":{}}}", events.len()))
 }

@@ -252,9 +252,12 @@ impl Inner {
 /// planner stability guarantee. Without the guarantee SQLite lets a bound value shape a
 /// statement's plan (e.g. `LIMIT ?`), marks the statement expired whenever that parameter is
 /// bound again and prepares it anew at every run; with it, plans never depend on bound values
-/// (nothing here relies on that: no `LIKE ?`, no STAT4).
+/// (nothing here relies on that: no `LIKE ?`, no STAT4). Temporary storage stays in memory:
+/// the statement journals of the writer's savepoints and multi-row statements would
+/// otherwise be temp files, written (never fsynced) and truncated at every commit.
 fn tune(conn: &Connection) -> Result<(), DbError> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,

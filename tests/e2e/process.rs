@@ -21,13 +21,10 @@ impl Drop for BridgeProcess {
     }
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, outside the kernel's ephemeral range (see
+/// [`crate::support::child_server::free_port`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::support::child_server::free_port()
 }
 
 /// Starts `omnibridge serve` on `port` with `data_dir` and extra `env`, logging to
