@@ -65,13 +65,20 @@ start_redis() {
 
 # build_release_binaries: cargo build --release of the bridge and the bench crate; sets
 # BUILD_CMD (the command, for results), TARGET (the cargo target dir), BRIDGE (omnibridge) and
-# LOAD (whatsapp-load).
+# LOAD (whatsapp-load). With BRIDGE already set (another build of the bridge to measure), only
+# the bench crate is built.
 build_release_binaries() {
-    BUILD_CMD="cargo build --release -p omnibridge -p omnibridge-bench"
-    echo "+ $BUILD_CMD" >&2
-    $BUILD_CMD
+    if [[ -n ${BRIDGE:-} ]]; then
+        BUILD_CMD="cargo build --release -p omnibridge-bench   # bridge: BRIDGE=$BRIDGE"
+        echo "+ cargo build --release -p omnibridge-bench" >&2
+        cargo build --release -p omnibridge-bench
+    else
+        BUILD_CMD="cargo build --release -p omnibridge -p omnibridge-bench"
+        echo "+ $BUILD_CMD" >&2
+        $BUILD_CMD
+    fi
     TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-    BRIDGE="$TARGET/release/omnibridge"
+    BRIDGE=${BRIDGE:-"$TARGET/release/omnibridge"}
     LOAD="$TARGET/release/whatsapp-load"
 }
 

@@ -143,8 +143,8 @@ sse_cell() { # jq filter for an SSE field, "—" for the minimal server
     echo
     echo "The disk's own fdatasync latency (4 KiB appends, back to back, on the data dir's file system, just"
     echo "before each bridge started), p50 / p99 / max: $(jq -r -s 'map(select(.disk != null) | "\(.backend) \(.disk.fsync_p50_ms) / \(.disk.fsync_p99_ms) / \(.disk.fsync_max_ms) ms") | join(", ")' "$JSONL"). A webhook on the"
-    echo "SQLite bus waits for two fsynced group commits in sequence (store write, then the append), on"
-    echo "Redis for one (the store is still SQLite)."
+    echo "SQLite bus waits for one fsynced group commit (its conversation rows, de-dup record and event in"
+    echo "one transaction); on Redis for the store's commit (SQLite), then the append (AOF everysec)."
     echo
     echo "Sender's own share (due → send), p99 / max: $(jq -r -s 'map("\(.backend) \(.send_lag_p99_ms) / \(.send_lag_max_ms) ms") | join(", ")' "$JSONL")."
     echo
