@@ -4,7 +4,7 @@
 # webhook → event on an open SSE stream (GET /v1/events?type=message.received&channel=whatsapp),
 # plus missing/duplicate counts. A fresh bridge per backend: SQLite bus with durability=full,
 # Redis bus with appendfsync everysec; and the minimal verify-and-parse server (no storage, no
-# SSE) at the same rate as the baseline; the disk's fdatasync latency before each bridge. Writes bench/results/whatsapp-latency.{md,jsonl}.
+# SSE) at the same rate as the baseline, and the minimal correct one (de-dup + fsynced append); the disk's fdatasync latency before each bridge. Writes bench/results/whatsapp-latency.{md,jsonl}.
 #
 # Usage: bench/run-whatsapp-latency.sh   (from anywhere inside the repository)
 # Knobs (env): RATE=2000 SECS=10 WARMUP_SECS=2 BODY_BYTES=1400 REDIS_AOF=1 RESULTS_DIR=bench/results
@@ -98,6 +98,21 @@ COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PO
 measure minimal "http://127.0.0.1:$port"
 stop "$MINIMAL"
 
+# The minimal correct server (de-dup + fsynced append, nothing else): the disk path's own tail.
+data="$WORK/data-minimal-correct"
+mkdir -p "$data"
+DISK=$("$LOAD" fsync --dir "$data" --count 500 --label minimal-correct | grep '^{')
+port=$(free_port)
+BENCH_WA_APP_SECRET=$SECRET "$LOAD" serve --bind "127.0.0.1:$port" --durable "$data/log.sqlite" \
+    >"$WORK/minimal-correct.log" 2>&1 &
+MINIMAL=$!
+PIDS+=("$MINIMAL")
+wait_for "$port" "minimal correct server"
+COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PORT --durable <fresh temp dir>/log.sqlite")
+measure minimal-correct "http://127.0.0.1:$port"
+stop "$MINIMAL"
+DISK=null
+
 run_bridge sqlite sqlite
 
 if [[ $SQLITE_NORMAL == 1 ]]; then
@@ -151,6 +166,9 @@ sse_cell() { # jq filter for an SSE field, "—" for the minimal server
     echo "*minimal*: \`whatsapp-load serve\` (verify + parse + normalise, no storage, no SSE) at the same"
     echo "rate: what the HTTP stack and the load generator cost by themselves. The bridge rows add the"
     echo "conversation update, de-duplication and the durable append before the 200, and the SSE fan-out."
+    echo "*minimal-correct*: \`whatsapp-load serve --durable\` (the same plus de-duplication and the event's"
+    echo "append to a SQLite log, fsynced per group commit, before the 200; no SSE served): the tail the"
+    echo "disk path has by itself."
     echo "*sqlite-normal* (when present) is a diagnostic, not the goal's configuration: the same bus with"
     echo "\`durability = normal\` (no fsync per commit; a power loss can lose the last answered webhooks)."
     echo

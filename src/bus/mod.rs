@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use omnibridge_sdk::{ConversationId, Envelope};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub mod redis_streams;
 pub mod sqlite;
@@ -193,6 +194,25 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), BusError>;
+}
+
+/// How long a background consumer group (the media worker, the wallet) lets new events
+/// gather before it reads again after a partial batch. On the SQLite bus each group read
+/// (pending entries) and each ack is a durable commit of its own: reading after every append
+/// added two commits, each with its fsync, beside every webhook's one. Gathering for a few
+/// milliseconds makes one read and one ack per many appends. Consumers whose delay a person
+/// or a business sees at once (SSE streams, the web-chat hub, MCP waits) do not linger.
+pub const GROUP_LINGER: Duration = Duration::from_millis(10);
+
+/// After a group step that read `read` events of at most `batch`: waits [`GROUP_LINGER`]
+/// (or until `stop`) unless the batch was full, i.e. there is a backlog to read at once.
+pub async fn linger_after(read: usize, batch: usize, stop: &CancellationToken) {
+    if read < batch {
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(GROUP_LINGER) => {}
+        }
+    }
 }
 
 /// Waits until `head` moves; if its sender is gone (the bus was dropped), waits forever so

@@ -127,6 +127,7 @@ impl MediaWorker {
                     () = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
+            crate::bus::linger_after(taken, BATCH, &stop).await;
         }
         // Tasks see `stop` and end at their next wait; their events stay pending.
         while tasks.join_next().await.is_some() {}

@@ -137,8 +137,9 @@ impl Database {
         checkpoint::configure_writer(&conn)?;
         tune(&conn)?;
         let (checkpointer, stop) = mpsc::channel();
-        checkpoint::spawn(&path, stop)?;
-        let writer = writer::spawn(conn)?;
+        let load = Arc::new(writer::WriterLoad::default());
+        checkpoint::spawn(&path, stop, Arc::clone(&load))?;
+        let writer = writer::spawn(conn, load)?;
         tracing::info!(path = %path.display(), ?durability, "sqlite database opened");
         Ok(Self {
             inner: Arc::new(Inner {

@@ -2,7 +2,8 @@
 //! and answers each caller after COMMIT.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -74,17 +75,42 @@ impl<T: Send + 'static> Answer for Reply<T> {
     }
 }
 
-/// Starts the writer thread owning `conn`; it stops when every sender is dropped.
-pub(super) fn spawn(conn: Connection) -> Result<mpsc::Sender<Job>, DbError> {
+/// How many jobs and group commits the writer has run: the checkpointer reads it to tell a
+/// saturated writer (several jobs per commit) from a lightly loaded one.
+#[derive(Debug, Default)]
+pub(super) struct WriterLoad {
+    jobs: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl WriterLoad {
+    fn record(&self, jobs: usize) {
+        self.jobs
+            .fetch_add(u64::try_from(jobs).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs and commits so far.
+    pub(super) fn totals(&self) -> (u64, u64) {
+        (
+            self.jobs.load(Ordering::Relaxed),
+            self.commits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Starts the writer thread owning `conn`, counting its work in `load`; it stops when every
+/// sender is dropped.
+pub(super) fn spawn(conn: Connection, load: Arc<WriterLoad>) -> Result<mpsc::Sender<Job>, DbError> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("sqlite-writer".to_owned())
-        .spawn(move || run_loop(&conn, &rx))
+        .spawn(move || run_loop(&conn, &rx, &load))
         .map_err(|e| DbError::Sqlite(format!("cannot start the writer thread: {e}")))?;
     Ok(tx)
 }
 
-fn run_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
+fn run_loop(conn: &Connection, rx: &mpsc::Receiver<Job>, load: &WriterLoad) {
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -94,7 +120,9 @@ fn run_loop(conn: &Connection, rx: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let jobs = batch.len();
         commit_batch(conn, batch);
+        load.record(jobs);
     }
     tracing::debug!("sqlite writer stopped");
 }

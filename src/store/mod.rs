@@ -29,6 +29,14 @@ pub enum StoreError {
     IdempotencyConflict,
 }
 
+/// How far a conversation's `last_event_at` or `last_inbound_at`, or a participant's
+/// `last_seen_at`, must move forward before its row is written again, in nanoseconds (1 s):
+/// activity times are kept to the second. A conversation active many times a second is
+/// rewritten once a second instead of at every message; its row, its place in the recency
+/// index and its participants' rows were a third of the pages each ingest commit wrote.
+/// Creation, a new participant and a changed display name are always written at once.
+pub const ACTIVITY_RESOLUTION_NANOS: i64 = 1_000_000_000;
+
 /// A conversation as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
@@ -46,10 +54,10 @@ pub struct Conversation {
     /// When the bridge first saw it.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
-    /// When anything last happened on it.
+    /// When anything last happened on it (to the second: [`ACTIVITY_RESOLUTION_NANOS`]).
     #[schema(value_type = String, format = DateTime)]
     pub last_event_at: Timestamp,
-    /// When the customer last wrote (for reply windows).
+    /// When the customer last wrote (for reply windows; to the second).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_inbound_at: Option<Timestamp>,
 }

@@ -160,7 +160,9 @@ impl deferred::Merge for Touch {
              ON CONFLICT (id) DO UPDATE SET \
              last_event_at = max(last_event_at, excluded.last_event_at), \
              last_inbound_at = CASE WHEN ?7 IS NOT NULL \
-               THEN max(coalesce(last_inbound_at, ?7), ?7) ELSE last_inbound_at END",
+               THEN max(coalesce(last_inbound_at, ?7), ?7) ELSE last_inbound_at END \
+             WHERE excluded.last_event_at >= last_event_at + ?8 \
+               OR (?7 IS NOT NULL AND (last_inbound_at IS NULL OR ?7 >= last_inbound_at + ?8))",
         )?
         .execute(params![
             row.0,
@@ -169,7 +171,8 @@ impl deferred::Merge for Touch {
             row.3,
             self.first,
             self.last,
-            self.inbound_at
+            self.inbound_at,
+            crate::store::ACTIVITY_RESOLUTION_NANOS
         ])?;
         Ok(())
     }

@@ -126,6 +126,76 @@ pub(crate) async fn touch_conversation_never_moves_times_backwards(s: Stores) {
     assert_eq!(c2.last_inbound_at, None);
 }
 
+pub(crate) async fn activity_times_are_kept_to_the_second(s: Stores) {
+    let store = s.one.clone();
+    let id = ConversationId::new("busy");
+    let kind = ChannelKind::new("whatsapp").unwrap();
+    let touch_at = |offset_ms: i64, inbound: bool| {
+        let store = store.clone();
+        let id = id.clone();
+        let kind = kind.clone();
+        async move {
+            let when = at(10) + chrono::Duration::milliseconds(offset_ms);
+            store
+                .touch_conversation(
+                    &id,
+                    "wa-main",
+                    &kind,
+                    &ConversationRef::new("acct", "busy"),
+                    when,
+                    inbound.then_some(when),
+                )
+                .await
+                .unwrap();
+            let c = store.conversation(&id).await.unwrap().unwrap();
+            (c.last_event_at, c.last_inbound_at)
+        }
+    };
+    let ms = |offset_ms: i64| at(10) + chrono::Duration::milliseconds(offset_ms);
+    assert_eq!(touch_at(0, false).await, (ms(0), None));
+    // A customer's first message is written at once, whatever the resolution.
+    assert_eq!(touch_at(300, true).await, (ms(300), Some(ms(300))));
+    // Within a second of the stored times: not rewritten.
+    assert_eq!(touch_at(900, true).await, (ms(300), Some(ms(300))));
+    // A second after them: both move.
+    assert_eq!(touch_at(1_300, true).await, (ms(1_300), Some(ms(1_300))));
+    assert_eq!(touch_at(2_299, false).await, (ms(1_300), Some(ms(1_300))));
+    assert_eq!(touch_at(2_300, false).await, (ms(2_300), Some(ms(1_300))));
+
+    let t0 = at(100);
+    let seen = |offset_ms: i64, name: Option<&str>| {
+        let store = store.clone();
+        let id = id.clone();
+        let mut person = omnibridge_sdk::Participant::customer("u1");
+        if let Some(name) = name {
+            person = person.named(name);
+        }
+        async move {
+            store
+                .touch_participants(
+                    &id,
+                    &[person],
+                    t0 + chrono::Duration::milliseconds(offset_ms),
+                )
+                .await
+                .unwrap();
+            let people = store.participants(&id).await.unwrap();
+            assert_eq!(people.len(), 1);
+            let p = &people[0];
+            (
+                (p.last_seen_at - t0).num_milliseconds(),
+                p.display_name.clone(),
+            )
+        }
+    };
+    assert_eq!(seen(0, None).await, (0, None));
+    assert_eq!(seen(500, None).await, (0, None));
+    // A new name is written at once (with the time it came).
+    assert_eq!(seen(600, Some("Ada")).await, (600, Some("Ada".to_owned())));
+    assert_eq!(seen(700, Some("Ada")).await, (600, Some("Ada".to_owned())));
+    assert_eq!(seen(1_600, None).await, (1_600, Some("Ada".to_owned())));
+}
+
 pub(crate) async fn list_conversations_pages_newest_first(s: Stores) {
     let store = s.one.clone();
     for (id, secs) in [("a", 1), ("b", 2), ("c", 3), ("d", 3), ("e", 5)] {
@@ -865,6 +935,7 @@ macro_rules! store_suite {
         mod $backend {
             store_suite!(@cases $make,
                 touch_conversation_never_moves_times_backwards,
+                activity_times_are_kept_to_the_second,
                 list_conversations_pages_newest_first,
                 outbox_lease_retry_and_finish,
                 concurrent_leases_never_overlap_across_databases,

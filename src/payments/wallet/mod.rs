@@ -131,6 +131,7 @@ impl Wallet {
                     () = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             }
+            crate::bus::linger_after(handled, BATCH, &stop).await;
         }
     }
 

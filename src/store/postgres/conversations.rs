@@ -100,7 +100,10 @@ async fn upsert_conversations(
          last_inbound_at = CASE WHEN excluded.last_inbound_at IS NOT NULL \
            THEN GREATEST(coalesce(conversations.last_inbound_at, excluded.last_inbound_at), \
                          excluded.last_inbound_at) \
-           ELSE conversations.last_inbound_at END",
+           ELSE conversations.last_inbound_at END \
+         WHERE excluded.last_event_at >= conversations.last_event_at + $7 \
+           OR (excluded.last_inbound_at IS NOT NULL AND (conversations.last_inbound_at IS NULL \
+               OR excluded.last_inbound_at >= conversations.last_inbound_at + $7))",
     )
     .bind(ids)
     .bind(channel_ids)
@@ -108,6 +111,7 @@ async fn upsert_conversations(
     .bind(refs)
     .bind(ats)
     .bind(inbound)
+    .bind(crate::store::ACTIVITY_RESOLUTION_NANOS)
     .execute(&mut **tx)
     .await
     .map_err(unavailable)?;
@@ -133,13 +137,17 @@ async fn upsert_people(
          ($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[]) AS t (c, u, n, r, a) \
          ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
          display_name = coalesce(excluded.display_name, participants.display_name), \
-         last_seen_at = GREATEST(participants.last_seen_at, excluded.last_seen_at)",
+         last_seen_at = GREATEST(participants.last_seen_at, excluded.last_seen_at) \
+         WHERE excluded.last_seen_at >= participants.last_seen_at + $6 \
+           OR (excluded.display_name IS NOT NULL \
+               AND excluded.display_name IS DISTINCT FROM participants.display_name)",
     )
     .bind(conversations)
     .bind(users)
     .bind(names)
     .bind(roles)
     .bind(ats)
+    .bind(crate::store::ACTIVITY_RESOLUTION_NANOS)
     .execute(&mut **tx)
     .await
     .map_err(unavailable)?;

@@ -34,7 +34,9 @@ pub(in crate::store) fn rows(
         .collect())
 }
 
-/// Upserts participant rows inside the caller's write (`at` in SQL time).
+/// Upserts participant rows inside the caller's write (`at` in SQL time); an existing row is
+/// rewritten only when it moves by [`crate::store::ACTIVITY_RESOLUTION_NANOS`] or gets a new
+/// display name.
 pub(super) fn upsert(
     conn: &rusqlite::Connection,
     conversation: &str,
@@ -50,10 +52,19 @@ pub(super) fn upsert(
          VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
          ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
          display_name = coalesce(excluded.display_name, display_name), \
-         last_seen_at = max(last_seen_at, excluded.last_seen_at)",
+         last_seen_at = max(last_seen_at, excluded.last_seen_at) \
+         WHERE excluded.last_seen_at >= last_seen_at + ?6 \
+           OR (excluded.display_name IS NOT NULL AND excluded.display_name IS NOT display_name)",
     )?;
     for (user, name, role) in rows {
-        insert.execute(params![conversation, user, name, role, at])?;
+        insert.execute(params![
+            conversation,
+            user,
+            name,
+            role,
+            at,
+            crate::store::ACTIVITY_RESOLUTION_NANOS
+        ])?;
     }
     Ok(())
 }
