@@ -12,14 +12,14 @@
 //! copied about 3,400 frames at once and the commits that fell in its few milliseconds were
 //! the slowest (webhook answer p99 about 5-6 ms); every 5 ms the bursts are small and the p99
 //! was about 3-3.5 ms on the same machine (see `bench/README.md`). A saturated writer (at
-//! least [`SATURATED_JOBS_PER_COMMIT`] jobs per commit since the last look) is the
+//! least [`SATURATED_JOBS_PER_COMMIT`] jobs per commit over the last [`INTERVAL`]) is the
 //! bottleneck instead, and there frequent checkpoints cost throughput (their fsyncs compete
 //! with its commits): then it checkpoints every [`INTERVAL`], in larger pieces.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -65,12 +65,9 @@ pub(super) fn spawn(
 fn run(conn: &Connection, stop: &mpsc::Receiver<()>, load: &WriterLoad) {
     let mut wait = INTERVAL;
     let mut last = None;
-    let mut seen = load.totals();
+    let mut window = LoadWindow::new(load.totals(), Instant::now());
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
-        let now = load.totals();
-        let (jobs, commits) = (now.0.saturating_sub(seen.0), now.1.saturating_sub(seen.1));
-        seen = now;
-        let saturated = jobs >= commits.max(1) * SATURATED_JOBS_PER_COMMIT;
+        let saturated = window.saturated(load.totals(), Instant::now());
         match passive(conn) {
             Ok(state) => {
                 wait = next_wait(wait, last != Some(state), saturated);
@@ -85,6 +82,38 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>, load: &WriterLoad) {
         }
     }
     tracing::debug!("sqlite checkpointer stopped");
+}
+
+/// The writer's load over windows of at least [`INTERVAL`]: long enough that the one large
+/// batch that gathers behind a slow commit does not count as saturation (which would make the
+/// next checkpoint large and the next commits slow in turn).
+struct LoadWindow {
+    /// Jobs and commits at the window's start.
+    start: (u64, u64),
+    since: Instant,
+    saturated: bool,
+}
+
+impl LoadWindow {
+    fn new(totals: (u64, u64), now: Instant) -> Self {
+        Self {
+            start: totals,
+            since: now,
+            saturated: false,
+        }
+    }
+
+    /// Whether the writer was saturated over the last full window, given its totals `now`.
+    fn saturated(&mut self, totals: (u64, u64), now: Instant) -> bool {
+        if now.duration_since(self.since) >= INTERVAL {
+            let jobs = totals.0.saturating_sub(self.start.0);
+            let commits = totals.1.saturating_sub(self.start.1);
+            self.saturated = commits > 0 && jobs >= commits * SATURATED_JOBS_PER_COMMIT;
+            self.start = totals;
+            self.since = now;
+        }
+        self.saturated
+    }
 }
 
 /// The wait before the next checkpoint: [`INTERVAL`] while the writer is saturated,
@@ -124,6 +153,24 @@ mod tests {
             waits.push(wait.as_millis());
         }
         assert_eq!(waits, [10, 20, 40, 80, 100, 100]);
+    }
+
+    #[test]
+    fn one_large_batch_is_not_saturation_but_a_window_of_them_is() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut window = LoadWindow::new((0, 0), t0);
+        // 200 jobs in 150 commits over 100 ms, one of them a batch of 40: light load.
+        assert!(!window.saturated((160, 110), ms(50)));
+        assert!(!window.saturated((200, 150), ms(100)));
+        // The next 100 ms: 2,000 jobs in 125 commits (16 per commit): saturated.
+        assert!(
+            !window.saturated((1_000, 200), ms(150)),
+            "decided per window"
+        );
+        assert!(window.saturated((2_200, 275), ms(200)));
+        // Idle: no commits is not saturation.
+        assert!(!window.saturated((2_200, 275), ms(300)));
     }
 
     #[tokio::test]
