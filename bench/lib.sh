@@ -82,6 +82,21 @@ build_release_binaries() {
     LOAD="$TARGET/release/whatsapp-load"
 }
 
+# start_minimal NAME SHOWN [serve args...]: `whatsapp-load serve` (the minimal server; with
+# `--durable FILE` the minimal correct one) on a free port with the benchmarks' app secret
+# ($SECRET); sets `port` and MINIMAL, and records the command for the results, SHOWN standing
+# for the extra arguments there.
+start_minimal() {
+    local name=$1 shown=$2
+    shift 2
+    port=$(free_port)
+    BENCH_WA_APP_SECRET=$SECRET "$LOAD" serve --bind "127.0.0.1:$port" "$@" >"$WORK/$name.log" 2>&1 &
+    MINIMAL=$!
+    PIDS+=("$MINIMAL")
+    wait_for "$port" "$name server"
+    COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PORT${shown:+ $shown}")
+}
+
 # whatsapp_bench_config FILE PHONE_NUMBER_ID: the benchmarks' [[channels]] table for WhatsApp
 # (secrets from BENCH_WA_*; the Graph API is never called).
 whatsapp_bench_config() {

@@ -89,12 +89,7 @@ run_bridge() {
     DISK=null
 }
 
-port=$(free_port)
-BENCH_WA_APP_SECRET=$SECRET "$LOAD" serve --bind "127.0.0.1:$port" >"$WORK/minimal.log" 2>&1 &
-MINIMAL=$!
-PIDS+=("$MINIMAL")
-wait_for "$port" "minimal server"
-COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PORT")
+start_minimal minimal ""
 measure minimal "http://127.0.0.1:$port"
 stop "$MINIMAL"
 
@@ -102,13 +97,7 @@ stop "$MINIMAL"
 data="$WORK/data-minimal-correct"
 mkdir -p "$data"
 DISK=$("$LOAD" fsync --dir "$data" --count 500 --label minimal-correct | grep '^{')
-port=$(free_port)
-BENCH_WA_APP_SECRET=$SECRET "$LOAD" serve --bind "127.0.0.1:$port" --durable "$data/log.sqlite" \
-    >"$WORK/minimal-correct.log" 2>&1 &
-MINIMAL=$!
-PIDS+=("$MINIMAL")
-wait_for "$port" "minimal correct server"
-COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PORT --durable <fresh temp dir>/log.sqlite")
+start_minimal minimal-correct "--durable <fresh temp dir>/log.sqlite" --durable "$data/log.sqlite"
 measure minimal-correct "http://127.0.0.1:$port"
 stop "$MINIMAL"
 DISK=null

@@ -67,22 +67,11 @@ run_bridge() {
     stop "$bridge"
 }
 
-port=$(free_port)
-BENCH_WA_APP_SECRET=$SECRET "$LOAD" serve --bind "127.0.0.1:$port" >"$WORK/minimal.log" 2>&1 &
-MINIMAL=$!
-PIDS+=("$MINIMAL")
-wait_for "$port" "minimal server"
-COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PORT")
+start_minimal minimal ""
 measure minimal "http://127.0.0.1:$port/webhooks/bench-wa"
 stop "$MINIMAL"
 
-port=$(free_port)
-BENCH_WA_APP_SECRET=$SECRET "$LOAD" serve --bind "127.0.0.1:$port" --durable "$WORK/minimal-correct.sqlite" \
-    >"$WORK/minimal-correct.log" 2>&1 &
-MINIMAL=$!
-PIDS+=("$MINIMAL")
-wait_for "$port" "minimal correct server"
-COMMANDS+=("BENCH_WA_APP_SECRET=<secret> whatsapp-load serve --bind 127.0.0.1:PORT --durable <fresh temp file>")
+start_minimal minimal-correct "--durable <fresh temp file>" --durable "$WORK/minimal-correct.sqlite"
 measure minimal-correct "http://127.0.0.1:$port/webhooks/bench-wa"
 stop "$MINIMAL"
 
