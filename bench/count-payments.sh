@@ -30,25 +30,11 @@ NETWORK=profile_bench
 command -v valgrind >/dev/null || { echo "bench/count-payments.sh needs valgrind" >&2; exit 1; }
 command -v jq >/dev/null || { echo "bench/count-payments.sh needs jq" >&2; exit 1; }
 
-if [[ -z ${BRIDGE:-} ]]; then
-    echo "+ cargo build --release -p omnibridge" >&2
-    cargo build --release -p omnibridge
-fi
-echo "+ cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load" >&2
-cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load
-TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BRIDGE=${BRIDGE:-$TARGET/release/omnibridge}
-FAKE="$TARGET/release/stripe-fake"
-LOAD="$TARGET/release/pay-load"
-
 . "$REPO/bench/lib.sh"
+build_pay_binaries
 bench_setup omnibridge-pay-count
 
-"$FAKE" >"$WORK/fake.out" 2>"$WORK/fake.log" &
-PIDS+=("$!")
-for _ in $(seq 1 300); do [[ -s $WORK/fake.out ]] && break; sleep 0.1; done
-FAKE_URL=$(head -n1 "$WORK/fake.out")
-[[ -n $FAKE_URL ]] || { echo "stripe-fake did not print its URL" >&2; exit 1; }
+start_stripe_fake
 
 # start_pay_bridge with the bridge under callgrind (its pid is valgrind's, which is the
 # bridge's own: valgrind runs the program in its process).

@@ -82,6 +82,32 @@ build_release_binaries() {
     LOAD="$TARGET/release/whatsapp-load"
 }
 
+# build_pay_binaries: the payments tools' builds, as bench/run-payments.sh makes them: the
+# bridge on its own (so the bench crate's `mpp` server features are not unified into it; skipped
+# when BRIDGE names a binary), then stripe-fake and pay-load; sets TARGET, BRIDGE, FAKE, LOAD.
+build_pay_binaries() {
+    if [[ -z ${BRIDGE:-} ]]; then
+        echo "+ cargo build --release -p omnibridge" >&2
+        cargo build --release -p omnibridge
+    fi
+    echo "+ cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load" >&2
+    cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load
+    TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+    BRIDGE=${BRIDGE:-$TARGET/release/omnibridge}
+    FAKE="$TARGET/release/stripe-fake"
+    LOAD="$TARGET/release/pay-load"
+}
+
+# start_stripe_fake: $FAKE in the background (stopped on exit); sets FAKE_URL, the base URL it
+# prints first.
+start_stripe_fake() {
+    "$FAKE" >"$WORK/fake.out" 2>"$WORK/fake.log" &
+    PIDS+=("$!")
+    for _ in $(seq 1 300); do [[ -s $WORK/fake.out ]] && break; sleep 0.1; done
+    FAKE_URL=$(head -n1 "$WORK/fake.out")
+    [[ -n $FAKE_URL ]] || { echo "stripe-fake did not print its URL" >&2; exit 1; }
+}
+
 # start_minimal NAME SHOWN [serve args...]: `whatsapp-load serve` (the minimal server; with
 # `--durable FILE` the minimal correct one) on a free port with the benchmarks' app secret
 # ($SECRET); sets `port` and MINIMAL, and records the command for the results, SHOWN standing

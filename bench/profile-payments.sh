@@ -31,23 +31,10 @@ command -v jq >/dev/null || { echo "bench/profile-payments.sh needs jq" >&2; exi
 . "$REPO/bench/lib.sh"
 # As bench/run-payments.sh: the bridge's own build, then the bench binaries.
 # BRIDGE=/path/to/omnibridge profiles that binary instead (no build of the bridge).
-if [[ -z ${BRIDGE:-} ]]; then
-    echo "+ cargo build --release -p omnibridge" >&2
-    cargo build --release -p omnibridge
-fi
-echo "+ cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load" >&2
-cargo build --release -p omnibridge-bench --bin stripe-fake --bin pay-load
-TARGET=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
-BRIDGE=${BRIDGE:-$TARGET/release/omnibridge}
-FAKE="$TARGET/release/stripe-fake"
-LOAD="$TARGET/release/pay-load"
+build_pay_binaries
 bench_setup omnibridge-pay-profile
 
-"$FAKE" >"$WORK/fake.out" 2>"$WORK/fake.log" &
-PIDS+=("$!")
-for _ in $(seq 1 300); do [[ -s $WORK/fake.out ]] && break; sleep 0.1; done
-FAKE_URL=$(head -n1 "$WORK/fake.out")
-[[ -n $FAKE_URL ]] || { echo "stripe-fake did not print its URL" >&2; exit 1; }
+start_stripe_fake
 
 start_pay_bridge
 

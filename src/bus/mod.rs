@@ -222,3 +222,31 @@ pub async fn head_moved(head: &mut watch::Receiver<Seq>) {
         std::future::pending::<()>().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_partial_batch_lingers_and_a_full_one_or_a_stop_does_not() {
+        let stop = CancellationToken::new();
+        assert!(
+            linger_after(32, 32, &stop).now_or_never().is_some(),
+            "a full batch: a backlog, read on at once"
+        );
+        assert!(
+            linger_after(3, 32, &stop).now_or_never().is_none(),
+            "a partial batch waits for more events"
+        );
+        let began = tokio::time::Instant::now();
+        linger_after(0, 32, &stop).await;
+        assert!(began.elapsed() >= GROUP_LINGER);
+        stop.cancel();
+        assert!(
+            linger_after(3, 32, &stop).now_or_never().is_some(),
+            "stopping ends the wait"
+        );
+    }
+}

@@ -32,16 +32,14 @@ type Append = Vec<(Option<String>, String, String)>;
 #[derive(Clone)]
 pub(crate) struct DurableLog {
     writer: GroupCommit<Append, usize>,
-    /// The newest committed `seq` (what an SSE stream would wait on).
-    head: watch::Receiver<i64>,
 }
 
 impl DurableLog {
-    /// Opens (creating) the log at `path` and starts its writer thread.
+    /// Opens (creating) the log at `path` and starts its writer thread, which publishes the
+    /// newest committed `seq` after each commit (what an SSE stream would wait on).
     pub(crate) fn open(path: &str) -> Result<Self> {
-        let (publish, head) = watch::channel(0);
-        let head_path = path.to_owned();
-        let reader = Connection::open(&head_path)?;
+        let (publish, _) = watch::channel(0);
+        let reader = Connection::open(path)?;
         let writer = GroupCommit::open(path, "ingest-writer", SCHEMA, apply, move || {
             let seq: i64 = reader
                 .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")
@@ -49,7 +47,7 @@ impl DurableLog {
                 .unwrap_or(0);
             publish.send_replace(seq);
         })?;
-        Ok(Self { writer, head })
+        Ok(Self { writer })
     }
 
     /// Appends `events` (de-duplicated) durably; how many were new.
@@ -65,10 +63,7 @@ impl DurableLog {
             );
             append.push((key, conversation, serde_json::to_string(event)?));
         }
-        let new = self.writer.run(append).await.map_err(anyhow::Error::msg)?;
-        // Read the head as an SSE stream's wake-up would.
-        let _ = *self.head.borrow();
-        Ok(new)
+        self.writer.run(append).await.map_err(anyhow::Error::msg)
     }
 }
 
